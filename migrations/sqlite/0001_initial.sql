@@ -1,0 +1,78 @@
+-- Every table holding customer data carries the organisation it belongs to.
+-- Times are milliseconds since the Unix epoch (INTEGER), the same on every backend.
+
+CREATE TABLE organisations (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX organisations_name ON organisations (name);
+
+CREATE TABLE admins (
+    id               TEXT PRIMARY KEY NOT NULL,
+    organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    email            TEXT NOT NULL,
+    password_hash    TEXT NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+-- Emails are stored lower-cased; one login identity per address across the service.
+CREATE UNIQUE INDEX admins_email ON admins (email);
+CREATE INDEX admins_organisation ON admins (organisation_id);
+
+CREATE TABLE directory_integrations (
+    id                TEXT PRIMARY KEY NOT NULL,
+    organisation_id   TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    kind              TEXT NOT NULL,
+    -- SHA-256 of the provisioning token, hex; NULL until a token is created.
+    token_hash        TEXT,
+    token_created_at  INTEGER,
+    last_sync_at      INTEGER,
+    delete_removes    INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX directory_integrations_org_kind ON directory_integrations (organisation_id, kind);
+CREATE UNIQUE INDEX directory_integrations_token ON directory_integrations (token_hash);
+
+CREATE TABLE audit_events (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    -- The admin who acted, or NULL for the operator CLI.
+    admin_id         TEXT REFERENCES admins (id) ON DELETE SET NULL,
+    actor            TEXT NOT NULL,
+    action           TEXT NOT NULL,
+    integration_id   TEXT REFERENCES directory_integrations (id) ON DELETE SET NULL,
+    at               INTEGER NOT NULL
+);
+CREATE INDEX audit_events_org_at ON audit_events (organisation_id, at);
+
+CREATE TABLE scim_users (
+    id               TEXT PRIMARY KEY NOT NULL,
+    organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    integration_id   TEXT REFERENCES directory_integrations (id) ON DELETE SET NULL,
+    user_name        TEXT NOT NULL,
+    -- userName folded for the case-insensitive uniqueness SCIM requires.
+    user_name_key    TEXT NOT NULL,
+    external_id      TEXT,
+    display_name     TEXT,
+    active           INTEGER NOT NULL,
+    -- The stored SCIM attributes (without id and meta), as JSON.
+    attributes       TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX scim_users_org_user_name ON scim_users (organisation_id, user_name_key);
+CREATE INDEX scim_users_org_external_id ON scim_users (organisation_id, external_id);
+CREATE INDEX scim_users_org_created ON scim_users (organisation_id, created_at, id);
+
+CREATE TABLE scim_groups (
+    id               TEXT PRIMARY KEY NOT NULL,
+    organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    integration_id   TEXT REFERENCES directory_integrations (id) ON DELETE SET NULL,
+    display_name     TEXT NOT NULL,
+    external_id      TEXT,
+    version          INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX scim_groups_org ON scim_groups (organisation_id, created_at, id);

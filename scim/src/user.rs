@@ -1,0 +1,436 @@
+//! The User resource in canonical form.
+//!
+//! Every body an IdP sends for a User (POST, PUT, and the result of a PATCH) goes through
+//! [`normalise`], which absorbs the dialects seen in the field: attribute names in any case,
+//! `"active": "False"`, `emails` as one object instead of an array, `"id": null`, `manager` as
+//! `{managerId}`, enterprise attributes URN-qualified at the top level. What comes out is what
+//! is stored: known attributes in schema spelling, the read-only ones (`id`, `meta`, `groups`)
+//! and the write-only `password` removed.
+
+use serde_json::{Map, Value};
+
+use crate::error::ScimError;
+use crate::schema::{self, Attr, Kind, SubAttr, ENTERPRISE_ATTRS, ENTERPRISE_USER, USER_ATTRS};
+
+/// A User's stored attributes, canonical and validated: `userName` present, `active` a boolean.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserDoc(Map<String, Value>);
+
+/// What the server knows about a resource beyond its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub id: String,
+    /// RFC 3339 timestamps.
+    pub created: String,
+    pub last_modified: String,
+    pub location: String,
+    pub version: i64,
+}
+
+impl Meta {
+    /// The weak entity tag of this version, used as `meta.version` and the `ETag` header.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+impl UserDoc {
+    /// Parses the body of a POST or PUT.
+    pub fn from_request(body: &Value) -> Result<Self, ScimError> {
+        let Value::Object(map) = body else {
+            return Err(ScimError::invalid_syntax(
+                "the request body must be a JSON object",
+            ));
+        };
+        Self::from_map(map)
+    }
+
+    /// Reads attributes as stored. They were canonical when written, so this only fails on a
+    /// corrupted row.
+    pub fn from_stored(json: &str) -> Result<Self, ScimError> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| ScimError::new(500, None, format!("stored user is not JSON: {e}")))?;
+        Self::from_request(&value)
+    }
+
+    pub(crate) fn from_map(map: &Map<String, Value>) -> Result<Self, ScimError> {
+        let mut attrs = normalise(map)?;
+        match attrs.get("userName") {
+            Some(Value::String(name)) if !name.trim().is_empty() => {}
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "userName is required and must be a non-empty string",
+                ))
+            }
+        }
+        attrs.entry("active").or_insert(Value::Bool(true));
+        Ok(Self(attrs))
+    }
+
+    pub fn attributes(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    pub fn user_name(&self) -> &str {
+        self.0.get("userName").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The key under which userName is unique: SCIM compares userName case-insensitively.
+    pub fn user_name_key(&self) -> String {
+        user_name_key(self.user_name())
+    }
+
+    pub fn external_id(&self) -> Option<&str> {
+        self.0.get("externalId").and_then(Value::as_str)
+    }
+
+    pub fn display_name(&self) -> Option<&str> {
+        self.0.get("displayName").and_then(Value::as_str)
+    }
+
+    pub fn active(&self) -> bool {
+        self.0.get("active").and_then(Value::as_bool).unwrap_or(true)
+    }
+
+    /// Sets `active`, as DELETE does when it deactivates.
+    pub fn set_active(&mut self, active: bool) {
+        self.0.insert("active".into(), Value::Bool(active));
+    }
+
+    /// The attributes as stored, serialised.
+    pub fn to_json(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+
+    /// The full SCIM representation returned to clients.
+    pub fn to_resource(&self, meta: &Meta) -> Value {
+        let mut schemas = vec![Value::from(schema::USER)];
+        if self.0.contains_key(ENTERPRISE_USER) {
+            schemas.push(Value::from(ENTERPRISE_USER));
+        }
+        let mut out = Map::new();
+        out.insert("schemas".into(), Value::Array(schemas));
+        out.insert("id".into(), Value::from(meta.id.clone()));
+        for (k, v) in &self.0 {
+            out.insert(k.clone(), v.clone());
+        }
+        out.insert(
+            "meta".into(),
+            serde_json::json!({
+                "resourceType": "User",
+                "created": meta.created,
+                "lastModified": meta.last_modified,
+                "location": meta.location,
+                "version": meta.etag(),
+            }),
+        );
+        Value::Object(out)
+    }
+}
+
+/// The case-folded form of a userName, under which uniqueness and `eq` filters compare.
+pub fn user_name_key(user_name: &str) -> String {
+    user_name.to_lowercase()
+}
+
+/// Canonicalises a User body's attributes (see the module documentation).
+pub(crate) fn normalise(input: &Map<String, Value>) -> Result<Map<String, Value>, ScimError> {
+    let mut out = Map::new();
+    let mut enterprise = Map::new();
+    for (key, value) in input {
+        match classify(key) {
+            Key::Ignored => {}
+            Key::Core(attr) => put(&mut out, attr, value)?,
+            Key::Enterprise(attr) => put(&mut enterprise, attr, value)?,
+            Key::EnterpriseObject => match value {
+                Value::Null => {}
+                Value::Object(ext) => {
+                    for (k, v) in ext {
+                        if let Some(attr) = schema::find(ENTERPRISE_ATTRS, k) {
+                            put(&mut enterprise, attr, v)?;
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ScimError::invalid_value(format!(
+                        "{ENTERPRISE_USER} must be an object"
+                    )))
+                }
+            },
+        }
+    }
+    if !enterprise.is_empty() {
+        out.insert(ENTERPRISE_USER.into(), Value::Object(enterprise));
+    }
+    Ok(out)
+}
+
+/// Where a top-level key of a User body belongs.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Key {
+    /// Read-only (`id`, `meta`, `groups`, `schemas`), write-only (`password`) or not part of
+    /// the schema: accepted and not stored.
+    Ignored,
+    Core(&'static Attr),
+    Enterprise(&'static Attr),
+    EnterpriseObject,
+}
+
+pub(crate) fn classify(key: &str) -> Key {
+    if key.eq_ignore_ascii_case(ENTERPRISE_USER) {
+        return Key::EnterpriseObject;
+    }
+    if let Some(rest) = strip_prefix_ci(key, ENTERPRISE_USER).and_then(|r| r.strip_prefix(':')) {
+        return schema::find(ENTERPRISE_ATTRS, rest).map_or(Key::Ignored, Key::Enterprise);
+    }
+    let name = strip_prefix_ci(key, schema::USER)
+        .and_then(|r| r.strip_prefix(':'))
+        .unwrap_or(key);
+    schema::find(USER_ATTRS, name).map_or(Key::Ignored, Key::Core)
+}
+
+pub(crate) fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+fn put(out: &mut Map<String, Value>, attr: &Attr, value: &Value) -> Result<(), ScimError> {
+    match normalise_value(attr, value)? {
+        Some(v) => {
+            out.insert(attr.name.into(), v);
+        }
+        None => {
+            out.remove(attr.name);
+        }
+    }
+    Ok(())
+}
+
+/// Canonicalises one attribute's value; `None` means "no value" (null, empty list or object).
+pub(crate) fn normalise_value(attr: &Attr, value: &Value) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    match attr.kind {
+        Kind::String => string(attr.name, value).map(|s| Some(Value::String(s))),
+        Kind::Boolean => boolean(attr.name, value).map(|b| Some(Value::Bool(b))),
+        Kind::Complex(subs) => complex(attr.name, subs, value),
+        Kind::MultiComplex(subs) => {
+            let items: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                // OneLogin templates send a single email as an object.
+                other => vec![other],
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                if let Some(v) = complex(attr.name, subs, item)? {
+                    out.push(v);
+                }
+            }
+            Ok((!out.is_empty()).then_some(Value::Array(out)))
+        }
+    }
+}
+
+fn complex(name: &str, subs: &'static [SubAttr], value: &Value) -> Result<Option<Value>, ScimError> {
+    let map = match value {
+        Value::Null => return Ok(None),
+        Value::Object(map) => map,
+        // A bare string for a complex attribute is its `value` (e.g. "manager": "123").
+        Value::String(_) | Value::Number(_) if schema::find_sub(subs, "value").is_some() => {
+            return normalise_sub(name, subs, "value", value).map(|v| {
+                v.map(|v| {
+                    let mut m = Map::new();
+                    m.insert("value".into(), v);
+                    Value::Object(m)
+                })
+            })
+        }
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "{name} must be an object"
+            )))
+        }
+    };
+    let mut out = Map::new();
+    for (key, v) in map {
+        // The enterprise manager is sent as {"managerId": ...} by some OneLogin templates.
+        let key = if name == "manager" && key.eq_ignore_ascii_case("managerId") {
+            "value"
+        } else {
+            key.as_str()
+        };
+        if let Some(sub) = schema::find_sub(subs, key) {
+            if let Some(v) = normalise_sub(name, subs, sub.name, v)? {
+                out.insert(sub.name.into(), v);
+            }
+        }
+    }
+    Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+fn normalise_sub(
+    parent: &str,
+    subs: &'static [SubAttr],
+    sub_name: &str,
+    value: &Value,
+) -> Result<Option<Value>, ScimError> {
+    let Some(sub) = schema::find_sub(subs, sub_name) else {
+        return Ok(None);
+    };
+    if value.is_null() {
+        return Ok(None);
+    }
+    let label = format!("{parent}.{}", sub.name);
+    if sub.boolean {
+        boolean(&label, value).map(|b| Some(Value::Bool(b)))
+    } else {
+        string(&label, value).map(|s| Some(Value::String(s)))
+    }
+}
+
+/// A string attribute; numbers are accepted as their decimal text (employeeNumber: 42).
+fn string(name: &str, value: &Value) -> Result<String, ScimError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(ScimError::invalid_value(format!("{name} must be a string"))),
+    }
+}
+
+/// A boolean attribute; `"true"` / `"False"` strings are accepted in any case.
+pub fn boolean(name: &str, value: &Value) -> Result<bool, ScimError> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ScimError::invalid_value(format!(
+            "{name} must be a boolean"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Result<UserDoc, ScimError> {
+        UserDoc::from_request(&v)
+    }
+
+    #[test]
+    fn onelogin_template_quirks_are_absorbed() {
+        let d = doc(json!({
+            "schemas": [schema::USER, ENTERPRISE_USER],
+            "id": null,
+            "userName": "Jane@Example.com",
+            "active": "true",
+            "emails": {"value": "jane@example.com", "type": "work", "primary": "True"},
+            "name": {"givenName": "Jane", "familyName": "Doe"},
+            ENTERPRISE_USER: {"department": "Ops", "manager": {"managerId": "42"}}
+        }))
+        .unwrap();
+        let a = d.attributes();
+        assert_eq!(a["active"], json!(true));
+        assert_eq!(
+            a["emails"],
+            json!([{"value": "jane@example.com", "type": "work", "primary": true}])
+        );
+        assert_eq!(a[ENTERPRISE_USER]["manager"], json!({"value": "42"}));
+        assert!(!a.contains_key("id") && !a.contains_key("schemas"));
+        assert_eq!(d.user_name_key(), "jane@example.com");
+    }
+
+    #[test]
+    fn attribute_names_are_case_insensitive_and_canonicalised() {
+        let d = doc(json!({"USERNAME": "a", "DisplayName": "A", "Active": false,
+                           "NAME": {"GIVENNAME": "x"}}))
+        .unwrap();
+        assert_eq!(d.user_name(), "a");
+        assert_eq!(d.display_name(), Some("A"));
+        assert!(!d.active());
+        assert_eq!(d.attributes()["name"], json!({"givenName": "x"}));
+    }
+
+    #[test]
+    fn urn_qualified_top_level_keys() {
+        let d = doc(json!({
+            "urn:ietf:params:scim:schemas:core:2.0:User:userName": "u",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "R&D",
+        }))
+        .unwrap();
+        assert_eq!(d.user_name(), "u");
+        assert_eq!(d.attributes()[ENTERPRISE_USER]["department"], "R&D");
+    }
+
+    #[test]
+    fn password_groups_and_meta_are_not_stored() {
+        let d = doc(json!({"userName": "u", "password": "hunter2", "groups": [],
+                           "meta": {"version": "x"}, "unknownThing": 1}))
+        .unwrap();
+        assert_eq!(
+            d.attributes().keys().collect::<Vec<_>>(),
+            vec!["active", "userName"]
+        );
+    }
+
+    #[test]
+    fn active_defaults_to_true() {
+        assert!(doc(json!({"userName": "u"})).unwrap().active());
+    }
+
+    #[test]
+    fn bad_inputs_are_invalid_value_errors() {
+        for bad in [
+            json!({}),
+            json!({"userName": ""}),
+            json!({"userName": "  "}),
+            json!({"userName": null}),
+            json!({"userName": "u", "active": "yes"}),
+            json!({"userName": "u", "active": 1}),
+            json!({"userName": "u", "name": "Jane"}),
+            json!({"userName": "u", "emails": [true]}),
+            json!({"userName": "u", ENTERPRISE_USER: "x"}),
+            json!({"userName": ["u"]}),
+        ] {
+            let err = doc(bad.clone()).expect_err(&bad.to_string());
+            assert_eq!(err.status, 400, "{bad}");
+            assert_eq!(err.scim_type, Some(crate::ScimType::InvalidValue), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_object_body_is_invalid_syntax() {
+        for bad in [json!([]), json!("u"), json!(null)] {
+            assert_eq!(
+                doc(bad).unwrap_err().scim_type,
+                Some(crate::ScimType::InvalidSyntax)
+            );
+        }
+    }
+
+    #[test]
+    fn resource_has_schemas_id_and_meta() {
+        let d = doc(json!({"userName": "u", ENTERPRISE_USER: {"department": "x"}})).unwrap();
+        let meta = Meta {
+            id: "abc".into(),
+            created: "2020-03-24T10:40:37Z".into(),
+            last_modified: "2020-03-24T10:40:37Z".into(),
+            location: "https://h/scimapi/Users/abc".into(),
+            version: 3,
+        };
+        let r = d.to_resource(&meta);
+        assert_eq!(r["schemas"], json!([schema::USER, ENTERPRISE_USER]));
+        assert_eq!(r["id"], "abc");
+        assert_eq!(r["meta"]["version"], "W/\"3\"");
+        assert_eq!(r["meta"]["resourceType"], "User");
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        let d = doc(json!({"userName": "u", "emails": [{"value": "a@b"}]})).unwrap();
+        assert_eq!(UserDoc::from_stored(&d.to_json()).unwrap(), d);
+    }
+}
