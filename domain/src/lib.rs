@@ -1,1 +1,18 @@
-//! placeholder
+//! The directory-integration domain: organisations and their admins, directory integrations
+//! with their provisioning tokens and last sync, and the users identity providers provision.
+//!
+//! [`store`] holds every SQL statement; the other modules are the operations the console and
+//! the SCIM API call, and never see a backend.
+
+pub mod accounts;
+pub mod error;
+pub mod integrations;
+pub mod last_sync;
+pub mod password;
+pub mod provisioning;
+pub mod store;
+pub mod time;
+pub mod token;
+
+pub use error::Error;
+pub use store::Store;

@@ -27,7 +27,6 @@ CREATE TABLE directory_integrations (
     token_hash        TEXT,
     token_created_at  INTEGER,
     last_sync_at      INTEGER,
-    delete_removes    INTEGER NOT NULL DEFAULT 0,
     created_at        INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX directory_integrations_org_kind ON directory_integrations (organisation_id, kind);

@@ -1,0 +1,116 @@
+//! Organisations and their admins: creating the first admin, logging in.
+
+use crate::error::{Error, Result};
+use crate::store::{AdminRow, Organisation, Store};
+use crate::{password, time};
+
+/// A logged-in (or just created) admin, without the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub id: String,
+    pub organisation_id: String,
+    pub email: String,
+}
+
+impl From<AdminRow> for Admin {
+    fn from(r: AdminRow) -> Self {
+        Self {
+            id: r.id,
+            organisation_id: r.organisation_id,
+            email: r.email,
+        }
+    }
+}
+
+/// Emails are compared case-insensitively and stored trimmed and lower-cased.
+pub fn normalise_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
+        && !email.chars().any(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::Invalid(format!("{email:?} is not an email address")))
+    }
+}
+
+/// Creates an admin in the organisation `organisation_name`, creating the organisation first
+/// if it does not exist.
+pub async fn create_admin(store: &Store, organisation_name: &str, email: &str, pw: &str) -> Result<(Organisation, Admin)> {
+    let organisation_name = organisation_name.trim();
+    if organisation_name.is_empty() {
+        return Err(Error::Invalid("the organisation name must not be empty".into()));
+    }
+    let email = normalise_email(email)?;
+    if pw.chars().count() < password::MIN_LENGTH {
+        return Err(Error::Invalid(format!(
+            "the password must be at least {} characters long",
+            password::MIN_LENGTH
+        )));
+    }
+    let now = time::now_ms();
+    let org = store
+        .find_or_create_organisation(&uuid::Uuid::new_v4().to_string(), organisation_name, now)
+        .await?;
+    let row = AdminRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: org.id.clone(),
+        email,
+        password_hash: password::hash(pw)?,
+    };
+    store.insert_admin(&row, now).await?;
+    Ok((org, row.into()))
+}
+
+/// Checks an email and password. Every failure is the same `InvalidCredentials`, and an
+/// unknown email costs as much time as a wrong password.
+pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
+    let Ok(email) = normalise_email(email) else {
+        password::verify_nothing(pw);
+        return Err(Error::InvalidCredentials);
+    };
+    match store.admin_by_email(&email).await? {
+        Some(row) if password::verify(pw, &row.password_hash) => Ok(row.into()),
+        Some(_) => Err(Error::InvalidCredentials),
+        None => {
+            password::verify_nothing(pw);
+            Err(Error::InvalidCredentials)
+        }
+    }
+}
+
+/// The admin behind a session, if it still exists.
+pub async fn admin(store: &Store, id: &str) -> Result<Option<Admin>> {
+    Ok(store.admin_by_id(id).await?.map(Admin::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(normalise_email(" Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in ["", "ada", "@x", "ada@", "a b@c", "a@b@c"] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_then_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        let (org, admin) = create_admin(&store, "Acme", "Ada@Example.com", "correct horse battery").await.unwrap();
+        assert_eq!(admin.organisation_id, org.id);
+        assert_eq!(login(&store, "ada@example.COM", "correct horse battery").await.unwrap(), admin);
+        assert!(matches!(login(&store, "ada@example.com", "wrong password!").await, Err(Error::InvalidCredentials)));
+        assert!(matches!(login(&store, "nobody@example.com", "correct horse battery").await, Err(Error::InvalidCredentials)));
+        // A second admin joins the same organisation; a duplicate email is refused.
+        let (org2, _) = create_admin(&store, "Acme", "bob@example.com", "another long password").await.unwrap();
+        assert_eq!(org2.id, org.id);
+        assert!(matches!(create_admin(&store, "Other", "ADA@example.com", "correct horse battery").await, Err(Error::Conflict(_))));
+        assert!(matches!(create_admin(&store, "Acme", "c@example.com", "short").await, Err(Error::Invalid(_))));
+    }
+}

@@ -1,0 +1,128 @@
+//! Directory integrations: an organisation's connection to one identity provider, with its
+//! provisioning token and last sync.
+
+use crate::error::{Error, Result};
+use crate::store::{AuditEntry, Store, TokenOwner};
+use crate::time;
+use crate::token::{ProvisioningToken, TokenHash};
+
+/// The identity providers an organisation can connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationKind {
+    OneLogin,
+}
+
+impl IntegrationKind {
+    pub const ALL: [IntegrationKind; 1] = [IntegrationKind::OneLogin];
+
+    /// The stable identifier used in storage, URLs and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::OneLogin => "onelogin",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            IntegrationKind::OneLogin => "OneLogin",
+        }
+    }
+}
+
+impl std::str::FromStr for IntegrationKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        IntegrationKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::Invalid(format!("unknown integration {s:?}; known: onelogin")))
+    }
+}
+
+/// What the console shows about an integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationStatus {
+    pub has_token: bool,
+    /// Milliseconds since the epoch of the last successful SCIM request.
+    pub last_sync_at: Option<i64>,
+}
+
+/// Who is creating or resetting a token.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    Admin { id: String, email: String },
+    /// The operator's `server token reset` command.
+    Operator,
+}
+
+impl Actor {
+    fn audit(&self, action: &'static str) -> AuditEntry {
+        match self {
+            Actor::Admin { id, email } => AuditEntry {
+                admin_id: Some(id.clone()),
+                actor: email.clone(),
+                action,
+            },
+            Actor::Operator => AuditEntry {
+                admin_id: None,
+                actor: "operator (command line)".into(),
+                action,
+            },
+        }
+    }
+}
+
+pub async fn status(store: &Store, organisation_id: &str, kind: IntegrationKind) -> Result<IntegrationStatus> {
+    let row = store.integration(organisation_id, kind.as_str()).await?;
+    Ok(IntegrationStatus {
+        has_token: row.as_ref().is_some_and(|r| r.has_token),
+        last_sync_at: row.and_then(|r| r.last_sync_at),
+    })
+}
+
+/// Creates the integration's first token. `Conflict` if it already has one: replacing a
+/// token is a reset, which the admin must ask for explicitly.
+pub async fn create_token(store: &Store, organisation_id: &str, kind: IntegrationKind, actor: &Actor) -> Result<ProvisioningToken> {
+    let token = ProvisioningToken::generate();
+    let stored = store
+        .set_token(
+            &uuid::Uuid::new_v4().to_string(),
+            organisation_id,
+            kind.as_str(),
+            token.hash().as_str(),
+            true,
+            &actor.audit("token.created"),
+            time::now_ms(),
+        )
+        .await?;
+    match stored {
+        Some(_) => Ok(token),
+        None => Err(Error::Conflict(
+            "a provisioning token already exists; reset it to get a new one".into(),
+        )),
+    }
+}
+
+/// Replaces the integration's token (creating the integration if needed). The old token is
+/// refused from the moment this returns.
+pub async fn reset_token(store: &Store, organisation_id: &str, kind: IntegrationKind, actor: &Actor) -> Result<ProvisioningToken> {
+    let token = ProvisioningToken::generate();
+    store
+        .set_token(
+            &uuid::Uuid::new_v4().to_string(),
+            organisation_id,
+            kind.as_str(),
+            token.hash().as_str(),
+            false,
+            &actor.audit("token.reset"),
+            time::now_ms(),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// The integration a presented bearer token belongs to, if any.
+pub async fn authenticate(store: &Store, bearer: &str) -> Result<Option<TokenOwner>> {
+    store.token_owner(TokenHash::of(bearer).as_str()).await
+}

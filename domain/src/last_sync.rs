@@ -1,0 +1,61 @@
+//! Last Sync, coalesced: SCIM requests record their time in memory and a background task
+//! writes the newest time per integration at most once per interval, so a request never pays
+//! for a database write of its own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::store::Store;
+
+/// Pending last-sync times per integration id, waiting to be written.
+#[derive(Clone, Default, Debug)]
+pub struct LastSync {
+    pending: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+impl LastSync {
+    /// Notes a successful SCIM request for `integration_id` at `at` (ms since the epoch).
+    pub fn record(&self, integration_id: &str, at: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match pending.get_mut(integration_id) {
+            Some(t) => *t = (*t).max(at),
+            None => {
+                pending.insert(integration_id.to_owned(), at);
+            }
+        }
+    }
+
+    /// A time recorded here and not written yet, newer than what the database may hold.
+    pub fn pending(&self, integration_id: &str) -> Option<i64> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.get(integration_id).copied()
+    }
+
+    /// Writes every pending time. A failed write is put back to be retried.
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<(String, i64)> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.drain().collect()
+        };
+        for (id, at) in batch {
+            if let Err(e) = store.advance_last_sync(&id, at).await {
+                tracing::warn!(error = %e, "could not record last sync; will retry");
+                self.record(&id, at);
+            }
+        }
+    }
+
+    /// Flushes every `interval` until the returned handle is aborted.
+    pub fn spawn_flusher(&self, store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                this.flush(&store).await;
+            }
+        })
+    }
+}

@@ -1,0 +1,587 @@
+//! Storage: one function per operation the domain needs. All SQL lives here, every statement
+//! is parameterised, and callers never see which backend runs it. SQLite is the only backend
+//! today; its settings (WAL, foreign keys, busy timeout) are chosen in [`Store::connect`].
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use scim::filter::{Condition, Op, Operand, UserAttr};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::error::{Error, Result};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// The database connection pool, per backend. Exposed so the server can put its session store
+/// on the same database.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub email: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub kind: String,
+    pub has_token: bool,
+    pub token_created_at: Option<i64>,
+    pub last_sync_at: Option<i64>,
+}
+
+/// The integration a bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub integration_id: String,
+    pub organisation_id: String,
+}
+
+/// Who changed a token, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub admin_id: Option<String>,
+    pub actor: String,
+    pub action: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub admin_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub integration_id: Option<String>,
+    pub at: i64,
+}
+
+/// A stored SCIM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub attributes: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The indexed columns and document of a user being written.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub organisation_id: &'a str,
+    pub integration_id: &'a str,
+    pub user_name: &'a str,
+    pub user_name_key: &'a str,
+    pub external_id: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub active: bool,
+    pub attributes: &'a str,
+    pub at: i64,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// `sqlite://path/to/file.db` or `sqlite::memory:`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> Pool {
+        Pool::Sqlite(self.pool.clone())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // --- organisations and admins -------------------------------------------------------
+
+    /// The organisation called `name`, created if it does not exist yet.
+    pub async fn find_or_create_organisation(&self, id: &str, name: &str, at: i64) -> Result<Organisation> {
+        sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT id, name FROM organisations WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Organisation {
+            id: row.get(0),
+            name: row.get(1),
+        })
+    }
+
+    pub async fn organisation_by_name(&self, name: &str) -> Result<Option<Organisation>> {
+        let row = sqlx::query("SELECT id, name FROM organisations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Organisation {
+            id: r.get(0),
+            name: r.get(1),
+        }))
+    }
+
+    pub async fn organisation(&self, id: &str) -> Result<Option<Organisation>> {
+        let row = sqlx::query("SELECT id, name FROM organisations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Organisation {
+            id: r.get(0),
+            name: r.get(1),
+        }))
+    }
+
+    /// Inserts an admin; `Conflict` when the email is taken.
+    pub async fn insert_admin(&self, admin: &AdminRow, at: i64) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO admins (id, organisation_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&admin.id)
+        .bind(&admin.organisation_id)
+        .bind(&admin.email)
+        .bind(&admin.password_hash)
+        .bind(at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
+                "an admin with the email {} already exists",
+                admin.email
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn admin_by_email(&self, email: &str) -> Result<Option<AdminRow>> {
+        self.admin_where("email", email).await
+    }
+
+    pub async fn admin_by_id(&self, id: &str) -> Result<Option<AdminRow>> {
+        self.admin_where("id", id).await
+    }
+
+    async fn admin_where(&self, column: &'static str, value: &str) -> Result<Option<AdminRow>> {
+        let sql = format!("SELECT id, organisation_id, email, password_hash FROM admins WHERE {column} = $1");
+        let row = sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| AdminRow {
+            id: r.get(0),
+            organisation_id: r.get(1),
+            email: r.get(2),
+            password_hash: r.get(3),
+        }))
+    }
+
+    pub async fn count_admins(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM admins").fetch_one(&self.pool).await?)
+    }
+
+    // --- directory integrations ----------------------------------------------------------
+
+    pub async fn integration(&self, organisation_id: &str, kind: &str) -> Result<Option<IntegrationRow>> {
+        let row = sqlx::query(
+            "SELECT id, organisation_id, kind, token_hash IS NOT NULL, token_created_at, last_sync_at \
+             FROM directory_integrations WHERE organisation_id = $1 AND kind = $2",
+        )
+        .bind(organisation_id)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| IntegrationRow {
+            id: r.get(0),
+            organisation_id: r.get(1),
+            kind: r.get(2),
+            has_token: r.get(3),
+            token_created_at: r.get(4),
+            last_sync_at: r.get(5),
+        }))
+    }
+
+    /// Stores `token_hash` as the integration's only token (creating the integration if
+    /// needed) and records `audit`, in one transaction: the previous token stops working when
+    /// this commits. With `only_if_absent`, an existing token is left alone and `None` is
+    /// returned. Returns the integration id.
+    pub async fn set_token(
+        &self,
+        new_integration_id: &str,
+        organisation_id: &str,
+        kind: &str,
+        token_hash: &str,
+        only_if_absent: bool,
+        audit: &AuditEntry,
+        at: i64,
+    ) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let guard = if only_if_absent {
+            " WHERE directory_integrations.token_hash IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO directory_integrations (id, organisation_id, kind, token_hash, token_created_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (organisation_id, kind) DO UPDATE \
+             SET token_hash = excluded.token_hash, token_created_at = excluded.token_created_at{guard} \
+             RETURNING id"
+        );
+        let id: Option<String> = sqlx::query_scalar(&sql)
+            .bind(new_integration_id)
+            .bind(organisation_id)
+            .bind(kind)
+            .bind(token_hash)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(organisation_id)
+        .bind(&audit.admin_id)
+        .bind(&audit.actor)
+        .bind(audit.action)
+        .bind(&id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// The integration whose token hashes to `token_hash`.
+    pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
+        let row = sqlx::query("SELECT id, organisation_id FROM directory_integrations WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| TokenOwner {
+            integration_id: r.get(0),
+            organisation_id: r.get(1),
+        }))
+    }
+
+    /// Moves an integration's last sync forward to `at`; never backwards.
+    pub async fn advance_last_sync(&self, integration_id: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE directory_integrations SET last_sync_at = $1 \
+             WHERE id = $2 AND (last_sync_at IS NULL OR last_sync_at < $1)",
+        )
+        .bind(at)
+        .bind(integration_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn audit_events(&self, organisation_id: &str) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT admin_id, actor, action, integration_id, at FROM audit_events \
+             WHERE organisation_id = $1 ORDER BY at, id",
+        )
+        .bind(organisation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditRow {
+                admin_id: r.get(0),
+                actor: r.get(1),
+                action: r.get(2),
+                integration_id: r.get(3),
+                at: r.get(4),
+            })
+            .collect())
+    }
+
+    // --- SCIM users ----------------------------------------------------------------------
+
+    /// Inserts a user; `Conflict` when the userName is taken in the organisation.
+    pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
+             external_id, display_name, active, attributes, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+        )
+        .bind(user.id)
+        .bind(user.organisation_id)
+        .bind(user.integration_id)
+        .bind(user.user_name)
+        .bind(user.user_name_key)
+        .bind(user.external_id)
+        .bind(user.display_name)
+        .bind(user.active)
+        .bind(user.attributes)
+        .bind(user.at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(user_name_taken(user.user_name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a user's document if it is still at `expected_version`; the integration that
+    /// created the user stays its source. Returns false when
+    /// it is not (changed meanwhile, or gone); `Conflict` when the new userName is taken.
+    pub async fn update_user(&self, user: &NewUser<'_>, expected_version: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
+             external_id = $3, display_name = $4, active = $5, attributes = $6, \
+             version = version + 1, updated_at = $7 \
+             WHERE organisation_id = $8 AND id = $9 AND version = $10",
+        )
+        .bind(user.user_name)
+        .bind(user.user_name_key)
+        .bind(user.external_id)
+        .bind(user.display_name)
+        .bind(user.active)
+        .bind(user.attributes)
+        .bind(user.at)
+        .bind(user.organisation_id)
+        .bind(user.id)
+        .bind(expected_version)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(r) => Ok(r.rows_affected() == 1),
+            Err(e) if is_unique_violation(&e) => Err(user_name_taken(user.user_name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user(&self, organisation_id: &str, id: &str) -> Result<Option<UserRow>> {
+        let row = sqlx::query(
+            "SELECT id, attributes, version, created_at, updated_at FROM scim_users \
+             WHERE organisation_id = $1 AND id = $2",
+        )
+        .bind(organisation_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(user_row))
+    }
+
+    /// One page of the organisation's users matching `filter`, in creation order, and the
+    /// number of all matches.
+    pub async fn list_users(
+        &self,
+        organisation_id: &str,
+        filter: Option<&Condition>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(u64, Vec<UserRow>)> {
+        let mut binds = vec![Bind::Str(organisation_id.to_owned())];
+        let mut predicate = String::from("organisation_id = $1");
+        if let Some(filter) = filter {
+            predicate.push_str(" AND ");
+            condition_sql(filter, &mut predicate, &mut binds);
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM scim_users WHERE {predicate}");
+        let total: i64 = bind_all(sqlx::query_scalar(&count_sql), &binds)
+            .fetch_one(&self.pool)
+            .await?;
+        if limit == 0 || offset >= total as u64 {
+            return Ok((total as u64, Vec::new()));
+        }
+        let n = binds.len();
+        let page_sql = format!(
+            "SELECT id, attributes, version, created_at, updated_at FROM scim_users WHERE {predicate} \
+             ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        binds.push(Bind::Int(i64::from(limit)));
+        binds.push(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        let rows = bind_all_rows(sqlx::query(&page_sql), &binds)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((total as u64, rows.into_iter().map(user_row).collect()))
+    }
+
+    pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scim_users WHERE organisation_id = $1")
+            .bind(organisation_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scim_groups WHERE organisation_id = $1")
+            .bind(organisation_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Every stored token digest and user document, for tests that look for leaked secrets.
+    pub async fn dump_text(&self) -> Result<String> {
+        let mut out = String::new();
+        for sql in [
+            "SELECT COALESCE(token_hash, '') FROM directory_integrations",
+            "SELECT attributes FROM scim_users",
+            "SELECT actor || ' ' || action FROM audit_events",
+        ] {
+            let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&self.pool).await?;
+            for r in rows {
+                out.push_str(&r);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn user_name_taken(user_name: &str) -> Error {
+    Error::Conflict(format!("userName {user_name:?} is already taken"))
+}
+
+fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRow {
+    UserRow {
+        id: r.get(0),
+        attributes: r.get(1),
+        version: r.get(2),
+        created_at: r.get(3),
+        updated_at: r.get(4),
+    }
+}
+
+enum Bind {
+    Str(String),
+    Int(i64),
+}
+
+type SqliteArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
+
+fn bind_all<'q, O>(
+    mut q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, SqliteArgs<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, SqliteArgs<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Str(s) => q.bind(s.as_str()),
+            Bind::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+fn bind_all_rows<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, SqliteArgs<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, SqliteArgs<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Str(s) => q.bind(s.as_str()),
+            Bind::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+/// Appends the SQL for `c` to `sql`, pushing its parameters onto `binds`. Every comparison
+/// evaluates to true or false, never NULL, so `not` behaves as SCIM expects on absent values.
+fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
+    match c {
+        Condition::Present(attr) => {
+            sql.push_str(&format!("({} IS NOT NULL)", column(*attr)));
+        }
+        Condition::Compare(attr, op, operand) => {
+            let col = column(*attr);
+            binds.push(match operand {
+                Operand::Str(s) => Bind::Str(s.clone()),
+                Operand::Bool(b) => Bind::Int(i64::from(*b)),
+            });
+            let p = format!("${}", binds.len());
+            let expr = match op {
+                Op::Eq => format!("{col} = {p}"),
+                Op::Ne => format!("{col} <> {p}"),
+                Op::Co => format!("instr({col}, {p}) > 0"),
+                Op::Sw => format!("substr({col}, 1, length({p})) = {p}"),
+                Op::Ew => format!("substr({col}, -length({p})) = {p}"),
+                Op::Gt => format!("{col} > {p}"),
+                Op::Ge => format!("{col} >= {p}"),
+                Op::Lt => format!("{col} < {p}"),
+                Op::Le => format!("{col} <= {p}"),
+            };
+            if *op == Op::Ne {
+                sql.push_str(&format!("({col} IS NULL OR {expr})"));
+            } else {
+                sql.push_str(&format!("({col} IS NOT NULL AND {expr})"));
+            }
+        }
+        Condition::Not(inner) => {
+            sql.push_str("(NOT ");
+            condition_sql(inner, sql, binds);
+            sql.push(')');
+        }
+        Condition::And(items) | Condition::Or(items) => {
+            let joiner = if matches!(c, Condition::And(_)) { " AND " } else { " OR " };
+            sql.push('(');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(joiner);
+                }
+                condition_sql(item, sql, binds);
+            }
+            sql.push(')');
+        }
+    }
+}
+
+fn column(attr: UserAttr) -> &'static str {
+    match attr {
+        UserAttr::Id => "id",
+        UserAttr::UserName => "user_name_key",
+        UserAttr::ExternalId => "external_id",
+        UserAttr::Active => "active",
+    }
+}

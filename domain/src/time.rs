@@ -1,0 +1,26 @@
+//! Timestamps: milliseconds since the Unix epoch in storage, RFC 3339 on the wire.
+
+use ::time::format_description::well_known::Rfc3339;
+use ::time::OffsetDateTime;
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// RFC 3339 (`2020-03-24T10:40:37.123Z`) for a millisecond timestamp.
+pub fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(super::rfc3339(1_585_046_437_000), "2020-03-24T10:40:37Z");
+        assert_eq!(super::rfc3339(1_585_046_437_120), "2020-03-24T10:40:37.12Z");
+    }
+}
