@@ -1,1 +1,74 @@
-//! placeholder
+//! The administrator console: the Leptos application (pages, components) and the server
+//! functions behind it. Server-only code (sessions, storage) sits behind the `ssr` feature.
+
+pub mod auth;
+mod components;
+mod dashboard;
+mod groups;
+pub mod integrations;
+mod layout;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+mod users;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+/// The HTML document around the application, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/console.css"/>
+        <Title formatter=|page: String| format!("{page} · Directory Console")/>
+        <Router>
+            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=layout::ConsoleLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=dashboard::DashboardPage/>
+                    <Route path=path!("/users") view=users::UsersPage/>
+                    <Route path=path!("/groups") view=groups::GroupsPage/>
+                    <Route
+                        path=path!("/settings/directory-integrations")
+                        view=|| view! { <Redirect path="/settings/directory-integrations/onelogin"/> }
+                    />
+                    <Route
+                        path=path!("/settings/directory-integrations/onelogin")
+                        view=integrations::OneLoginTab
+                    />
+                    <Route
+                        path=path!("/settings/directory-integrations/onelogin/setup")
+                        view=integrations::OneLoginSetup
+                    />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The message to show an admin for a failed server function call.
+pub(crate) fn error_message(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(msg) => msg.clone(),
+        _ => "The server could not be reached; check your connection and try again.".into(),
+    }
+}

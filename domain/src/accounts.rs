@@ -25,10 +25,9 @@ impl From<AdminRow> for Admin {
 /// Emails are compared case-insensitively and stored trimmed and lower-cased.
 pub fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
-    let valid = email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
-        && !email.chars().any(char::is_whitespace);
+    let valid = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+    }) && !email.chars().any(char::is_whitespace);
     if valid {
         Ok(email)
     } else {
@@ -38,10 +37,17 @@ pub fn normalise_email(email: &str) -> Result<String> {
 
 /// Creates an admin in the organisation `organisation_name`, creating the organisation first
 /// if it does not exist.
-pub async fn create_admin(store: &Store, organisation_name: &str, email: &str, pw: &str) -> Result<(Organisation, Admin)> {
+pub async fn create_admin(
+    store: &Store,
+    organisation_name: &str,
+    email: &str,
+    pw: &str,
+) -> Result<(Organisation, Admin)> {
     let organisation_name = organisation_name.trim();
     if organisation_name.is_empty() {
-        return Err(Error::Invalid("the organisation name must not be empty".into()));
+        return Err(Error::Invalid(
+            "the organisation name must not be empty".into(),
+        ));
     }
     let email = normalise_email(email)?;
     if pw.chars().count() < password::MIN_LENGTH {
@@ -92,7 +98,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalise_email(" Ada@Example.COM ").unwrap(), "ada@example.com");
+        assert_eq!(
+            normalise_email(" Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
         for bad in ["", "ada", "@x", "ada@", "a b@c", "a@b@c"] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
@@ -101,16 +110,39 @@ mod tests {
     #[tokio::test]
     async fn create_then_login() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
-        let (org, admin) = create_admin(&store, "Acme", "Ada@Example.com", "correct horse battery").await.unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let (org, admin) = create_admin(&store, "Acme", "Ada@Example.com", "correct horse battery")
+            .await
+            .unwrap();
         assert_eq!(admin.organisation_id, org.id);
-        assert_eq!(login(&store, "ada@example.COM", "correct horse battery").await.unwrap(), admin);
-        assert!(matches!(login(&store, "ada@example.com", "wrong password!").await, Err(Error::InvalidCredentials)));
-        assert!(matches!(login(&store, "nobody@example.com", "correct horse battery").await, Err(Error::InvalidCredentials)));
+        assert_eq!(
+            login(&store, "ada@example.COM", "correct horse battery")
+                .await
+                .unwrap(),
+            admin
+        );
+        assert!(matches!(
+            login(&store, "ada@example.com", "wrong password!").await,
+            Err(Error::InvalidCredentials)
+        ));
+        assert!(matches!(
+            login(&store, "nobody@example.com", "correct horse battery").await,
+            Err(Error::InvalidCredentials)
+        ));
         // A second admin joins the same organisation; a duplicate email is refused.
-        let (org2, _) = create_admin(&store, "Acme", "bob@example.com", "another long password").await.unwrap();
+        let (org2, _) = create_admin(&store, "Acme", "bob@example.com", "another long password")
+            .await
+            .unwrap();
         assert_eq!(org2.id, org.id);
-        assert!(matches!(create_admin(&store, "Other", "ADA@example.com", "correct horse battery").await, Err(Error::Conflict(_))));
-        assert!(matches!(create_admin(&store, "Acme", "c@example.com", "short").await, Err(Error::Invalid(_))));
+        assert!(matches!(
+            create_admin(&store, "Other", "ADA@example.com", "correct horse battery").await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            create_admin(&store, "Acme", "c@example.com", "short").await,
+            Err(Error::Invalid(_))
+        ));
     }
 }

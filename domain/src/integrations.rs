@@ -43,6 +43,8 @@ impl std::str::FromStr for IntegrationKind {
 /// What the console shows about an integration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationStatus {
+    /// `None` until the integration's first token is created.
+    pub integration_id: Option<String>,
     pub has_token: bool,
     /// Milliseconds since the epoch of the last successful SCIM request.
     pub last_sync_at: Option<i64>,
@@ -51,7 +53,10 @@ pub struct IntegrationStatus {
 /// Who is creating or resetting a token.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    Admin { id: String, email: String },
+    Admin {
+        id: String,
+        email: String,
+    },
     /// The operator's `server token reset` command.
     Operator,
 }
@@ -73,9 +78,14 @@ impl Actor {
     }
 }
 
-pub async fn status(store: &Store, organisation_id: &str, kind: IntegrationKind) -> Result<IntegrationStatus> {
+pub async fn status(
+    store: &Store,
+    organisation_id: &str,
+    kind: IntegrationKind,
+) -> Result<IntegrationStatus> {
     let row = store.integration(organisation_id, kind.as_str()).await?;
     Ok(IntegrationStatus {
+        integration_id: row.as_ref().map(|r| r.id.clone()),
         has_token: row.as_ref().is_some_and(|r| r.has_token),
         last_sync_at: row.and_then(|r| r.last_sync_at),
     })
@@ -83,7 +93,12 @@ pub async fn status(store: &Store, organisation_id: &str, kind: IntegrationKind)
 
 /// Creates the integration's first token. `Conflict` if it already has one: replacing a
 /// token is a reset, which the admin must ask for explicitly.
-pub async fn create_token(store: &Store, organisation_id: &str, kind: IntegrationKind, actor: &Actor) -> Result<ProvisioningToken> {
+pub async fn create_token(
+    store: &Store,
+    organisation_id: &str,
+    kind: IntegrationKind,
+    actor: &Actor,
+) -> Result<ProvisioningToken> {
     let token = ProvisioningToken::generate();
     let stored = store
         .set_token(
@@ -106,7 +121,12 @@ pub async fn create_token(store: &Store, organisation_id: &str, kind: Integratio
 
 /// Replaces the integration's token (creating the integration if needed). The old token is
 /// refused from the moment this returns.
-pub async fn reset_token(store: &Store, organisation_id: &str, kind: IntegrationKind, actor: &Actor) -> Result<ProvisioningToken> {
+pub async fn reset_token(
+    store: &Store,
+    organisation_id: &str,
+    kind: IntegrationKind,
+    actor: &Actor,
+) -> Result<ProvisioningToken> {
     let token = ProvisioningToken::generate();
     store
         .set_token(

@@ -1,7 +1,9 @@
 //! Admin passwords, hashed with Argon2id (PHC string format, parameters from argon2's
 //! defaults: 19 MiB, 2 passes, 1 lane, the OWASP recommendation).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 use crate::error::{Error, Result};
@@ -19,8 +21,11 @@ pub fn hash(password: &str) -> Result<String> {
 
 /// True when `password` matches the stored PHC string.
 pub fn verify(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(stored).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// Spends the time of one verification, so a login for an unknown email takes as long as one
@@ -47,6 +52,9 @@ mod tests {
 
     #[test]
     fn salts_differ() {
-        assert_ne!(hash("same password").unwrap(), hash("same password").unwrap());
+        assert_ne!(
+            hash("same password").unwrap(),
+            hash("same password").unwrap()
+        );
     }
 }

@@ -100,7 +100,8 @@ pub struct NewUser<'a> {
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 impl Store {
@@ -138,7 +139,12 @@ impl Store {
     // --- organisations and admins -------------------------------------------------------
 
     /// The organisation called `name`, created if it does not exist yet.
-    pub async fn find_or_create_organisation(&self, id: &str, name: &str, at: i64) -> Result<Organisation> {
+    pub async fn find_or_create_organisation(
+        &self,
+        id: &str,
+        name: &str,
+        at: i64,
+    ) -> Result<Organisation> {
         sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
             .bind(id)
             .bind(name)
@@ -208,8 +214,13 @@ impl Store {
     }
 
     async fn admin_where(&self, column: &'static str, value: &str) -> Result<Option<AdminRow>> {
-        let sql = format!("SELECT id, organisation_id, email, password_hash FROM admins WHERE {column} = $1");
-        let row = sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT id, organisation_id, email, password_hash FROM admins WHERE {column} = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| AdminRow {
             id: r.get(0),
             organisation_id: r.get(1),
@@ -219,12 +230,18 @@ impl Store {
     }
 
     pub async fn count_admins(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM admins").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     // --- directory integrations ----------------------------------------------------------
 
-    pub async fn integration(&self, organisation_id: &str, kind: &str) -> Result<Option<IntegrationRow>> {
+    pub async fn integration(
+        &self,
+        organisation_id: &str,
+        kind: &str,
+    ) -> Result<Option<IntegrationRow>> {
         let row = sqlx::query(
             "SELECT id, organisation_id, kind, token_hash IS NOT NULL, token_created_at, last_sync_at \
              FROM directory_integrations WHERE organisation_id = $1 AND kind = $2",
@@ -299,10 +316,12 @@ impl Store {
 
     /// The integration whose token hashes to `token_hash`.
     pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
-        let row = sqlx::query("SELECT id, organisation_id FROM directory_integrations WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, organisation_id FROM directory_integrations WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| TokenOwner {
             integration_id: r.get(0),
             organisation_id: r.get(1),
@@ -449,17 +468,21 @@ impl Store {
     }
 
     pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scim_users WHERE organisation_id = $1")
-            .bind(organisation_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM scim_users WHERE organisation_id = $1")
+                .bind(organisation_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scim_groups WHERE organisation_id = $1")
-            .bind(organisation_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM scim_groups WHERE organisation_id = $1")
+                .bind(organisation_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Every stored token digest and user document, for tests that look for leaked secrets.
@@ -564,7 +587,11 @@ fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
             sql.push(')');
         }
         Condition::And(items) | Condition::Or(items) => {
-            let joiner = if matches!(c, Condition::And(_)) { " AND " } else { " OR " };
+            let joiner = if matches!(c, Condition::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             sql.push('(');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {

@@ -1,1 +1,7 @@
-//! placeholder
+//! The browser entry point: hydrates the server-rendered console.
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

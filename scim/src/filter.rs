@@ -76,13 +76,18 @@ fn translate(filter: &Filter) -> Result<Condition, ScimError> {
             )))
         }
         Filter::Not(inner) => Condition::Not(Box::new(translate(inner)?)),
-        Filter::And(items) => Condition::And(items.iter().map(translate).collect::<Result<_, _>>()?),
+        Filter::And(items) => {
+            Condition::And(items.iter().map(translate).collect::<Result<_, _>>()?)
+        }
         Filter::Or(items) => Condition::Or(items.iter().map(translate).collect::<Result<_, _>>()?),
     })
 }
 
 fn attr(p: &AttrPath) -> Result<UserAttr, ScimError> {
-    let core = p.uri.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(schema::USER));
+    let core = p
+        .uri
+        .as_deref()
+        .is_none_or(|u| u.eq_ignore_ascii_case(schema::USER));
     let found = [
         ("id", UserAttr::Id),
         ("userName", UserAttr::UserName),
@@ -145,26 +150,52 @@ mod tests {
     #[test]
     fn translates_what_idps_send() {
         let cases = [
-            (r#"userName eq "Jane@Example.COM""#,
-             Condition::Compare(UserAttr::UserName, Op::Eq, s("jane@example.com"))),
-            (r#"USERNAME EQ "x""#, Condition::Compare(UserAttr::UserName, Op::Eq, s("x"))),
-            (r#"externalId eq "AbC""#, Condition::Compare(UserAttr::ExternalId, Op::Eq, s("AbC"))),
-            (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x""#,
-             Condition::Compare(UserAttr::UserName, Op::Eq, s("x"))),
-            ("active eq false", Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(false))),
-            (r#"active eq "False""#, Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(false))),
+            (
+                r#"userName eq "Jane@Example.COM""#,
+                Condition::Compare(UserAttr::UserName, Op::Eq, s("jane@example.com")),
+            ),
+            (
+                r#"USERNAME EQ "x""#,
+                Condition::Compare(UserAttr::UserName, Op::Eq, s("x")),
+            ),
+            (
+                r#"externalId eq "AbC""#,
+                Condition::Compare(UserAttr::ExternalId, Op::Eq, s("AbC")),
+            ),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x""#,
+                Condition::Compare(UserAttr::UserName, Op::Eq, s("x")),
+            ),
+            (
+                "active eq false",
+                Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(false)),
+            ),
+            (
+                r#"active eq "False""#,
+                Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(false)),
+            ),
             ("externalId pr", Condition::Present(UserAttr::ExternalId)),
-            (r#"userName sw "a" and not (active eq true)"#, Condition::And(vec![
-                Condition::Compare(UserAttr::UserName, Op::Sw, s("a")),
-                Condition::Not(Box::new(Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(true)))),
-            ])),
-            (r#"userName eq "a" or userName eq "b" and active eq true"#, Condition::Or(vec![
-                Condition::Compare(UserAttr::UserName, Op::Eq, s("a")),
+            (
+                r#"userName sw "a" and not (active eq true)"#,
                 Condition::And(vec![
-                    Condition::Compare(UserAttr::UserName, Op::Eq, s("b")),
-                    Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(true)),
+                    Condition::Compare(UserAttr::UserName, Op::Sw, s("a")),
+                    Condition::Not(Box::new(Condition::Compare(
+                        UserAttr::Active,
+                        Op::Eq,
+                        Operand::Bool(true),
+                    ))),
                 ]),
-            ])),
+            ),
+            (
+                r#"userName eq "a" or userName eq "b" and active eq true"#,
+                Condition::Or(vec![
+                    Condition::Compare(UserAttr::UserName, Op::Eq, s("a")),
+                    Condition::And(vec![
+                        Condition::Compare(UserAttr::UserName, Op::Eq, s("b")),
+                        Condition::Compare(UserAttr::Active, Op::Eq, Operand::Bool(true)),
+                    ]),
+                ]),
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(parse_user_filter(input).unwrap(), expected, "{input}");

@@ -27,7 +27,9 @@ impl Page {
             Some(s) => s
                 .trim()
                 .parse::<i64>()
-                .map_err(|_| ScimError::invalid_value(format!("startIndex {s:?} is not an integer")))?
+                .map_err(|_| {
+                    ScimError::invalid_value(format!("startIndex {s:?} is not an integer"))
+                })?
                 .max(1) as u64,
         };
         let count = match count {
@@ -90,7 +92,10 @@ mod tests {
 
     #[test]
     fn items_per_page_is_the_page_length() {
-        let page = Page { start_index: 3, count: 10 };
+        let page = Page {
+            start_index: 3,
+            count: 10,
+        };
         let r = list_response(42, page, vec![Value::Null, Value::Null]);
         assert_eq!(r["totalResults"], 42);
         assert_eq!(r["itemsPerPage"], 2);

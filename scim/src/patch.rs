@@ -38,12 +38,17 @@ pub struct PatchRequest {
 impl PatchRequest {
     pub fn parse(body: &Value) -> Result<Self, ScimError> {
         let Value::Object(map) = body else {
-            return Err(ScimError::invalid_syntax("a PatchOp body must be a JSON object"));
+            return Err(ScimError::invalid_syntax(
+                "a PatchOp body must be a JSON object",
+            ));
         };
         if let Some(schemas) = get_ci(map, "schemas") {
-            let listed = schemas
-                .as_array()
-                .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(schema::PATCH_OP))));
+            let listed = schemas.as_array().is_some_and(|s| {
+                s.iter().any(|u| {
+                    u.as_str()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(schema::PATCH_OP))
+                })
+            });
             if !listed {
                 return Err(ScimError::invalid_syntax(format!(
                     "schemas must contain {}",
@@ -151,7 +156,10 @@ fn resolve(path: &PatchPath) -> Result<Target, ScimError> {
     // "urn:...:enterprise:2.0:User" parses as uri "urn:...:enterprise:2.0" + name "User".
     if let Some(uri) = uri {
         let full = format!("{uri}:{}", attr_path.name);
-        if full.eq_ignore_ascii_case(ENTERPRISE_USER) && attr_path.sub_attr.is_none() && filter.is_none() {
+        if full.eq_ignore_ascii_case(ENTERPRISE_USER)
+            && attr_path.sub_attr.is_none()
+            && filter.is_none()
+        {
             return Ok(Target::Extension);
         }
     }
@@ -172,9 +180,17 @@ fn resolve(path: &PatchPath) -> Result<Target, ScimError> {
             return Ok(Target::Ignored);
         }
     }
-    let attrs = if enterprise { ENTERPRISE_ATTRS } else { USER_ATTRS };
-    let attr = schema::find(attrs, name)
-        .ok_or_else(|| ScimError::invalid_path(format!("{} is not a supported attribute", display(attr_path))))?;
+    let attrs = if enterprise {
+        ENTERPRISE_ATTRS
+    } else {
+        USER_ATTRS
+    };
+    let attr = schema::find(attrs, name).ok_or_else(|| {
+        ScimError::invalid_path(format!(
+            "{} is not a supported attribute",
+            display(attr_path)
+        ))
+    })?;
     let sub_name = match (attr_path.sub_attr.as_deref(), trailing_sub) {
         (Some(_), Some(_)) => return Err(ScimError::invalid_path("too many sub-attributes")),
         (a, b) => a.or(b),
@@ -186,7 +202,11 @@ fn resolve(path: &PatchPath) -> Result<Target, ScimError> {
     let sub = match sub_name {
         None => None,
         Some(s) => {
-            let s = if attr.name == "manager" && s.eq_ignore_ascii_case("managerId") { "value" } else { s };
+            let s = if attr.name == "manager" && s.eq_ignore_ascii_case("managerId") {
+                "value"
+            } else {
+                s
+            };
             Some(schema::find_sub(subs, s).ok_or_else(|| {
                 ScimError::invalid_path(format!("{} has no sub-attribute {s}", attr.name))
             })?)
@@ -198,7 +218,12 @@ fn resolve(path: &PatchPath) -> Result<Target, ScimError> {
             attr.name
         )));
     }
-    Ok(Target::Attr { enterprise, attr, sub, filter })
+    Ok(Target::Attr {
+        enterprise,
+        attr,
+        sub,
+        filter,
+    })
 }
 
 fn display(p: &AttrPath) -> String {
@@ -257,14 +282,26 @@ fn apply_path(
                     let attr = schema::find(ENTERPRISE_ATTRS, k).ok_or_else(|| {
                         ScimError::invalid_path(format!("{k} is not an enterprise attribute"))
                     })?;
-                    let t = Target::Attr { enterprise: true, attr, sub: None, filter: None };
+                    let t = Target::Attr {
+                        enterprise: true,
+                        attr,
+                        sub: None,
+                        filter: None,
+                    };
                     apply_path(attrs, op, &t, Some(v))?;
                 }
                 Ok(())
             }
-            _ => Err(ScimError::invalid_value(format!("{ENTERPRISE_USER} must be an object"))),
+            _ => Err(ScimError::invalid_value(format!(
+                "{ENTERPRISE_USER} must be an object"
+            ))),
         },
-        Target::Attr { enterprise, attr, sub, filter } => {
+        Target::Attr {
+            enterprise,
+            attr,
+            sub,
+            filter,
+        } => {
             if *enterprise {
                 let mut ext = match attrs.remove(ENTERPRISE_USER) {
                     Some(Value::Object(m)) => m,
@@ -291,7 +328,9 @@ fn apply_attr(
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
     if op == Op::Remove && attr.name == "userName" && sub.is_none() {
-        return Err(ScimError::invalid_value("userName is required and cannot be removed"));
+        return Err(ScimError::invalid_value(
+            "userName is required and cannot be removed",
+        ));
     }
     match (sub, filter) {
         (None, None) => apply_whole(container, op, attr, value),
@@ -312,7 +351,10 @@ fn apply_whole(
             // Entra removes members/values by listing them: remove only those.
             (Kind::MultiComplex(_), Some(v)) if !v.is_null() => {
                 let gone = normalise_value(attr, v)?.unwrap_or(Value::Array(vec![]));
-                let gone: Vec<&Value> = gone.as_array().map(|a| a.iter().filter_map(|e| e.get("value")).collect()).unwrap_or_default();
+                let gone: Vec<&Value> = gone
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|e| e.get("value")).collect())
+                    .unwrap_or_default();
                 if let Some(Value::Array(items)) = container.get_mut(name) {
                     items.retain(|item| !item.get("value").is_some_and(|v| gone.contains(&v)));
                     if items.is_empty() {
@@ -331,7 +373,9 @@ fn apply_whole(
             container.remove(name);
             return Ok(());
         }
-        return Err(ScimError::invalid_value(format!("add needs a value for {name}")));
+        return Err(ScimError::invalid_value(format!(
+            "add needs a value for {name}"
+        )));
     };
     match (attr.kind, op, container.get_mut(name)) {
         // Complex: given sub-attributes replace or add; the others stay (RFC 7644 §3.5.2.3).
@@ -390,7 +434,9 @@ fn apply_sub_everywhere(
             }
         }
         _ => {
-            let entry = container.entry(name).or_insert_with(|| Value::Object(Map::new()));
+            let entry = container
+                .entry(name)
+                .or_insert_with(|| Value::Object(Map::new()));
             set_sub(entry, sub, new);
             if entry.as_object().is_some_and(Map::is_empty) {
                 container.remove(name);
@@ -410,13 +456,17 @@ fn apply_filtered(
 ) -> Result<(), ScimError> {
     let name = attr.name;
     let Kind::MultiComplex(subs) = attr.kind else {
-        return Err(ScimError::invalid_path(format!("{name} is not multi-valued")));
+        return Err(ScimError::invalid_path(format!(
+            "{name} is not multi-valued"
+        )));
     };
     let mut items = match container.remove(name) {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
-    let matched: Vec<usize> = (0..items.len()).filter(|&i| matches(filter, &items[i])).collect();
+    let matched: Vec<usize> = (0..items.len())
+        .filter(|&i| matches(filter, &items[i]))
+        .collect();
     let result = (|| {
         match (op, sub) {
             (Op::Remove, None) => {
@@ -435,8 +485,9 @@ fn apply_filtered(
             (Op::Add | Op::Replace, Some(sub)) => {
                 let new = sub_value(attr, sub, value)?;
                 if matched.is_empty() {
-                    let mut element = element_from_filter(subs, filter)
-                        .ok_or_else(|| ScimError::no_target(format!("no {name} value matches the filter")))?;
+                    let mut element = element_from_filter(subs, filter).ok_or_else(|| {
+                        ScimError::no_target(format!("no {name} value matches the filter"))
+                    })?;
                     set_sub(&mut element, sub, new);
                     items.push(element);
                 } else {
@@ -452,8 +503,9 @@ fn apply_filtered(
                     )));
                 };
                 if matched.is_empty() {
-                    let mut element = element_from_filter(subs, filter)
-                        .ok_or_else(|| ScimError::no_target(format!("no {name} value matches the filter")))?;
+                    let mut element = element_from_filter(subs, filter).ok_or_else(|| {
+                        ScimError::no_target(format!("no {name} value matches the filter"))
+                    })?;
                     merge(&mut element, new);
                     items.push(element);
                 } else {
@@ -487,7 +539,11 @@ fn merge(element: &mut Value, new: &Map<String, Value>) {
     }
 }
 
-fn sub_value(attr: &'static Attr, sub: &'static SubAttr, value: Option<&Value>) -> Result<Option<Value>, ScimError> {
+fn sub_value(
+    attr: &'static Attr,
+    sub: &'static SubAttr,
+    value: Option<&Value>,
+) -> Result<Option<Value>, ScimError> {
     let probe = single(sub, value.cloned().unwrap_or(Value::Null));
     let normalised = normalise_value(attr, &probe)?;
     let v = normalised.and_then(|n| match n {
@@ -519,7 +575,11 @@ fn set_sub(item: &mut Value, sub: &SubAttr, new: Option<Value>) {
 /// The element a conjunction of `eq` terms describes, for an Add to a value path that does
 /// not exist yet: `emails[type eq "work"].value` creates `{"type": "work", "value": ...}`.
 fn element_from_filter(subs: &'static [SubAttr], filter: &ValFilter) -> Option<Value> {
-    fn collect(subs: &'static [SubAttr], f: &ValFilter, out: &mut Map<String, Value>) -> Option<()> {
+    fn collect(
+        subs: &'static [SubAttr],
+        f: &ValFilter,
+        out: &mut Map<String, Value>,
+    ) -> Option<()> {
         match f {
             ValFilter::Attr(AttrExp::Comparison(p, CompareOp::Eq, v)) if p.sub_attr.is_none() => {
                 let sub = schema::find_sub(subs, &p.name)?;
@@ -546,7 +606,9 @@ fn element_from_filter(subs: &'static [SubAttr], filter: &ValFilter) -> Option<V
 /// case-insensitively: every sub-attribute of the User's multi-valued attributes is
 /// caseExact=false.
 pub(crate) fn matches(filter: &ValFilter, element: &Value) -> bool {
-    let Value::Object(map) = element else { return false };
+    let Value::Object(map) = element else {
+        return false;
+    };
     match filter {
         ValFilter::Attr(AttrExp::Present(p)) => {
             p.sub_attr.is_none() && get_ci(map, &p.name).is_some_and(|v| !v.is_null())
@@ -640,8 +702,14 @@ mod tests {
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "7"},
         }}]));
-        assert_eq!(a["name"], json!({"givenName": "Janet", "familyName": "Doe"}));
-        assert_eq!(a[ENTERPRISE_USER], json!({"department": "Ops", "costCenter": "7"}));
+        assert_eq!(
+            a["name"],
+            json!({"givenName": "Janet", "familyName": "Doe"})
+        );
+        assert_eq!(
+            a[ENTERPRISE_USER],
+            json!({"department": "Ops", "costCenter": "7"})
+        );
     }
 
     #[test]
@@ -659,8 +727,13 @@ mod tests {
 
     #[test]
     fn add_to_a_value_path_that_does_not_exist_creates_it() {
-        let a = attrs(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "j@w.example"}]));
-        assert_eq!(a["emails"][1], json!({"type": "work", "value": "j@w.example"}));
+        let a = attrs(
+            json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "j@w.example"}]),
+        );
+        assert_eq!(
+            a["emails"][1],
+            json!({"type": "work", "value": "j@w.example"})
+        );
     }
 
     #[test]
@@ -680,7 +753,11 @@ mod tests {
             json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "m1"}]),
             json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", "value": "m1"}]),
         ] {
-            assert_eq!(attrs(ops.clone())[ENTERPRISE_USER]["manager"], json!({"value": "m1"}), "{ops}");
+            assert_eq!(
+                attrs(ops.clone())[ENTERPRISE_USER]["manager"],
+                json!({"value": "m1"}),
+                "{ops}"
+            );
         }
     }
 
@@ -693,21 +770,54 @@ mod tests {
     #[test]
     fn errors_carry_the_right_scim_type() {
         let cases = [
-            (json!([{"op": "replace", "path": "id", "value": "x"}]), ScimType::Mutability),
-            (json!([{"op": "replace", "path": "meta.version", "value": "x"}]), ScimType::Mutability),
-            (json!([{"op": "replace", "path": "nosuch", "value": "x"}]), ScimType::InvalidPath),
-            (json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]), ScimType::InvalidPath),
-            (json!([{"op": "replace", "path": "urn:x:y:attr", "value": "x"}]), ScimType::InvalidPath),
-            (json!([{"op": "replace", "path": "active", "value": "maybe"}]), ScimType::InvalidValue),
-            (json!([{"op": "replace", "path": "active"}]), ScimType::InvalidValue),
-            (json!([{"op": "replace", "value": "x"}]), ScimType::InvalidValue),
+            (
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+                ScimType::Mutability,
+            ),
+            (
+                json!([{"op": "replace", "path": "meta.version", "value": "x"}]),
+                ScimType::Mutability,
+            ),
+            (
+                json!([{"op": "replace", "path": "nosuch", "value": "x"}]),
+                ScimType::InvalidPath,
+            ),
+            (
+                json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
+                ScimType::InvalidPath,
+            ),
+            (
+                json!([{"op": "replace", "path": "urn:x:y:attr", "value": "x"}]),
+                ScimType::InvalidPath,
+            ),
+            (
+                json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "replace", "path": "active"}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "replace", "value": "x"}]),
+                ScimType::InvalidValue,
+            ),
             (json!([{"op": "remove"}]), ScimType::NoTarget),
-            (json!([{"op": "remove", "path": "userName"}]), ScimType::InvalidValue),
-            (json!([{"op": "move", "path": "active"}]), ScimType::InvalidSyntax),
+            (
+                json!([{"op": "remove", "path": "userName"}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "move", "path": "active"}]),
+                ScimType::InvalidSyntax,
+            ),
             (json!([{"path": "active"}]), ScimType::InvalidSyntax),
             (json!([]), ScimType::InvalidSyntax),
             (json!({"op": "add"}), ScimType::InvalidSyntax),
-            (json!([{"op": "replace", "path": "emails[type sw \"w\"].value", "value": "v"}]), ScimType::NoTarget),
+            (
+                json!([{"op": "replace", "path": "emails[type sw \"w\"].value", "value": "v"}]),
+                ScimType::NoTarget,
+            ),
         ];
         for (ops, expected) in cases {
             let err = patch(ops.clone()).expect_err(&ops.to_string());

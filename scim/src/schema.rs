@@ -70,36 +70,114 @@ const MANAGER: &[SubAttr] = &[s("value"), s("$ref"), s("displayName")];
 /// Writable attributes of the core User schema. `id`, `meta` and `groups` are read-only and
 /// `password` is write-only; they are handled separately.
 pub const USER_ATTRS: &[Attr] = &[
-    Attr { name: "userName", kind: Kind::String },
-    Attr { name: "externalId", kind: Kind::String },
-    Attr { name: "name", kind: Kind::Complex(NAME) },
-    Attr { name: "displayName", kind: Kind::String },
-    Attr { name: "nickName", kind: Kind::String },
-    Attr { name: "profileUrl", kind: Kind::String },
-    Attr { name: "title", kind: Kind::String },
-    Attr { name: "userType", kind: Kind::String },
-    Attr { name: "preferredLanguage", kind: Kind::String },
-    Attr { name: "locale", kind: Kind::String },
-    Attr { name: "timezone", kind: Kind::String },
-    Attr { name: "active", kind: Kind::Boolean },
-    Attr { name: "emails", kind: Kind::MultiComplex(MULTI) },
-    Attr { name: "phoneNumbers", kind: Kind::MultiComplex(MULTI) },
-    Attr { name: "ims", kind: Kind::MultiComplex(MULTI) },
-    Attr { name: "photos", kind: Kind::MultiComplex(MULTI) },
-    Attr { name: "addresses", kind: Kind::MultiComplex(ADDRESS) },
-    Attr { name: "entitlements", kind: Kind::MultiComplex(MULTI) },
-    Attr { name: "roles", kind: Kind::MultiComplex(MULTI) },
-    Attr { name: "x509Certificates", kind: Kind::MultiComplex(MULTI) },
+    Attr {
+        name: "userName",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "externalId",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "name",
+        kind: Kind::Complex(NAME),
+    },
+    Attr {
+        name: "displayName",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "nickName",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "profileUrl",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "title",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "userType",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "preferredLanguage",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "locale",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "timezone",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "active",
+        kind: Kind::Boolean,
+    },
+    Attr {
+        name: "emails",
+        kind: Kind::MultiComplex(MULTI),
+    },
+    Attr {
+        name: "phoneNumbers",
+        kind: Kind::MultiComplex(MULTI),
+    },
+    Attr {
+        name: "ims",
+        kind: Kind::MultiComplex(MULTI),
+    },
+    Attr {
+        name: "photos",
+        kind: Kind::MultiComplex(MULTI),
+    },
+    Attr {
+        name: "addresses",
+        kind: Kind::MultiComplex(ADDRESS),
+    },
+    Attr {
+        name: "entitlements",
+        kind: Kind::MultiComplex(MULTI),
+    },
+    Attr {
+        name: "roles",
+        kind: Kind::MultiComplex(MULTI),
+    },
+    Attr {
+        name: "x509Certificates",
+        kind: Kind::MultiComplex(MULTI),
+    },
 ];
 
 /// Attributes of the enterprise User extension.
 pub const ENTERPRISE_ATTRS: &[Attr] = &[
-    Attr { name: "employeeNumber", kind: Kind::String },
-    Attr { name: "costCenter", kind: Kind::String },
-    Attr { name: "organization", kind: Kind::String },
-    Attr { name: "division", kind: Kind::String },
-    Attr { name: "department", kind: Kind::String },
-    Attr { name: "manager", kind: Kind::Complex(MANAGER) },
+    Attr {
+        name: "employeeNumber",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "costCenter",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "organization",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "division",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "department",
+        kind: Kind::String,
+    },
+    Attr {
+        name: "manager",
+        kind: Kind::Complex(MANAGER),
+    },
 ];
 
 /// Looks an attribute up by name, ignoring case as RFC 7643 §2.1 requires.

@@ -72,7 +72,10 @@ impl UserDoc {
     }
 
     pub fn user_name(&self) -> &str {
-        self.0.get("userName").and_then(Value::as_str).unwrap_or_default()
+        self.0
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// The key under which userName is unique: SCIM compares userName case-insensitively.
@@ -88,8 +91,21 @@ impl UserDoc {
         self.0.get("displayName").and_then(Value::as_str)
     }
 
+    /// The primary email, or the first one.
+    pub fn primary_email(&self) -> Option<&str> {
+        let emails = self.0.get("emails")?.as_array()?;
+        let primary = emails
+            .iter()
+            .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+            .or_else(|| emails.first())?;
+        primary.get("value").and_then(Value::as_str)
+    }
+
     pub fn active(&self) -> bool {
-        self.0.get("active").and_then(Value::as_bool).unwrap_or(true)
+        self.0
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
     }
 
     /// Sets `active`, as DELETE does when it deactivates.
@@ -233,7 +249,11 @@ pub(crate) fn normalise_value(attr: &Attr, value: &Value) -> Result<Option<Value
     }
 }
 
-fn complex(name: &str, subs: &'static [SubAttr], value: &Value) -> Result<Option<Value>, ScimError> {
+fn complex(
+    name: &str,
+    subs: &'static [SubAttr],
+    value: &Value,
+) -> Result<Option<Value>, ScimError> {
     let map = match value {
         Value::Null => return Ok(None),
         Value::Object(map) => map,

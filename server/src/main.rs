@@ -1,1 +1,194 @@
-fn main() {}
+//! `server`: serves the console and the SCIM API, and the operator commands beside it.
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use axum::ServiceExt as _;
+use clap::{Parser, Subcommand};
+use domain::integrations::{Actor, IntegrationKind};
+use server::{App, Config};
+use tower::ServiceExt as _;
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Directory-integration console with a built-in SCIM 2.0 service provider",
+    long_about = "With no command, serves the console and the SCIM API.\n\n\
+        Environment: LEPTOS_SITE_ADDR (default 127.0.0.1:3000), DATABASE_URL (default \
+        sqlite://data/console.db), PUBLIC_URL (default http://LEPTOS_SITE_ADDR), \
+        LEPTOS_SITE_ROOT (default target/site), RUST_LOG."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage console administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage provisioning tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin, and the organisation if it does not exist. Reads the password from
+    /// standard input.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Replace an integration's provisioning token and print the new one (and only it) on
+    /// standard output. The old token stops working at once.
+    Reset {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        integration: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::from_env()?;
+    match cli.command {
+        None => serve(&config).await,
+        Some(Command::Admin {
+            command: AdminCommand::Create { org, email },
+        }) => {
+            let password = read_password()?;
+            let store = domain::Store::connect(&config.database_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (org, admin) = domain::accounts::create_admin(&store, &org, &email, &password)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Created admin {} in organisation {}.",
+                admin.email, org.name
+            );
+            Ok(())
+        }
+        Some(Command::Token {
+            command: TokenCommand::Reset { org, integration },
+        }) => {
+            let kind: IntegrationKind = integration
+                .parse()
+                .map_err(|e: domain::Error| e.to_string())?;
+            let store = domain::Store::connect(&config.database_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let organisation = store
+                .organisation_by_name(org.trim())
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no organisation is named {org:?}"))?;
+            let token =
+                domain::integrations::reset_token(&store, &organisation.id, kind, &Actor::Operator)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", token.expose()).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+    }
+}
+
+/// The password from standard input, without its line ending.
+fn read_password() -> Result<String, String> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (input is shown; end with Enter): ");
+        let mut line = String::new();
+        stdin.read_line(&mut line).map_err(|e| e.to_string())?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let mut all = String::new();
+    stdin
+        .read_to_string(&mut all)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = all.strip_suffix('\n').unwrap_or(&all);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(password.to_owned())
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    let app = App::build(config).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.site_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
+    tracing::info!(
+        "listening on http://{}; SCIM base URL {}",
+        config.site_addr,
+        config.scim_base_url()
+    );
+    let service = app.router.clone().map_request(server::collapse_slashes);
+    let served = axum::serve(listener, service.into_make_service())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    app.shutdown().await;
+    served.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,88 @@
+//! Small pieces shared by pages.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A button that copies `text` to the clipboard and says so.
+#[component]
+pub fn CopyButton(
+    #[prop(into)] text: Signal<String>,
+    #[prop(into)] label: String,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            if let Some(window) = web_sys::window() {
+                let _ = window
+                    .navigator()
+                    .clipboard()
+                    .write_text(&text.get_untracked());
+                copied.set(true);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = text;
+    };
+    view! {
+        <button type="button" class="copy" on:click=copy aria-label=label>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+    }
+}
+
+/// A moment to show an admin: milliseconds since the epoch, and the server's rendering of it
+/// in UTC, used until the browser can render it in the admin's own time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moment {
+    pub at_ms: i64,
+    pub utc_text: String,
+    pub rfc3339: String,
+}
+
+#[cfg(feature = "ssr")]
+impl Moment {
+    pub fn new(at_ms: i64) -> Self {
+        Self {
+            at_ms,
+            utc_text: domain::time::human_utc(at_ms),
+            rfc3339: domain::time::rfc3339(at_ms),
+        }
+    }
+}
+
+/// Renders a moment as "March 24, 2020 at 10:40:37 AM" in the browser's time zone. The server
+/// renders UTC; after hydration the browser replaces it with local time.
+#[component]
+pub fn LocalTime(moment: Moment) -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let Moment {
+        at_ms,
+        utc_text,
+        rfc3339,
+    } = moment;
+    let text = move || {
+        if hydrated.get() {
+            local_text(at_ms).unwrap_or_else(|| utc_text.clone())
+        } else {
+            utc_text.clone()
+        }
+    };
+    view! { <time datetime=rfc3339>{text}</time> }
+}
+
+#[cfg(feature = "hydrate")]
+fn local_text(at_ms: i64) -> Option<String> {
+    use wasm_bindgen::JsValue;
+    let date = js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"dateStyle".into(), &"long".into()).ok()?;
+    js_sys::Reflect::set(&options, &"timeStyle".into(), &"medium".into()).ok()?;
+    Some(date.to_locale_string("en-US", &options).into())
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn local_text(_at_ms: i64) -> Option<String> {
+    None
+}

@@ -1,0 +1,256 @@
+//! Settings > Directory integrations: one tab per identity provider. The OneLogin tab gives
+//! the SCIM base URL, creates and resets the provisioning token (shown once) and shows when
+//! OneLogin last synced.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{CopyButton, LocalTime, Moment};
+
+/// What the OneLogin tab shows. The token itself is never part of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationView {
+    pub scim_url: String,
+    pub has_token: bool,
+    pub last_sync: Option<Moment>,
+}
+
+/// Status of an integration, with a last sync not yet written to the database included.
+#[cfg(feature = "ssr")]
+pub async fn ssr_status(
+    state: &crate::ssr::ConsoleState,
+    organisation_id: &str,
+    kind: domain::integrations::IntegrationKind,
+) -> Result<domain::integrations::IntegrationStatus, ServerFnError> {
+    let mut status = domain::integrations::status(&state.store, organisation_id, kind)
+        .await
+        .map_err(crate::ssr::console_error)?;
+    if let Some(id) = &status.integration_id {
+        status.last_sync_at = status.last_sync_at.max(state.last_sync.pending(id));
+    }
+    Ok(status)
+}
+
+#[cfg(feature = "ssr")]
+fn parse_kind(kind: &str) -> Result<domain::integrations::IntegrationKind, ServerFnError> {
+    kind.parse().map_err(crate::ssr::console_error)
+}
+
+#[server]
+pub async fn integration(kind: String) -> Result<IntegrationView, ServerFnError> {
+    let (state, admin) = crate::ssr::require_admin().await?;
+    let status = ssr_status(&state, &admin.organisation_id, parse_kind(&kind)?).await?;
+    Ok(IntegrationView {
+        scim_url: state.scim_base_url.clone(),
+        has_token: status.has_token,
+        last_sync: status.last_sync_at.map(Moment::new),
+    })
+}
+
+/// Creates the first provisioning token and returns it: the only time it leaves the server.
+#[server]
+pub async fn create_token(kind: String) -> Result<String, ServerFnError> {
+    use crate::ssr::{console_error, no_store, require_admin};
+    use domain::integrations::{create_token, Actor};
+    let (state, admin) = require_admin().await?;
+    no_store();
+    let actor = Actor::Admin {
+        id: admin.id,
+        email: admin.email,
+    };
+    let token = create_token(
+        &state.store,
+        &admin.organisation_id,
+        parse_kind(&kind)?,
+        &actor,
+    )
+    .await
+    .map_err(console_error)?;
+    Ok(token.into_plaintext())
+}
+
+/// Replaces the provisioning token and returns the new one; the old one stops working now.
+#[server]
+pub async fn reset_token(kind: String) -> Result<String, ServerFnError> {
+    use crate::ssr::{console_error, no_store, require_admin};
+    use domain::integrations::{reset_token, Actor};
+    let (state, admin) = require_admin().await?;
+    no_store();
+    let actor = Actor::Admin {
+        id: admin.id,
+        email: admin.email,
+    };
+    let token = reset_token(
+        &state.store,
+        &admin.organisation_id,
+        parse_kind(&kind)?,
+        &actor,
+    )
+    .await
+    .map_err(console_error)?;
+    Ok(token.into_plaintext())
+}
+
+#[component]
+fn Tabs() -> impl IntoView {
+    view! {
+        <h1>"Directory integrations"</h1>
+        <nav class="tabs" aria-label="Identity providers">
+            <A href="/settings/directory-integrations/onelogin">"OneLogin"</A>
+        </nav>
+    }
+}
+
+#[component]
+pub fn OneLoginTab() -> impl IntoView {
+    let create = ServerAction::<CreateToken>::new();
+    let reset = ServerAction::<ResetToken>::new();
+    let view_data = Resource::new(
+        move || (create.version().get(), reset.version().get()),
+        |_| integration("onelogin".into()),
+    );
+    // The token lives only in this component's memory: leaving the tab or reloading drops it.
+    let shown_token = RwSignal::new(None::<String>);
+    let confirming = RwSignal::new(false);
+    Effect::new(move |_| {
+        for action in [create.value().get(), reset.value().get()] {
+            if let Some(Ok(token)) = action {
+                shown_token.set(Some(token));
+            }
+        }
+    });
+    let action_error = move || {
+        [create.value().get(), reset.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.err())
+            .map(|e| crate::error_message(&e))
+    };
+    let busy = move || create.pending().get() || reset.pending().get();
+
+    let token_area = move |has_token: bool| {
+        if let Some(token) = shown_token.get() {
+            let token_signal = Signal::derive(move || shown_token.get().unwrap_or_default());
+            view! {
+                <div class="token-once" role="status">
+                    <div class="copy-field">
+                        <code data-testid="token">{token}</code>
+                        <CopyButton text=token_signal label="Copy provisioning token"/>
+                    </div>
+                    <p class="warning">
+                        "Copy this token now and paste it into OneLogin. It will not be shown again: "
+                        "leaving this tab or reloading the page hides it for ever."
+                    </p>
+                </div>
+            }
+            .into_any()
+        } else if !has_token {
+            view! {
+                <button type="button" class="primary" disabled=busy
+                    on:click=move |_| { create.dispatch(CreateToken { kind: "onelogin".into() }); }>
+                    "Create provisioning token"
+                </button>
+            }
+            .into_any()
+        } else if confirming.get() {
+            view! {
+                <div class="confirm" role="alertdialog" aria-labelledby="reset-warning">
+                    <p id="reset-warning">
+                        "Resetting creates a new token and stops the current one at once. "
+                        "OneLogin (or any other process) still using the old token will fail until you paste the new one."
+                    </p>
+                    <button type="button" class="danger" disabled=busy
+                        on:click=move |_| {
+                            confirming.set(false);
+                            reset.dispatch(ResetToken { kind: "onelogin".into() });
+                        }>
+                        "Yes, reset the token"
+                    </button>
+                    <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                </div>
+            }
+            .into_any()
+        } else {
+            view! {
+                <p>"You've already created your provisioning token. If you don't know it, click to reset."</p>
+                <button type="button" class="danger" disabled=busy on:click=move |_| confirming.set(true)>
+                    "Reset provisioning token"
+                </button>
+            }
+            .into_any()
+        }
+    };
+
+    view! {
+        <Title text="OneLogin · Directory integrations"/>
+        <Tabs/>
+        <section class="card integration">
+            <h2>"OneLogin"</h2>
+            <p>
+                "Automatically provision users from OneLogin by establishing a SCIM connection. "
+                "Copy the URL and bearer token and continue setup in OneLogin."
+            </p>
+            <p><A href="/settings/directory-integrations/onelogin/setup">"Setup instructions"</A></p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match view_data.await {
+                        Ok(v) => {
+                            let url = v.scim_url.clone();
+                            view! {
+                                <h3 class="section-title">"Connection"</h3>
+                                <dl class="connection">
+                                    <dt>"URL"</dt>
+                                    <dd>
+                                        <div class="copy-field">
+                                            <code data-testid="scim-url">{v.scim_url.clone()}</code>
+                                            <CopyButton text=Signal::derive(move || url.clone()) label="Copy SCIM base URL"/>
+                                        </div>
+                                    </dd>
+                                    <dt>"Token"</dt>
+                                    <dd data-testid="token-area">{move || token_area(v.has_token)}</dd>
+                                    <dt>"Last Sync"</dt>
+                                    <dd data-testid="last-sync">
+                                        {match v.last_sync.clone() {
+                                            Some(m) => view! { <LocalTime moment=m/> }.into_any(),
+                                            None => "Never".into_any(),
+                                        }}
+                                    </dd>
+                                </dl>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || action_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// Steps 2 and 3 of the setup, for the admin configuring OneLogin.
+#[component]
+pub fn OneLoginSetup() -> impl IntoView {
+    view! {
+        <Title text="OneLogin setup · Directory integrations"/>
+        <Tabs/>
+        <section class="card">
+            <h2>"Set up SCIM provisioning with OneLogin"</h2>
+            <ol class="steps">
+                <li>"On the OneLogin tab, copy the URL and create (or reset) the provisioning token. Keep both in a text editor."</li>
+                <li>"In the OneLogin admin portal, go to " <strong>"Applications > Add App"</strong>
+                    ", search for " <strong>"SCIM Provisioner with SAML (SCIM v2 Enterprise)"</strong>
+                    ", name it (for example \"Directory Sync\") and click " <strong>"Save"</strong>"."</li>
+                <li>"Open the app's " <strong>"Configuration"</strong> " tab. Paste the URL into "
+                    <strong>"SCIM Base URL"</strong> " and the token into " <strong>"SCIM Bearer Token"</strong>
+                    ". Under " <strong>"API Status"</strong> ", click " <strong>"Enable"</strong>"."</li>
+                <li>"Open the " <strong>"Provisioning"</strong> " tab, choose whether creating, deleting and updating users needs admin approval, check "
+                    <strong>"Enable provisioning"</strong> " and save."</li>
+                <li>"Back here, " <strong>"Last Sync"</strong> " shows when OneLogin last reached this service."</li>
+            </ol>
+            <p class="muted">"If the token is lost, reset it on the OneLogin tab and paste the new one into OneLogin: the old token stops working at once."</p>
+            <p><A href="/settings/directory-integrations/onelogin">"Back to OneLogin"</A></p>
+        </section>
+    }
+}

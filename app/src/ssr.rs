@@ -1,0 +1,97 @@
+//! Server-side support for the server functions: the state they reach through context, the
+//! session check, and the one place a domain error becomes a console message.
+
+use domain::accounts::Admin;
+use domain::last_sync::LastSync;
+use domain::{Error, Store};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use tower_sessions::Session;
+
+/// The session key holding the logged-in admin's id.
+pub const ADMIN_ID: &str = "admin_id";
+
+/// What server functions need from the server, provided as context.
+#[derive(Clone, Debug)]
+pub struct ConsoleState {
+    pub store: Store,
+    pub last_sync: LastSync,
+    /// The SCIM base URL IdPs are given, e.g. `https://console.example.com/scimapi/`.
+    pub scim_base_url: String,
+}
+
+pub fn state() -> Result<ConsoleState, ServerFnError> {
+    use_context::<ConsoleState>().ok_or_else(|| ServerFnError::new("server state is missing"))
+}
+
+pub async fn session() -> Result<Session, ServerFnError> {
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(|_| ServerFnError::new("sessions are not available"))
+}
+
+/// The logged-in admin, or a 401 "log in again" error.
+pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
+    let state = state()?;
+    let session = session().await?;
+    let id: Option<String> = session
+        .get(ADMIN_ID)
+        .await
+        .map_err(|e| console_error(Error::Invalid(e.to_string())))?;
+    let admin = match id {
+        Some(id) => domain::accounts::admin(&state.store, &id)
+            .await
+            .map_err(console_error)?,
+        None => None,
+    };
+    match admin {
+        Some(admin) => Ok((state, admin)),
+        None => {
+            if let Some(response) = use_context::<ResponseOptions>() {
+                response.set_status(http::StatusCode::UNAUTHORIZED);
+            }
+            Err(ServerFnError::new("Your session has ended. Log in again."))
+        }
+    }
+}
+
+/// Marks a response as never to be stored by a browser or proxy (it carries a secret).
+pub fn no_store() {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
+}
+
+/// Turns a domain error into what the admin reads. Internal failures are logged and shown
+/// as a generic message, never with their details.
+pub fn console_error(e: Error) -> ServerFnError {
+    let status = match &e {
+        Error::InvalidCredentials => http::StatusCode::UNAUTHORIZED,
+        Error::Conflict(_) => http::StatusCode::CONFLICT,
+        Error::NotFound => http::StatusCode::NOT_FOUND,
+        Error::Invalid(_) | Error::Scim(_) | Error::PreconditionFailed => {
+            http::StatusCode::BAD_REQUEST
+        }
+        Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => {
+            tracing::error!(error = %e, "console request failed");
+            http::StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(status);
+    }
+    let message = match e {
+        Error::InvalidCredentials => "Wrong email or password.".to_owned(),
+        Error::Conflict(m) | Error::Invalid(m) => m,
+        Error::NotFound => "Not found.".to_owned(),
+        Error::Scim(e) => e.detail,
+        Error::PreconditionFailed => "It changed meanwhile; reload and try again.".to_owned(),
+        Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => {
+            "Something went wrong on the server. Try again in a moment.".to_owned()
+        }
+    };
+    ServerFnError::new(message)
+}

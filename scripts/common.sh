@@ -1,0 +1,45 @@
+# Shared by scripts/run and scripts/test: install what is missing, build the site.
+# Source it; it sets REPO, CARGO_TARGET_DIR and SITE_ROOT.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# One target directory outside the clone, so a fresh clone (CI) builds incrementally.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/scim-console/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+SITE_ROOT="$CARGO_TARGET_DIR/site"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The wasm target and wasm-bindgen-cli at exactly the version in Cargo.lock.
+ensure_rust_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local want
+  want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$REPO/Cargo.lock")"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    say "installing wasm-bindgen-cli $want (a few minutes, once)"
+    # Some of its newest dependencies need a newer rustc; let cargo pick older ones.
+    CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
+      cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg.
+# With "release", the wasm is built with the size-optimised wasm-release profile.
+build_site() {
+  local profile="${1:-debug}" dir flags=()
+  if [ "$profile" = release ]; then
+    flags=(--profile wasm-release); dir=wasm-release
+  else
+    dir=debug
+  fi
+  say "building the console's wasm ($profile)"
+  (cd "$REPO" && cargo build -p frontend --lib --target wasm32-unknown-unknown "${flags[@]}")
+  mkdir -p "$SITE_ROOT/pkg"
+  wasm-bindgen --target web --no-typescript --out-name console \
+    --out-dir "$SITE_ROOT/pkg" \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/frontend.wasm"
+  cp "$REPO/style/main.css" "$SITE_ROOT/pkg/console.css"
+}

@@ -1,0 +1,108 @@
+//! Configuration, read once from the environment at start.
+
+use std::net::SocketAddr;
+
+/// Where to listen, which database to use and how the service is reached from outside.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `LEPTOS_SITE_ADDR`, default `127.0.0.1:3000`.
+    pub site_addr: SocketAddr,
+    /// `DATABASE_URL`, default a SQLite file under `./data`.
+    pub database_url: String,
+    /// `PUBLIC_URL` without a trailing slash, default `http://` + the listen address. The
+    /// SCIM base URL shown to admins and the `Location` of resources derive from it.
+    pub public_url: String,
+    /// `LEPTOS_SITE_ROOT`: the directory holding `pkg/` (the wasm, JS and CSS of the console).
+    pub site_root: String,
+}
+
+pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/console.db";
+pub const DEFAULT_SITE_ROOT: &str = "target/site";
+
+impl Config {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let addr = get("LEPTOS_SITE_ADDR").unwrap_or_else(|| DEFAULT_SITE_ADDR.into());
+        let site_addr: SocketAddr = addr.trim().parse().map_err(|_| {
+            format!("LEPTOS_SITE_ADDR {addr:?} is not an address like 127.0.0.1:3000")
+        })?;
+        let public_url = match get("PUBLIC_URL") {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .ok_or_else(|| {
+                        format!("PUBLIC_URL {url:?} must start with http:// or https://")
+                    })?;
+                if rest.is_empty() || rest.contains(['?', '#']) {
+                    return Err(format!(
+                        "PUBLIC_URL {url:?} must be a base URL like https://console.example.com"
+                    ));
+                }
+                url
+            }
+            None => format!("http://{site_addr}"),
+        };
+        Ok(Self {
+            site_addr,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            public_url,
+            site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
+        })
+    }
+
+    /// The SCIM base URL an admin pastes into the IdP, e.g. `https://host/scimapi/`.
+    pub fn scim_base_url(&self) -> String {
+        format!("{}/scimapi/", self.public_url)
+    }
+
+    /// Cookies get the `Secure` flag when the public URL is HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|n| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.site_addr.to_string(), DEFAULT_SITE_ADDR);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn public_url_sets_scim_url_and_cookie_security() {
+        let c = config(&[("PUBLIC_URL", "https://console.example.com/")]).unwrap();
+        assert_eq!(c.scim_base_url(), "https://console.example.com/scimapi/");
+        assert!(c.secure_cookies());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        assert!(config(&[("LEPTOS_SITE_ADDR", "localhost")])
+            .unwrap_err()
+            .contains("LEPTOS_SITE_ADDR"));
+        assert!(config(&[("PUBLIC_URL", "console.example.com")])
+            .unwrap_err()
+            .contains("PUBLIC_URL"));
+        assert!(config(&[("PUBLIC_URL", "https://")]).is_err());
+    }
+}

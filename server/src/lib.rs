@@ -1,0 +1,201 @@
+//! The server: configuration, the SCIM 2.0 API, and the one Axum router that serves it beside
+//! the Leptos console. `main.rs` adds the command line.
+
+pub mod config;
+pub mod scim_api;
+
+use std::time::Duration;
+
+use app::ssr::ConsoleState;
+use axum::body::Body;
+use axum::extract::{FromRef, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use domain::last_sync::LastSync;
+use domain::store::Pool;
+use domain::Store;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+pub use config::Config;
+
+/// An admin session ends after this long without a request.
+const SESSION_IDLE: tower_sessions::cookie::time::Duration =
+    tower_sessions::cookie::time::Duration::hours(8);
+
+/// Shared state of every request.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub console: ConsoleState,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The running application: its router and the background work it needs.
+pub struct App {
+    pub router: Router,
+    pub state: AppState,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    /// Connects to the database (applying migrations) and builds the router.
+    pub async fn build(config: &Config) -> Result<Self, domain::Error> {
+        let store = Store::connect(&config.database_url).await?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("console")
+            .site_root(config.site_root.as_str())
+            .site_pkg_dir("pkg")
+            .site_addr(config.site_addr)
+            .build();
+        let state = AppState {
+            leptos_options,
+            console: ConsoleState {
+                store: store.clone(),
+                last_sync: LastSync::default(),
+                scim_base_url: config.scim_base_url(),
+            },
+        };
+        let Pool::Sqlite(pool) = store.pool();
+        let sessions = SqliteStore::new(pool);
+        sessions.migrate().await?;
+        let session_layer = SessionManagerLayer::new(sessions.clone())
+            .with_name("console_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.secure_cookies())
+            .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+
+        let background = vec![
+            state
+                .console
+                .last_sync
+                .spawn_flusher(store.clone(), Duration::from_secs(1)),
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(600));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = sessions.delete_expired().await {
+                        tracing::warn!(error = %e, "could not delete expired sessions");
+                    }
+                }
+            }),
+        ];
+        Ok(Self {
+            router: router(state.clone(), session_layer),
+            state,
+            background,
+        })
+    }
+
+    /// Stops background work and writes what is still pending (last sync).
+    pub async fn shutdown(self) {
+        for task in &self.background {
+            task.abort();
+        }
+        let console = &self.state.console;
+        console.last_sync.flush(&console.store).await;
+        console.store.close().await;
+    }
+}
+
+fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Router {
+    let routes = generate_route_list(app::App);
+    let console_state = state.console.clone();
+    let console = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(console_state.clone()),
+            {
+                let options = state.leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn(same_origin_writes))
+        .layer(sessions)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ));
+    Router::new()
+        .nest("/scimapi", scim_api::router(state.clone()))
+        .merge(console)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}
+
+/// CSRF defence for the console's server functions: a state-changing request that a browser
+/// marks as coming from another site, or whose `Origin` is not this host, is refused. Session
+/// cookies are also `SameSite=Lax`, so this is the second of two locks.
+async fn same_origin_writes(req: Request, next: Next) -> Response {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
+    let foreign_origin = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin.to_str().unwrap_or_default();
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            !origin_host.eq_ignore_ascii_case(host.to_str().unwrap_or_default())
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if cross_site || foreign_origin {
+        return (
+            StatusCode::FORBIDDEN,
+            Body::from("cross-site request refused"),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Collapses repeated slashes in the path before routing: IdPs append `/Users` to a base URL
+/// that already ends in `/`, and `//Users` must reach the same endpoint.
+pub fn collapse_slashes(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.contains("//") {
+        let mut collapsed = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && collapsed.ends_with('/')) {
+                collapsed.push(c);
+            }
+        }
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{collapsed}?{q}"),
+            None => collapsed,
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
