@@ -41,7 +41,7 @@ pub async fn console_summary() -> Result<Option<NavSummary>, ServerFnError> {
     let organisation = store
         .organisation(&admin.organisation_id)
         .await
-        .map_err(|e| console_error(e))?;
+        .map_err(console_error)?;
     Ok(Some(NavSummary {
         admin_email: admin.email,
         organisation_name: organisation.map(|o| o.name).unwrap_or_default(),

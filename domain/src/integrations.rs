@@ -2,7 +2,7 @@
 //! provisioning token and last sync.
 
 use crate::error::{Error, Result};
-use crate::store::{AuditEntry, Store, TokenOwner};
+use crate::store::{AuditEntry, Store, TokenChange, TokenOwner};
 use crate::time;
 use crate::token::{ProvisioningToken, TokenHash};
 
@@ -99,18 +99,7 @@ pub async fn create_token(
     kind: IntegrationKind,
     actor: &Actor,
 ) -> Result<ProvisioningToken> {
-    let token = ProvisioningToken::generate();
-    let stored = store
-        .set_token(
-            &uuid::Uuid::new_v4().to_string(),
-            organisation_id,
-            kind.as_str(),
-            token.hash().as_str(),
-            true,
-            &actor.audit("token.created"),
-            time::now_ms(),
-        )
-        .await?;
+    let (token, stored) = store_new_token(store, organisation_id, kind, actor, true).await?;
     match stored {
         Some(_) => Ok(token),
         None => Err(Error::Conflict(
@@ -127,19 +116,37 @@ pub async fn reset_token(
     kind: IntegrationKind,
     actor: &Actor,
 ) -> Result<ProvisioningToken> {
-    let token = ProvisioningToken::generate();
-    store
-        .set_token(
-            &uuid::Uuid::new_v4().to_string(),
-            organisation_id,
-            kind.as_str(),
-            token.hash().as_str(),
-            false,
-            &actor.audit("token.reset"),
-            time::now_ms(),
-        )
-        .await?;
+    let (token, _) = store_new_token(store, organisation_id, kind, actor, false).await?;
     Ok(token)
+}
+
+/// Generates a token and stores its digest with the audit entry. The integration id comes
+/// back, or `None` when `only_if_absent` found a token already in place.
+async fn store_new_token(
+    store: &Store,
+    organisation_id: &str,
+    kind: IntegrationKind,
+    actor: &Actor,
+    only_if_absent: bool,
+) -> Result<(ProvisioningToken, Option<String>)> {
+    let token = ProvisioningToken::generate();
+    let action = if only_if_absent {
+        "token.created"
+    } else {
+        "token.reset"
+    };
+    let stored = store
+        .set_token(&TokenChange {
+            new_integration_id: &uuid::Uuid::new_v4().to_string(),
+            organisation_id,
+            kind: kind.as_str(),
+            token_hash: token.hash().as_str(),
+            only_if_absent,
+            audit: &actor.audit(action),
+            at: time::now_ms(),
+        })
+        .await?;
+    Ok((token, stored))
 }
 
 /// The integration a presented bearer token belongs to, if any.

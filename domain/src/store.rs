@@ -57,6 +57,20 @@ pub struct TokenOwner {
     pub organisation_id: String,
 }
 
+/// A new provisioning token digest for an organisation's integration of `kind`.
+#[derive(Debug, Clone)]
+pub struct TokenChange<'a> {
+    /// The id the integration gets if this creates it.
+    pub new_integration_id: &'a str,
+    pub organisation_id: &'a str,
+    pub kind: &'a str,
+    pub token_hash: &'a str,
+    /// Leave an existing token in place (create) rather than replace it (reset).
+    pub only_if_absent: bool,
+    pub audit: &'a AuditEntry,
+    pub at: i64,
+}
+
 /// Who changed a token, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -264,18 +278,9 @@ impl Store {
     /// needed) and records `audit`, in one transaction: the previous token stops working when
     /// this commits. With `only_if_absent`, an existing token is left alone and `None` is
     /// returned. Returns the integration id.
-    pub async fn set_token(
-        &self,
-        new_integration_id: &str,
-        organisation_id: &str,
-        kind: &str,
-        token_hash: &str,
-        only_if_absent: bool,
-        audit: &AuditEntry,
-        at: i64,
-    ) -> Result<Option<String>> {
+    pub async fn set_token(&self, change: &TokenChange<'_>) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
-        let guard = if only_if_absent {
+        let guard = if change.only_if_absent {
             " WHERE directory_integrations.token_hash IS NULL"
         } else {
             ""
@@ -288,11 +293,11 @@ impl Store {
              RETURNING id"
         );
         let id: Option<String> = sqlx::query_scalar(&sql)
-            .bind(new_integration_id)
-            .bind(organisation_id)
-            .bind(kind)
-            .bind(token_hash)
-            .bind(at)
+            .bind(change.new_integration_id)
+            .bind(change.organisation_id)
+            .bind(change.kind)
+            .bind(change.token_hash)
+            .bind(change.at)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(id) = id else {
@@ -302,12 +307,12 @@ impl Store {
             "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(organisation_id)
-        .bind(&audit.admin_id)
-        .bind(&audit.actor)
-        .bind(audit.action)
+        .bind(change.organisation_id)
+        .bind(&change.audit.admin_id)
+        .bind(&change.audit.actor)
+        .bind(change.audit.action)
         .bind(&id)
-        .bind(at)
+        .bind(change.at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -1,0 +1,178 @@
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, BASE_URL } from './env';
+
+// The issue's scenario, end to end in a real browser against one fresh server whose database
+// holds only the admin: log in, open Directory integrations > OneLogin, create the
+// provisioning token, provision a user over SCIM with it, see it hidden after a reload and
+// Last Sync filled in, reset it, and check that only the new token works.
+
+const TOKEN_FORMAT = /^dcpt_[0-9a-f]{64}$/;
+const ALREADY_CREATED =
+  "You've already created your provisioning token. If you don't know it, click to reset.";
+// "November 29, 2026 at 8:11:10 PM" (Chromium may put a narrow no-break space before PM).
+const HUMAN_TIME = /^[A-Z][a-z]+ \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2}\s[AP]M$/;
+
+/**
+ * Collects uncaught errors thrown in the page (a panic in the wasm shows up as one). They are
+ * printed and added to the report; with E2E_FAIL_ON_PAGE_ERRORS=1 they fail the test.
+ */
+function watchPageErrors(page: Page) {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && message.text().startsWith('panicked at')) {
+      errors.push(message.text().split('\n').slice(0, 2).join(' '));
+    }
+  });
+  return async () => {
+    if (errors.length === 0) return;
+    const text = errors.join('\n');
+    test.info().annotations.push({ type: 'page errors', description: text });
+    console.warn(`page errors during "${test.info().title}":\n${text}`);
+    if (process.env.E2E_FAIL_ON_PAGE_ERRORS === '1') {
+      expect(errors, 'uncaught errors in the page').toEqual([]);
+    }
+  };
+}
+
+/** Waits until the page is loaded and the wasm has hydrated it (no requests left in flight). */
+async function settled(page: Page) {
+  await page.waitForLoadState('load');
+  await page.waitForLoadState('networkidle');
+}
+
+async function reload(page: Page) {
+  await page.reload();
+  await settled(page);
+}
+
+function scimUser(userName: string) {
+  return {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName,
+    name: { givenName: 'E', familyName: 'Two' },
+    emails: [{ value: userName, type: 'work', primary: true }],
+    active: true,
+  };
+}
+
+/** POSTs a SCIM user with the given bearer token and returns the HTTP status. */
+async function createScimUser(request: APIRequestContext, token: string, userName: string) {
+  const response = await request.post(`${BASE_URL}/scimapi/Users`, {
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/scim+json',
+      Accept: 'application/scim+json',
+    },
+    data: JSON.stringify(scimUser(userName)),
+  });
+  return { status: response.status(), body: await response.text() };
+}
+
+test('admin creates, uses and resets the OneLogin provisioning token', async ({ page, request }) => {
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  const tokenArea = page.getByTestId('token-area');
+  const lastSync = page.getByTestId('last-sync');
+  const checkPageErrors = watchPageErrors(page);
+
+  await test.step('a wrong password is refused and stays on the login page', async () => {
+    await page.goto('/login');
+    await settled(page);
+    await page.locator('input[name=email]').fill(ADMIN_EMAIL);
+    await page.locator('input[name=password]').fill(`${ADMIN_PASSWORD} but wrong`);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page.getByRole('alert')).toHaveText('Wrong email or password.');
+    await expect(page).toHaveURL(/\/login$/);
+  });
+
+  await test.step('the right password opens the dashboard', async () => {
+    await page.locator('input[name=email]').fill(ADMIN_EMAIL);
+    await page.locator('input[name=password]').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page).toHaveURL(`${BASE_URL}/`);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Dashboard');
+    await settled(page);
+  });
+
+  await test.step('Directory integrations opens the OneLogin tab', async () => {
+    await nav.getByRole('link', { name: 'Directory integrations' }).click();
+    await expect(page).toHaveURL(`${BASE_URL}/settings/directory-integrations/onelogin`);
+    await settled(page);
+    await expect(page.getByTestId('scim-url')).toHaveText(`${BASE_URL}/scimapi/`);
+    await expect(page.getByRole('button', { name: 'Copy SCIM base URL' })).toBeVisible();
+    await expect(lastSync, 'a fresh server: no SCIM request seen yet').toHaveText('Never');
+  });
+
+  let firstToken = '';
+  await test.step('creating the token shows it once', async () => {
+    await tokenArea.getByRole('button', { name: 'Create provisioning token' }).click();
+    const token = page.getByTestId('token');
+    await expect(token).toHaveText(TOKEN_FORMAT);
+    firstToken = (await token.textContent())?.trim() ?? '';
+    expect(firstToken).toMatch(TOKEN_FORMAT);
+    await expect(tokenArea).toContainText('will not be shown again');
+  });
+
+  await test.step('the token provisions a user over SCIM', async () => {
+    const created = await createScimUser(request, firstToken, 'e2e-user@example.com');
+    expect(created.status, created.body).toBe(201);
+  });
+
+  await test.step('after a reload the token is gone from the page and Last Sync is set', async () => {
+    await reload(page);
+    await expect(tokenArea.getByText(ALREADY_CREATED)).toBeVisible();
+    await expect(tokenArea.getByRole('button', { name: 'Reset provisioning token' })).toBeVisible();
+    await expect(page.getByTestId('token')).toHaveCount(0);
+    expect(await page.content()).not.toContain(firstToken);
+
+    await expect(async () => {
+      await reload(page);
+      await expect(lastSync).not.toHaveText('Never', { timeout: 1_000 });
+    }).toPass({ timeout: 10_000, intervals: [250, 500, 1_000] });
+    const time = lastSync.locator('time');
+    await expect(time).toHaveText(HUMAN_TIME);
+    const at = Date.parse((await time.getAttribute('datetime')) ?? '');
+    expect(Number.isNaN(at), 'the <time> element has a machine-readable datetime').toBe(false);
+    expect(Math.abs(Date.now() - at)).toBeLessThan(5 * 60_000);
+  });
+
+  let secondToken = '';
+  await test.step('resetting asks first, then shows a new token', async () => {
+    await tokenArea.getByRole('button', { name: 'Reset provisioning token' }).click();
+    const confirm = tokenArea.getByRole('alertdialog');
+    await expect(confirm).toBeVisible();
+    await expect(confirm.getByRole('button', { name: 'Cancel' })).toBeVisible();
+    await confirm.getByRole('button', { name: 'Yes, reset the token' }).click();
+    const token = page.getByTestId('token');
+    await expect(token).toHaveText(TOKEN_FORMAT);
+    secondToken = (await token.textContent())?.trim() ?? '';
+    expect(secondToken).toMatch(TOKEN_FORMAT);
+    expect(secondToken).not.toBe(firstToken);
+    await expect(tokenArea).toContainText('will not be shown again');
+  });
+
+  await test.step('only the new token works over SCIM', async () => {
+    const withOld = await createScimUser(request, firstToken, 'e2e-old-token@example.com');
+    expect(withOld.status, withOld.body).toBe(401);
+    const withNew = await createScimUser(request, secondToken, 'e2e-user-2@example.com');
+    expect(withNew.status, withNew.body).toBe(201);
+  });
+
+  await test.step('the navigation counts both provisioned users', async () => {
+    await reload(page);
+    await expect(nav.getByRole('link', { name: 'Users (2)' })).toBeVisible();
+    expect(await page.content()).not.toContain(secondToken);
+  });
+
+  await checkPageErrors();
+});
+
+test('a logged-out visit to the OneLogin tab ends on the login page', async ({ page }) => {
+  const checkPageErrors = watchPageErrors(page);
+  await page.goto('/settings/directory-integrations/onelogin');
+  await expect(page).toHaveURL(`${BASE_URL}/login`);
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
+  await expect(page.getByTestId('scim-url')).toHaveCount(0);
+  await expect(page.getByTestId('token-area')).toHaveCount(0);
+  await checkPageErrors();
+});

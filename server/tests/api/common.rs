@@ -1,0 +1,198 @@
+//! A real server (router, SQLite file in a temporary directory) driven in-process.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use domain::integrations::{Actor, IntegrationKind};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use server::{App, Config};
+use tower::ServiceExt;
+
+pub struct TestServer {
+    pub app: App,
+    pub dir: tempfile::TempDir,
+    pub organisation_id: String,
+    /// The OneLogin provisioning token of the organisation "Acme".
+    pub token: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts this is a SCIM error with the given status (and scimType when given).
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(
+            self.body["schemas"][0],
+            scim::schema::ERROR,
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
+        assert!(self.body["detail"].is_string(), "{}", self.body);
+        if let Some(t) = scim_type {
+            assert_eq!(self.body["scimType"], t, "{}", self.body);
+        }
+        assert_eq!(self.headers["content-type"], "application/scim+json");
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(format!("sqlite://{}/test.db", dir.path().display())),
+            "PUBLIC_URL" => Some("https://console.example.com".into()),
+            _ => None,
+        })
+        .expect("config");
+        let app = App::build(&config).await.expect("app");
+        let (org, _) = domain::accounts::create_admin(
+            &app.state.console.store,
+            "Acme",
+            "ada@example.com",
+            "correct horse battery",
+        )
+        .await
+        .expect("admin");
+        let token = domain::integrations::create_token(
+            &app.state.console.store,
+            &org.id,
+            IntegrationKind::OneLogin,
+            &Actor::Operator,
+        )
+        .await
+        .expect("token")
+        .into_plaintext();
+        Self {
+            app,
+            dir,
+            organisation_id: org.id,
+            token,
+        }
+    }
+
+    /// A token for a second organisation.
+    pub async fn other_organisation_token(&self) -> String {
+        let store = &self.app.state.console.store;
+        let (org, _) = domain::accounts::create_admin(
+            store,
+            "Globex",
+            "hank@example.com",
+            "correct horse battery",
+        )
+        .await
+        .expect("admin");
+        domain::integrations::create_token(
+            store,
+            &org.id,
+            IntegrationKind::OneLogin,
+            &Actor::Operator,
+        )
+        .await
+        .expect("token")
+        .into_plaintext()
+    }
+
+    /// Sends a raw request: any headers, any body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+            .expect("request");
+        let response = self
+            .app
+            .router
+            .clone()
+            .map_request(server::collapse_slashes)
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A SCIM request with this organisation's token, as an IdP sends it.
+    pub async fn scim(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.scim_with(&self.token.clone(), method, path, body)
+            .await
+    }
+
+    pub async fn scim_with(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", "application/scim+json"));
+        }
+        let body = body.map(|b| b.to_string());
+        self.raw(
+            method,
+            &format!("/scimapi{path}"),
+            &headers,
+            body.as_deref(),
+        )
+        .await
+    }
+
+    pub async fn create_user(&self, user_name: &str) -> Value {
+        let reply = self
+            .scim(
+                Method::POST,
+                "/Users",
+                Some(serde_json::json!({"userName": user_name})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+}
+
+/// URL-encodes a filter for a query string.
+pub fn q(filter: &str) -> String {
+    filter
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

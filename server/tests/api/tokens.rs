@@ -1,0 +1,145 @@
+//! Provisioning tokens: only their SHA-256 digest is ever stored, and a reset kills the old
+//! token at once.
+
+use crate::common::TestServer;
+use axum::http::{Method, StatusCode};
+use domain::integrations::{Actor, IntegrationKind};
+use serde_json::json;
+
+/// Every byte SQLite holds for the database: the main file and its write-ahead log.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["test.db", "test.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn the_database_holds_no_plaintext_token_after_create_and_reset() {
+    let s = TestServer::start().await;
+    let store = &s.app.state.console.store;
+    let created = s.token.clone();
+    let reset = domain::integrations::reset_token(
+        store,
+        &s.organisation_id,
+        IntegrationKind::OneLogin,
+        &Actor::Operator,
+    )
+    .await
+    .unwrap()
+    .into_plaintext();
+    // Use both so every code path that touches them has run.
+    s.scim_with(&created, Method::GET, "/Users", None).await;
+    s.scim_with(&reset, Method::GET, "/Users", None).await;
+
+    let bytes = database_bytes(s.dir.path());
+    // The check can see stored data: the current digest is there.
+    let digest = domain::token::TokenHash::of(&reset);
+    assert!(
+        contains(&bytes, digest.as_str()),
+        "the token digest should be stored"
+    );
+    for token in [&created, &reset] {
+        let secret = token.strip_prefix(domain::token::PREFIX).unwrap();
+        assert!(
+            !contains(&bytes, secret),
+            "plaintext token found in the database"
+        );
+        assert!(!store.dump_text().await.unwrap().contains(secret));
+    }
+}
+
+#[tokio::test]
+async fn reset_refuses_the_old_token_from_that_moment() {
+    let s = TestServer::start().await;
+    let old = s.token.clone();
+    assert_eq!(
+        s.scim_with(&old, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    let new = domain::integrations::reset_token(
+        &s.app.state.console.store,
+        &s.organisation_id,
+        IntegrationKind::OneLogin,
+        &Actor::Operator,
+    )
+    .await
+    .unwrap()
+    .into_plaintext();
+    assert_ne!(old, new);
+    s.scim_with(
+        &old,
+        Method::POST,
+        "/Users",
+        Some(json!({"userName": "a@acme.example"})),
+    )
+    .await
+    .assert_error(401, None);
+    let created = s
+        .scim_with(
+            &new,
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "a@acme.example"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn create_refuses_to_replace_an_existing_token_and_both_are_audited() {
+    let s = TestServer::start().await;
+    let store = &s.app.state.console.store;
+    let again = domain::integrations::create_token(
+        store,
+        &s.organisation_id,
+        IntegrationKind::OneLogin,
+        &Actor::Operator,
+    )
+    .await;
+    assert!(matches!(again, Err(domain::Error::Conflict(_))));
+    // The original token still works.
+    assert_eq!(
+        s.scim(Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+
+    let admin_row = store
+        .admin_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = Actor::Admin {
+        id: admin_row.id.clone(),
+        email: admin_row.email.clone(),
+    };
+    domain::integrations::reset_token(store, &s.organisation_id, IntegrationKind::OneLogin, &admin)
+        .await
+        .unwrap();
+    let audit = store.audit_events(&s.organisation_id).await.unwrap();
+    let summary: Vec<(&str, &str, Option<&str>)> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.actor.as_str(), a.admin_id.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("token.created", "operator (command line)", None),
+            (
+                "token.reset",
+                "ada@example.com",
+                Some(admin_row.id.as_str())
+            ),
+        ]
+    );
+    assert!(audit.iter().all(|a| a.integration_id.is_some()));
+}
