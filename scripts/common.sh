@@ -43,3 +43,40 @@ build_site() {
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/frontend.wasm"
   cp "$REPO/style/main.css" "$SITE_ROOT/pkg/console.css"
 }
+
+# Debian's Chromium (Playwright cannot download its own browser here) and the npm packages
+# of the browser tests.
+ensure_browser_tests() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "Chromium is missing: run 'sudo apt-get install -y chromium' and try again." >&2
+      exit 1
+    fi
+    say "installing Chromium from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "Node.js and npm are needed for the browser tests (apt-get install -y nodejs npm)." >&2
+    exit 1
+  fi
+  if [ ! -d "$REPO/end2end/node_modules/@playwright/test" ] ||
+     [ "$REPO/end2end/package-lock.json" -nt "$REPO/end2end/node_modules/.package-lock.json" ]; then
+    say "installing the browser tests' npm packages"
+    (cd "$REPO/end2end" && npm ci --no-audit --no-fund)
+  fi
+}
+
+ensure_rust_components() {
+  local missing=()
+  cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "adding ${missing[*]}"
+    rustup component add "${missing[@]}"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

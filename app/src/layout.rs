@@ -56,51 +56,53 @@ pub async fn console_summary() -> Result<Option<NavSummary>, ServerFnError> {
     }))
 }
 
+/// The frame is built once; only the navigation's content follows the summary, so a refetch
+/// never tears down the page in the outlet while it is loading.
 #[component]
 pub fn ConsoleLayout() -> impl IntoView {
     let location = use_location();
     // Refetched on every navigation, so the counts stay current.
     let summary = Resource::new(move || location.pathname.get(), |_| console_summary());
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match summary.await {
-                    Ok(Some(s)) => view! { <Frame summary=s/> }.into_any(),
-                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn Frame(summary: NavSummary) -> impl IntoView {
-    let logout = ServerAction::<Logout>::new();
-    view! {
         <div class="console">
             <nav class="sidebar" aria-label="Main">
-                <div class="brand">
-                    <span class="product">"Directory Console"</span>
-                    <span class="org">{summary.organisation_name.clone()}</span>
-                </div>
-                <ul>
-                    <li><A href="/" exact=true>"Dashboard"</A></li>
-                    <li><A href="/users">"Users (" {summary.users} ")"</A></li>
-                    <li><A href="/groups">"Groups (" {summary.groups} ")"</A></li>
-                    <li class="section">"Settings"</li>
-                    <li class="sub"><A href="/settings/directory-integrations">"Directory integrations"</A></li>
-                </ul>
-                <div class="who">
-                    <span>{summary.admin_email.clone()}</span>
-                    <ActionForm action=logout>
-                        <button type="submit" class="link">"Log out"</button>
-                    </ActionForm>
-                </div>
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match summary.await {
+                            Ok(Some(s)) => view! { <Navigation summary=s/> }.into_any(),
+                            Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                            Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
             </nav>
             <main class="content">
                 <Outlet/>
             </main>
+        </div>
+    }
+}
+
+#[component]
+fn Navigation(summary: NavSummary) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <div class="brand">
+            <span class="product">"Directory Console"</span>
+            <span class="org">{summary.organisation_name}</span>
+        </div>
+        <ul>
+            <li><A href="/" exact=true>"Dashboard"</A></li>
+            <li><A href="/users">"Users (" {summary.users} ")"</A></li>
+            <li><A href="/groups">"Groups (" {summary.groups} ")"</A></li>
+            <li class="section">"Settings"</li>
+            <li class="sub"><A href="/settings/directory-integrations">"Directory integrations"</A></li>
+        </ul>
+        <div class="who">
+            <span>{summary.admin_email}</span>
+            <ActionForm action=logout>
+                <button type="submit" class="link">"Log out"</button>
+            </ActionForm>
         </div>
     }
 }

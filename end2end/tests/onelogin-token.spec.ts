@@ -13,8 +13,8 @@ const ALREADY_CREATED =
 const HUMAN_TIME = /^[A-Z][a-z]+ \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2}\s[AP]M$/;
 
 /**
- * Collects uncaught errors thrown in the page (a panic in the wasm shows up as one). They are
- * printed and added to the report; with E2E_FAIL_ON_PAGE_ERRORS=1 they fail the test.
+ * Collects uncaught errors thrown in the page (a panic in the wasm shows up as one); any of
+ * them fails the test.
  */
 function watchPageErrors(page: Page) {
   const errors: string[] = [];
@@ -29,9 +29,7 @@ function watchPageErrors(page: Page) {
     const text = errors.join('\n');
     test.info().annotations.push({ type: 'page errors', description: text });
     console.warn(`page errors during "${test.info().title}":\n${text}`);
-    if (process.env.E2E_FAIL_ON_PAGE_ERRORS === '1') {
-      expect(errors, 'uncaught errors in the page').toEqual([]);
-    }
+    expect(errors, 'uncaught errors in the page').toEqual([]);
   };
 }
 
