@@ -1,5 +1,7 @@
 //! Integration tests of the HTTP API through the real router on a real SQLite database.
 
+mod cli;
 mod common;
+mod console;
 mod tokens;
 mod users;
