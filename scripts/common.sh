@@ -1,12 +1,11 @@
 # Shared by scripts/run and scripts/test: install what is missing, build the site.
-# Source it; it sets REPO, CARGO_TARGET_DIR and SITE_ROOT.
+# Source it; it sets REPO and CARGO_TARGET_DIR, and build_site sets SITE_ROOT.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # One target directory outside the clone, so a fresh clone (CI) builds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/scim-console/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
-SITE_ROOT="$CARGO_TARGET_DIR/site"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -26,7 +25,8 @@ ensure_rust_tools() {
   fi
 }
 
-# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg.
+# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg, one site per
+# profile so a test run never swaps the assets of a running release server.
 # With "release", the wasm is built with the size-optimised wasm-release profile.
 build_site() {
   local profile="${1:-debug}" dir flags=()
@@ -35,6 +35,7 @@ build_site() {
   else
     dir=debug
   fi
+  SITE_ROOT="$CARGO_TARGET_DIR/site/$profile"
   say "building the console's wasm ($profile)"
   (cd "$REPO" && cargo build -p frontend --lib --target wasm32-unknown-unknown "${flags[@]}")
   mkdir -p "$SITE_ROOT/pkg"
