@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod error;
+pub mod groups;
 pub mod integrations;
 pub mod last_sync;
 pub mod password;

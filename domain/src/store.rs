@@ -5,7 +5,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use scim::filter::{Condition, Op, Operand, UserAttr};
+use scim::filter::{Attr, Condition, Op, Operand};
+use scim::group::GroupChange;
+use scim::list::{Sort, SortKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -98,6 +100,52 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
+/// A stored SCIM group (members are rows of their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup<'a> {
+    pub id: &'a str,
+    pub organisation_id: &'a str,
+    pub integration_id: &'a str,
+    pub display_name: &'a str,
+    pub display_name_key: &'a str,
+    pub external_id: Option<&'a str>,
+    pub at: i64,
+}
+
+/// Which page of a list, filtered and sorted how.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListQuery<'a> {
+    pub filter: Option<&'a Condition>,
+    pub sort: Option<Sort>,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Users,
+    Groups,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Users => "scim_users",
+            Table::Groups => "scim_groups",
+        }
+    }
+}
+
 /// The indexed columns and document of a user being written.
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
@@ -108,6 +156,7 @@ pub struct NewUser<'a> {
     pub user_name_key: &'a str,
     pub external_id: Option<&'a str>,
     pub display_name: Option<&'a str>,
+    pub display_name_key: Option<&'a str>,
     pub active: bool,
     pub attributes: &'a str,
     pub at: i64,
@@ -372,8 +421,8 @@ impl Store {
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
         let result = sqlx::query(
             "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
-             external_id, display_name, active, attributes, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+             external_id, display_name, display_name_key, active, attributes, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
         )
         .bind(user.id)
         .bind(user.organisation_id)
@@ -382,6 +431,7 @@ impl Store {
         .bind(user.user_name_key)
         .bind(user.external_id)
         .bind(user.display_name)
+        .bind(user.display_name_key)
         .bind(user.active)
         .bind(user.attributes)
         .bind(user.at)
@@ -400,14 +450,15 @@ impl Store {
     pub async fn update_user(&self, user: &NewUser<'_>, expected_version: i64) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
-             external_id = $3, display_name = $4, active = $5, attributes = $6, \
-             version = version + 1, updated_at = $7 \
-             WHERE organisation_id = $8 AND id = $9 AND version = $10",
+             external_id = $3, display_name = $4, display_name_key = $5, active = $6, attributes = $7, \
+             version = version + 1, updated_at = $8 \
+             WHERE organisation_id = $9 AND id = $10 AND version = $11",
         )
         .bind(user.user_name)
         .bind(user.user_name_key)
         .bind(user.external_id)
         .bind(user.display_name)
+        .bind(user.display_name_key)
         .bind(user.active)
         .bind(user.attributes)
         .bind(user.at)
@@ -435,41 +486,254 @@ impl Store {
         Ok(row.map(user_row))
     }
 
-    /// One page of the organisation's users matching `filter`, in creation order, and the
-    /// number of all matches.
+    /// One page of the organisation's users matching `filter`, in `sort` order (oldest
+    /// first without one), and the number of all matches.
     pub async fn list_users(
         &self,
         organisation_id: &str,
-        filter: Option<&Condition>,
-        offset: u64,
-        limit: u32,
+        query: &ListQuery<'_>,
     ) -> Result<(u64, Vec<UserRow>)> {
+        let (total, rows) = self
+            .list(
+                Table::Users,
+                "id, attributes, version, created_at, updated_at",
+                organisation_id,
+                query,
+            )
+            .await?;
+        Ok((total, rows.into_iter().map(user_row).collect()))
+    }
+
+    async fn list(
+        &self,
+        table: Table,
+        columns: &str,
+        organisation_id: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<(u64, Vec<sqlx::sqlite::SqliteRow>)> {
+        let name = table.name();
         let mut binds = vec![Bind::Str(organisation_id.to_owned())];
-        let mut predicate = String::from("organisation_id = $1");
-        if let Some(filter) = filter {
+        let mut predicate = format!("{name}.organisation_id = $1");
+        if let Some(filter) = query.filter {
             predicate.push_str(" AND ");
-            condition_sql(filter, &mut predicate, &mut binds);
+            condition_sql(table, filter, &mut predicate, &mut binds);
         }
-        let count_sql = format!("SELECT COUNT(*) FROM scim_users WHERE {predicate}");
+        let count_sql = format!("SELECT COUNT(*) FROM {name} WHERE {predicate}");
         let total: i64 = bind_all(sqlx::query_scalar(&count_sql), &binds)
             .fetch_one(&self.pool)
             .await?;
-        if limit == 0 || offset >= total as u64 {
+        if query.limit == 0 || query.offset >= total as u64 {
             return Ok((total as u64, Vec::new()));
         }
         let n = binds.len();
         let page_sql = format!(
-            "SELECT id, attributes, version, created_at, updated_at FROM scim_users WHERE {predicate} \
-             ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            "SELECT {columns} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
+            order_sql(query.sort),
             n + 1,
             n + 2
         );
-        binds.push(Bind::Int(i64::from(limit)));
-        binds.push(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        binds.push(Bind::Int(i64::from(query.limit)));
+        binds.push(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
         let rows = bind_all_rows(sqlx::query(&page_sql), &binds)
             .fetch_all(&self.pool)
             .await?;
-        Ok((total as u64, rows.into_iter().map(user_row).collect()))
+        Ok((total as u64, rows))
+    }
+
+    /// The groups each of `user_ids` belongs to: (user id, group id, group display name).
+    pub async fn groups_of_users(
+        &self,
+        organisation_id: &str,
+        user_ids: &[&str],
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut out = Vec::new();
+        for chunk in user_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m \
+                 JOIN scim_groups g ON g.id = m.group_id \
+                 WHERE m.organisation_id = $1 AND m.user_id IN ({}) ORDER BY g.display_name_key, g.id",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(organisation_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((r.get(0), r.get(1), r.get(2)));
+            }
+        }
+        Ok(out)
+    }
+
+    // --- SCIM groups ---------------------------------------------------------------------
+
+    /// Inserts a group with its members, in one transaction. A member id that is not a user
+    /// of the organisation is an `invalidValue` error.
+    pub async fn insert_group(&self, group: &NewGroup<'_>, members: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO scim_groups (id, organisation_id, integration_id, display_name, display_name_key, \
+             external_id, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+        )
+        .bind(group.id)
+        .bind(group.organisation_id)
+        .bind(group.integration_id)
+        .bind(group.display_name)
+        .bind(group.display_name_key)
+        .bind(group.external_id)
+        .bind(group.at)
+        .execute(&mut *tx)
+        .await?;
+        add_members(&mut tx, group.organisation_id, group.id, members).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn group(&self, organisation_id: &str, id: &str) -> Result<Option<GroupRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM scim_groups WHERE organisation_id = $1 AND id = $2"
+        ))
+        .bind(organisation_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(group_row))
+    }
+
+    pub async fn list_groups(
+        &self,
+        organisation_id: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<(u64, Vec<GroupRow>)> {
+        let (total, rows) = self
+            .list(Table::Groups, GROUP_COLUMNS, organisation_id, query)
+            .await?;
+        Ok((total, rows.into_iter().map(group_row).collect()))
+    }
+
+    /// A group's members in a stable order: (user id, display text).
+    pub async fn group_members(
+        &self,
+        organisation_id: &str,
+        group_id: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT u.id, COALESCE(u.display_name, u.user_name) FROM scim_group_members m \
+             JOIN scim_users u ON u.id = m.user_id \
+             WHERE m.organisation_id = $1 AND m.group_id = $2 ORDER BY u.user_name_key",
+        )
+        .bind(organisation_id)
+        .bind(group_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Applies a group PATCH in one transaction: all changes or none. `None` when the group
+    /// does not exist; `PreconditionFailed` when `if_match` names other versions.
+    pub async fn change_group(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        if_match: Option<&[i64]>,
+        changes: &[GroupChange],
+        at: i64,
+    ) -> Result<Option<GroupRow>> {
+        let mut display_name = None;
+        let mut external_id = None;
+        for change in changes {
+            match change {
+                GroupChange::DisplayName(n) => display_name = Some(n.as_str()),
+                GroupChange::ExternalId(e) => external_id = Some(e.as_deref()),
+                _ => {}
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        // The update comes first: it takes the write lock and checks the version at once.
+        let Some(row) = bump_group(
+            &mut tx,
+            organisation_id,
+            id,
+            if_match,
+            display_name,
+            external_id,
+            at,
+        )
+        .await?
+        else {
+            return self
+                .missing_or_changed(organisation_id, id, "scim_groups")
+                .await;
+        };
+        for change in changes {
+            match change {
+                GroupChange::AddMembers(ids) => {
+                    add_members(&mut tx, organisation_id, id, ids).await?
+                }
+                GroupChange::RemoveMembers(ids) => remove_members(&mut tx, id, ids).await?,
+                GroupChange::RemoveAllMembers => remove_all_members(&mut tx, id).await?,
+                GroupChange::SetMembers(ids) => {
+                    remove_all_members(&mut tx, id).await?;
+                    add_members(&mut tx, organisation_id, id, ids).await?;
+                }
+                GroupChange::DisplayName(_) | GroupChange::ExternalId(_) => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    pub async fn delete_group(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> Result<bool> {
+        let mut sql =
+            String::from("DELETE FROM scim_groups WHERE organisation_id = $1 AND id = $2");
+        let versions = if_match.unwrap_or_default();
+        if if_match.is_some() {
+            sql.push_str(&format!(
+                " AND version IN ({})",
+                placeholders(3, versions.len().max(1))
+            ));
+        }
+        let mut q = sqlx::query(&sql).bind(organisation_id).bind(id);
+        if if_match.is_some() {
+            if versions.is_empty() {
+                q = q.bind(-1_i64);
+            }
+            for v in versions {
+                q = q.bind(*v);
+            }
+        }
+        if q.execute(&self.pool).await?.rows_affected() == 1 {
+            return Ok(true);
+        }
+        self.missing_or_changed(organisation_id, id, "scim_groups")
+            .await
+            .map(|_: Option<()>| false)
+    }
+
+    /// After a guarded write changed nothing: `Ok(None)` if the resource is gone,
+    /// `PreconditionFailed` if it exists (so its version did not match).
+    async fn missing_or_changed<T>(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        table: &'static str,
+    ) -> Result<Option<T>> {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE organisation_id = $1 AND id = $2");
+        let exists: i64 = sqlx::query_scalar(&sql)
+            .bind(organisation_id)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        if exists == 0 {
+            Ok(None)
+        } else {
+            Err(Error::PreconditionFailed)
+        }
     }
 
     pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
@@ -557,18 +821,30 @@ fn bind_all_rows<'q>(
 
 /// Appends the SQL for `c` to `sql`, pushing its parameters onto `binds`. Every comparison
 /// evaluates to true or false, never NULL, so `not` behaves as SCIM expects on absent values.
-fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
+fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
     match c {
+        Condition::Present(Attr::Member) => {
+            sql.push_str(
+                "(EXISTS (SELECT 1 FROM scim_group_members pm WHERE pm.group_id = scim_groups.id))",
+            );
+        }
         Condition::Present(attr) => {
-            sql.push_str(&format!("({} IS NOT NULL)", column(*attr)));
+            sql.push_str(&format!("({} IS NOT NULL)", column(table, *attr)));
         }
         Condition::Compare(attr, op, operand) => {
-            let col = column(*attr);
             binds.push(match operand {
                 Operand::Str(s) => Bind::Str(s.clone()),
                 Operand::Bool(b) => Bind::Int(i64::from(*b)),
             });
             let p = format!("${}", binds.len());
+            if *attr == Attr::Member {
+                // Only `eq` reaches here (the parser refuses the others).
+                sql.push_str(&format!(
+                    "(EXISTS (SELECT 1 FROM scim_group_members cm WHERE cm.group_id = scim_groups.id AND cm.user_id = {p}))"
+                ));
+                return;
+            }
+            let col = column(table, *attr);
             let expr = match op {
                 Op::Eq => format!("{col} = {p}"),
                 Op::Ne => format!("{col} <> {p}"),
@@ -588,7 +864,7 @@ fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
         }
         Condition::Not(inner) => {
             sql.push_str("(NOT ");
-            condition_sql(inner, sql, binds);
+            condition_sql(table, inner, sql, binds);
             sql.push(')');
         }
         Condition::And(items) | Condition::Or(items) => {
@@ -602,18 +878,175 @@ fn condition_sql(c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
                 if i > 0 {
                     sql.push_str(joiner);
                 }
-                condition_sql(item, sql, binds);
+                condition_sql(table, item, sql, binds);
             }
             sql.push(')');
         }
     }
 }
 
-fn column(attr: UserAttr) -> &'static str {
-    match attr {
-        UserAttr::Id => "id",
-        UserAttr::UserName => "user_name_key",
-        UserAttr::ExternalId => "external_id",
-        UserAttr::Active => "active",
+fn column(table: Table, attr: Attr) -> String {
+    let name = match attr {
+        Attr::Id => "id",
+        Attr::UserName => "user_name_key",
+        Attr::ExternalId => "external_id",
+        Attr::Active => "active",
+        Attr::DisplayName => "display_name_key",
+        // Membership is an EXISTS over the members table, handled by the caller.
+        Attr::Member => "id",
+    };
+    format!("{}.{name}", table.name())
+}
+
+fn order_sql(sort: Option<Sort>) -> String {
+    let Some(sort) = sort else {
+        return "created_at, id".into();
+    };
+    let col = match sort.key {
+        SortKey::Id => "id",
+        SortKey::UserName => "user_name_key",
+        SortKey::DisplayName => "display_name_key",
+        SortKey::ExternalId => "external_id",
+        SortKey::Created => "created_at",
+        SortKey::LastModified => "updated_at",
+    };
+    let direction = if sort.descending { "DESC" } else { "ASC" };
+    // Resources without the attribute come last either way (RFC 7644 §3.4.2.3).
+    format!("{col} IS NULL, {col} {direction}, created_at, id")
+}
+
+/// `$first, $first+1, ...` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ids per statement when a list of ids is bound, well under SQLite's parameter limit.
+const CHUNK: usize = 500;
+
+const GROUP_COLUMNS: &str = "id, display_name, external_id, version, created_at, updated_at";
+
+fn group_row(r: sqlx::sqlite::SqliteRow) -> GroupRow {
+    GroupRow {
+        id: r.get(0),
+        display_name: r.get(1),
+        external_id: r.get(2),
+        version: r.get(3),
+        created_at: r.get(4),
+        updated_at: r.get(5),
     }
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+
+async fn bump_group(
+    tx: &mut Tx<'_>,
+    organisation_id: &str,
+    id: &str,
+    if_match: Option<&[i64]>,
+    display_name: Option<&str>,
+    external_id: Option<Option<&str>>,
+    at: i64,
+) -> Result<Option<GroupRow>> {
+    let mut sql = String::from(
+        "UPDATE scim_groups SET version = version + 1, updated_at = MAX(updated_at, $3), \
+         display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key), \
+         external_id = CASE WHEN $6 THEN $7 ELSE external_id END \
+         WHERE organisation_id = $1 AND id = $2",
+    );
+    let versions = if_match.unwrap_or_default();
+    if if_match.is_some() {
+        sql.push_str(&format!(
+            " AND version IN ({})",
+            placeholders(8, versions.len().max(1))
+        ));
+    }
+    sql.push_str(&format!(" RETURNING {GROUP_COLUMNS}"));
+    let key = display_name.map(scim::user::fold_case);
+    let mut q = sqlx::query(&sql)
+        .bind(organisation_id)
+        .bind(id)
+        .bind(at)
+        .bind(display_name)
+        .bind(key)
+        .bind(external_id.is_some())
+        .bind(external_id.flatten());
+    if if_match.is_some() {
+        if versions.is_empty() {
+            q = q.bind(-1_i64);
+        }
+        for v in versions {
+            q = q.bind(*v);
+        }
+    }
+    Ok(q.fetch_optional(&mut **tx).await?.map(group_row))
+}
+
+/// Adds members, refusing ids that are not users of the organisation.
+async fn add_members(
+    tx: &mut Tx<'_>,
+    organisation_id: &str,
+    group_id: &str,
+    ids: &[String],
+) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id FROM scim_users WHERE organisation_id = $1 AND id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(organisation_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        let known = q.fetch_all(&mut **tx).await?;
+        if known.len() < chunk.len() {
+            let missing = chunk
+                .iter()
+                .find(|id| !known.contains(id))
+                .cloned()
+                .unwrap_or_default();
+            return Err(Error::Scim(scim::ScimError::invalid_value(format!(
+                "member {missing:?} is not a user of this organisation"
+            ))));
+        }
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, $2, ${})", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO scim_group_members (organisation_id, group_id, user_id) VALUES {values} \
+             ON CONFLICT (group_id, user_id) DO NOTHING"
+        );
+        let mut q = sqlx::query(&sql).bind(organisation_id).bind(group_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn remove_members(tx: &mut Tx<'_>, group_id: &str, ids: &[String]) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM scim_group_members WHERE group_id = $1 AND user_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(group_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn remove_all_members(tx: &mut Tx<'_>, group_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
+        .bind(group_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

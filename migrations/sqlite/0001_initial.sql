@@ -53,6 +53,8 @@ CREATE TABLE scim_users (
     user_name_key    TEXT NOT NULL,
     external_id      TEXT,
     display_name     TEXT,
+    -- displayName folded for case-insensitive filters.
+    display_name_key TEXT,
     active           INTEGER NOT NULL,
     -- The stored SCIM attributes (without id and meta), as JSON.
     attributes       TEXT NOT NULL,
@@ -62,6 +64,7 @@ CREATE TABLE scim_users (
 );
 CREATE UNIQUE INDEX scim_users_org_user_name ON scim_users (organisation_id, user_name_key);
 CREATE INDEX scim_users_org_external_id ON scim_users (organisation_id, external_id);
+CREATE INDEX scim_users_org_display_name ON scim_users (organisation_id, display_name_key);
 CREATE INDEX scim_users_org_created ON scim_users (organisation_id, created_at, id);
 
 CREATE TABLE scim_groups (
@@ -69,9 +72,21 @@ CREATE TABLE scim_groups (
     organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
     integration_id   TEXT REFERENCES directory_integrations (id) ON DELETE SET NULL,
     display_name     TEXT NOT NULL,
+    display_name_key TEXT NOT NULL,
     external_id      TEXT,
     version          INTEGER NOT NULL,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
-CREATE INDEX scim_groups_org ON scim_groups (organisation_id, created_at, id);
+CREATE INDEX scim_groups_org_created ON scim_groups (organisation_id, created_at, id);
+CREATE INDEX scim_groups_org_display_name ON scim_groups (organisation_id, display_name_key);
+CREATE INDEX scim_groups_org_external_id ON scim_groups (organisation_id, external_id);
+
+-- Membership as rows: changing one member of a large group touches one row.
+CREATE TABLE scim_group_members (
+    organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    group_id         TEXT NOT NULL REFERENCES scim_groups (id) ON DELETE CASCADE,
+    user_id          TEXT NOT NULL REFERENCES scim_users (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX scim_group_members_user ON scim_group_members (user_id);

@@ -4,10 +4,13 @@
 //! capitalised PATCH ops, `emails` sent as an object, `manager` as `{managerId}`, URN-qualified
 //! and dotted keys. Handlers and storage only ever see the canonical forms this crate produces.
 
+pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod group;
 pub mod list;
 pub mod patch;
+pub mod projection;
 pub mod schema;
 pub mod user;
 

@@ -49,6 +49,88 @@ impl Page {
     }
 }
 
+/// What a list may be sorted by (`sortBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Id,
+    /// Users only; compared case-insensitively.
+    UserName,
+    /// Compared case-insensitively.
+    DisplayName,
+    ExternalId,
+    Created,
+    LastModified,
+}
+
+/// `sortBy` and `sortOrder` (RFC 7644 §3.4.2.3). Without `sortBy`, lists come oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// Reads `sortBy` and `sortOrder` for a list of `resource`.
+    pub fn from_query(
+        resource: crate::filter::Resource,
+        sort_by: Option<&str>,
+        sort_order: Option<&str>,
+    ) -> Result<Option<Self>, ScimError> {
+        let descending = match sort_order.map(str::trim) {
+            None | Some("") => false,
+            Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+            Some(o) if o.eq_ignore_ascii_case("descending") => true,
+            Some(o) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder {o:?} is not ascending or descending"
+                )))
+            }
+        };
+        let Some(name) = sort_by.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let schema_prefix = match resource {
+            crate::filter::Resource::User => schema::USER,
+            crate::filter::Resource::Group => schema::GROUP,
+        };
+        let bare = crate::user::strip_prefix_ci(name, schema_prefix)
+            .and_then(|r| r.strip_prefix(':'))
+            .unwrap_or(name);
+        let keys: &[(&str, SortKey)] = match resource {
+            crate::filter::Resource::User => &[
+                ("id", SortKey::Id),
+                ("userName", SortKey::UserName),
+                ("displayName", SortKey::DisplayName),
+                ("externalId", SortKey::ExternalId),
+                ("meta.created", SortKey::Created),
+                ("meta.lastModified", SortKey::LastModified),
+            ],
+            crate::filter::Resource::Group => &[
+                ("id", SortKey::Id),
+                ("displayName", SortKey::DisplayName),
+                ("externalId", SortKey::ExternalId),
+                ("meta.created", SortKey::Created),
+                ("meta.lastModified", SortKey::LastModified),
+            ],
+        };
+        keys.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(bare))
+            .map(|(_, key)| {
+                Some(Sort {
+                    key: *key,
+                    descending,
+                })
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = keys.iter().map(|(n, _)| *n).collect();
+                ScimError::invalid_value(format!(
+                    "cannot sort by {name:?}; supported: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
 /// A ListResponse: `totalResults` counts every match, `itemsPerPage` what this page holds.
 pub fn list_response(total: u64, page: Page, resources: Vec<Value>) -> Value {
     serde_json::json!({
@@ -88,6 +170,37 @@ mod tests {
                 Some(crate::ScimType::InvalidValue)
             );
         }
+    }
+
+    #[test]
+    fn sorting() {
+        use crate::filter::Resource;
+        assert_eq!(
+            Sort::from_query(Resource::User, None, Some("descending")).unwrap(),
+            None
+        );
+        assert_eq!(
+            Sort::from_query(Resource::User, Some("USERNAME"), Some("Descending")).unwrap(),
+            Some(Sort {
+                key: SortKey::UserName,
+                descending: true
+            })
+        );
+        assert_eq!(
+            Sort::from_query(
+                Resource::Group,
+                Some("urn:ietf:params:scim:schemas:core:2.0:Group:displayName"),
+                None
+            )
+            .unwrap(),
+            Some(Sort {
+                key: SortKey::DisplayName,
+                descending: false
+            })
+        );
+        assert!(Sort::from_query(Resource::Group, Some("userName"), None).is_err());
+        assert!(Sort::from_query(Resource::User, Some("title"), None).is_err());
+        assert!(Sort::from_query(Resource::User, Some("id"), Some("up")).is_err());
     }
 
     #[test]

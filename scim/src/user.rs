@@ -80,7 +80,7 @@ impl UserDoc {
 
     /// The key under which userName is unique: SCIM compares userName case-insensitively.
     pub fn user_name_key(&self) -> String {
-        user_name_key(self.user_name())
+        fold_case(self.user_name())
     }
 
     pub fn external_id(&self) -> Option<&str> {
@@ -144,9 +144,10 @@ impl UserDoc {
     }
 }
 
-/// The case-folded form of a userName, under which uniqueness and `eq` filters compare.
-pub fn user_name_key(user_name: &str) -> String {
-    user_name.to_lowercase()
+/// The case-folded form under which case-insensitive attributes (userName, displayName) are
+/// stored, compared for uniqueness and matched by filters.
+pub fn fold_case(value: &str) -> String {
+    value.to_lowercase()
 }
 
 /// Canonicalises a User body's attributes (see the module documentation).

@@ -1,27 +1,35 @@
-//! The SCIM 2.0 HTTP API under `/scimapi`: bearer-token authentication, request bodies and
-//! query strings in, `application/scim+json` out. Handlers only extract, call the domain and
-//! map; [`ApiError`] is the one place a domain error becomes a SCIM error response.
+//! The SCIM 2.0 HTTP API under `/scimapi`: bearer-token authentication, request bodies,
+//! query strings and conditional headers in, `application/scim+json` out. Handlers only
+//! extract, call the domain and map; [`ApiError`] is the one place a domain error becomes a
+//! SCIM error response.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
-use domain::provisioning::{self, User};
+use domain::groups::{self, Group};
+use domain::provisioning::{self, ListRequest, User};
 use domain::store::TokenOwner;
-use scim::list::{list_response, Page};
+use scim::discovery;
+use scim::filter::Resource;
+use scim::list::{list_response, Page, Sort};
+use scim::projection::Projection;
 use scim::ScimError;
 use serde_json::Value;
 
 use crate::AppState;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
+    let protected = Router::new()
         .route("/Users", get(list_users).post(create_user))
+        .route("/Users/.search", post(search_users))
         .route(
             "/Users/{id}",
             get(get_user)
@@ -29,6 +37,16 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .patch(patch_user)
                 .delete(delete_user),
         )
+        .route("/Groups", get(list_groups).post(create_group))
+        .route("/Groups/.search", post(search_groups))
+        .route(
+            "/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group),
+        )
+        .route("/.search", post(search_all))
         .fallback(|| async { ApiError::from(ScimError::not_found("no such SCIM endpoint")) })
         .method_not_allowed_fallback(|| async {
             ApiError::from(ScimError::new(
@@ -37,7 +55,16 @@ pub fn router(state: AppState) -> Router<AppState> {
                 "method not allowed on this endpoint",
             ))
         })
-        .layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .layer(axum::middleware::from_fn_with_state(state, authenticate));
+    // Discovery says nothing about any organisation, so IdPs may read it before they have a
+    // token.
+    Router::new()
+        .route("/ServiceProviderConfig", get(service_provider_config))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{name}", get(resource_type))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{id}", get(schema))
+        .merge(protected)
 }
 
 /// Resolves the bearer token to its organisation and integration, and records a successful
@@ -52,7 +79,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             let integration_id = owner.integration_id.clone();
             req.extensions_mut().insert(owner);
             let response = next.run(req).await;
-            if response.status().is_success() {
+            if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
                 state
                     .console
                     .last_sync
@@ -107,9 +134,11 @@ impl IntoResponse for ApiError {
             Error::Scim(e) => e,
             Error::NotFound => ScimError::not_found("resource not found"),
             Error::Conflict(detail) => ScimError::uniqueness(detail),
-            Error::PreconditionFailed => {
-                ScimError::new(412, None, "the resource has changed (If-Match failed)")
-            }
+            Error::PreconditionFailed => ScimError::new(
+                412,
+                None,
+                "the resource has changed: its version does not match If-Match",
+            ),
             Error::InvalidCredentials => {
                 ScimError::new(401, None, "a valid bearer token is required")
             }
@@ -137,18 +166,33 @@ fn scim_json(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-fn user_response(status: StatusCode, user: &User) -> Response {
-    let mut response = scim_json(status, &user.resource());
+/// One resource, projected, with its `ETag` (and `Location` when created).
+fn resource_response(status: StatusCode, mut resource: Value, projection: &Projection) -> Response {
+    let etag = resource["meta"]["version"].as_str().map(str::to_owned);
+    let location = resource["meta"]["location"].as_str().map(str::to_owned);
+    projection.apply(&mut resource);
+    let mut response = scim_json(status, &resource);
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&user.meta.etag()) {
+    if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         headers.insert(header::ETAG, etag);
     }
     if status == StatusCode::CREATED {
-        if let Ok(location) = HeaderValue::from_str(&user.meta.location) {
+        if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LOCATION, location);
         }
     }
     response
+}
+
+fn list_json(total: u64, page: Page, resources: Vec<Value>, projection: &Projection) -> Response {
+    let resources = resources
+        .into_iter()
+        .map(|mut r| {
+            projection.apply(&mut r);
+            r
+        })
+        .collect();
+    scim_json(StatusCode::OK, &list_response(total, page, resources))
 }
 
 /// A JSON request body. Accepts `application/scim+json`, `application/json` or no content
@@ -191,92 +235,556 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
 }
 
 /// Query parameters, looked up case-insensitively.
-struct Params(Vec<(String, String)>);
+pub struct Params(Vec<(String, String)>);
 
-impl Params {
-    fn parse(raw: Option<String>) -> Result<Self, ApiError> {
-        let raw = raw.unwrap_or_default();
-        serde_urlencoded::from_str(&raw)
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
             .map(Params)
             .map_err(|e| ScimError::invalid_syntax(format!("malformed query string: {e}")).into())
     }
+}
 
+impl Params {
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    fn projection(&self) -> Result<Projection, ScimError> {
+        Projection::from_query(self.get("attributes"), self.get("excludedAttributes"))
+    }
+
+    fn list(&self, resource: Resource) -> Result<ListRequest<'_>, ScimError> {
+        Ok(ListRequest {
+            filter: self.get("filter"),
+            sort: Sort::from_query(resource, self.get("sortBy"), self.get("sortOrder"))?,
+            page: Page::from_query(self.get("startIndex"), self.get("count"))?,
+        })
+    }
+}
+
+/// `If-Match` as stored versions: `None` when absent or `*`; weak and strong tags alike
+/// (`W/"3"`, `"3"`). A tag that is not one of ours matches nothing.
+pub struct IfMatch(Option<Vec<i64>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(Self(None));
+        };
+        let value = value.to_str().unwrap_or_default();
+        if value.trim() == "*" {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(
+            value.split(',').filter_map(version_of_tag).collect(),
+        )))
+    }
+}
+
+impl IfMatch {
+    fn versions(&self) -> Option<&[i64]> {
+        self.0.as_deref()
+    }
+}
+
+fn version_of_tag(tag: &str) -> Option<i64> {
+    let tag = tag.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+/// Whether a GET's `If-None-Match` names the current version (answer 304).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    let Some(current) = version_of_tag(etag) else {
+        return false;
+    };
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim() == "*"
+                || v.split(',')
+                    .filter_map(version_of_tag)
+                    .any(|t| t == current)
+        })
+}
+
+fn not_modified_response(etag: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
 }
 
 fn base(state: &AppState) -> &str {
     state.console.scim_base_url.trim_end_matches('/')
 }
 
+// --- Users ---------------------------------------------------------------------------------
+
 async fn list_users(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
-    RawQuery(query): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(query)?;
-    let page = Page::from_query(params.get("startIndex"), params.get("count"))?;
-    let filter = params.get("filter");
-    let (total, users) =
-        provisioning::list_users(&state.console.store, &owner, base(&state), filter, page).await?;
-    let resources = users.iter().map(User::resource).collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(total, page, resources),
+    let projection = params.projection()?;
+    let request = params.list(Resource::User)?;
+    let (total, users) = provisioning::list_users(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &request,
+        !projection.omits("groups"),
+    )
+    .await?;
+    Ok(list_json(
+        total,
+        request.page,
+        users.iter().map(User::resource).collect(),
+        &projection,
     ))
 }
 
 async fn create_user(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
+    params: Params,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
+    let projection = params.projection()?;
     let user = provisioning::create_user(&state.console.store, &owner, base(&state), &body).await?;
-    Ok(user_response(StatusCode::CREATED, &user))
+    Ok(resource_response(
+        StatusCode::CREATED,
+        user.resource(),
+        &projection,
+    ))
 }
 
 async fn get_user(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
+    params: Params,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let user = provisioning::get_user(&state.console.store, &owner, base(&state), &id).await?;
-    Ok(user_response(StatusCode::OK, &user))
+    let projection = params.projection()?;
+    let user = provisioning::get_user(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        !projection.omits("groups"),
+    )
+    .await?;
+    if not_modified(&headers, &user.meta.etag()) {
+        return Ok(not_modified_response(&user.meta.etag()));
+    }
+    Ok(resource_response(
+        StatusCode::OK,
+        user.resource(),
+        &projection,
+    ))
 }
 
 async fn replace_user(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
+    params: Params,
+    if_match: IfMatch,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    let user =
-        provisioning::replace_user(&state.console.store, &owner, base(&state), &id, &body).await?;
-    Ok(user_response(StatusCode::OK, &user))
+    let projection = params.projection()?;
+    let user = provisioning::replace_user(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        if_match.versions(),
+        &body,
+    )
+    .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        user.resource(),
+        &projection,
+    ))
 }
 
 async fn patch_user(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
+    params: Params,
+    if_match: IfMatch,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    let user =
-        provisioning::patch_user(&state.console.store, &owner, base(&state), &id, &body).await?;
-    Ok(user_response(StatusCode::OK, &user))
+    let projection = params.projection()?;
+    let user = provisioning::patch_user(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        if_match.versions(),
+        &body,
+    )
+    .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        user.resource(),
+        &projection,
+    ))
 }
 
 async fn delete_user(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
+    if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    provisioning::deactivate_user(&state.console.store, &owner, base(&state), &id).await?;
+    provisioning::deactivate_user(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        if_match.versions(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// --- Groups --------------------------------------------------------------------------------
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let projection = params.projection()?;
+    let request = params.list(Resource::Group)?;
+    let (total, found) = groups::list_groups(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &request,
+        !projection.omits("members"),
+    )
+    .await?;
+    Ok(list_json(
+        total,
+        request.page,
+        found.iter().map(Group::resource).collect(),
+        &projection,
+    ))
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    params: Params,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let projection = params.projection()?;
+    let group = groups::create_group(&state.console.store, &owner, base(&state), &body).await?;
+    Ok(resource_response(
+        StatusCode::CREATED,
+        group.resource(),
+        &projection,
+    ))
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    Path(id): Path<String>,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let projection = params.projection()?;
+    let group = groups::get_group(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        !projection.omits("members"),
+    )
+    .await?;
+    if not_modified(&headers, &group.meta.etag()) {
+        return Ok(not_modified_response(&group.meta.etag()));
+    }
+    Ok(resource_response(
+        StatusCode::OK,
+        group.resource(),
+        &projection,
+    ))
+}
+
+async fn replace_group(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    Path(id): Path<String>,
+    params: Params,
+    if_match: IfMatch,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let projection = params.projection()?;
+    let with_members = !projection.omits("members");
+    let group = groups::replace_group(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        if_match.versions(),
+        &body,
+        with_members,
+    )
+    .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        group.resource(),
+        &projection,
+    ))
+}
+
+/// Group PATCH answers `200` with the group; members are included unless excluded, so an
+/// IdP patching a large group should ask for `excludedAttributes=members`.
+async fn patch_group(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    Path(id): Path<String>,
+    params: Params,
+    if_match: IfMatch,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let projection = params.projection()?;
+    let with_members = !projection.omits("members");
+    let group = groups::patch_group(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &id,
+        if_match.versions(),
+        &body,
+        with_members,
+    )
+    .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        group.resource(),
+        &projection,
+    ))
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+) -> Result<StatusCode, ApiError> {
+    groups::delete_group(&state.console.store, &owner, &id, if_match.versions()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- Searching with POST (RFC 7644 §3.4.3) -------------------------------------------------
+
+/// A SearchRequest body, read into the same shape as query parameters.
+fn search_params(body: &Value) -> Result<Params, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ScimError::invalid_syntax("a SearchRequest must be a JSON object").into());
+    };
+    if let Some(schemas) = map
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+        .map(|(_, v)| v)
+    {
+        let listed = schemas.as_array().is_some_and(|s| {
+            s.iter().any(|u| {
+                u.as_str()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_REQUEST))
+            })
+        });
+        if !listed {
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must contain {SEARCH_REQUEST}"
+            ))
+            .into());
+        }
+    }
+    let mut pairs = Vec::new();
+    for (key, value) in map {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items)
+                if key.eq_ignore_ascii_case("attributes")
+                    || key.eq_ignore_ascii_case("excludedAttributes") =>
+            {
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_owned).ok_or_else(|| {
+                            ScimError::invalid_value(format!("{key} must list attribute names"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(",")
+            }
+            Value::Null => continue,
+            _ if key.eq_ignore_ascii_case("schemas") => continue,
+            _ => return Err(ScimError::invalid_value(format!("{key} has the wrong type")).into()),
+        };
+        pairs.push((key.clone(), text));
+    }
+    Ok(Params(pairs))
+}
+
+async fn search_users(
+    state: State<AppState>,
+    owner: Extension<TokenOwner>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    list_users(state, owner, search_params(&body)?).await
+}
+
+async fn search_groups(
+    state: State<AppState>,
+    owner: Extension<TokenOwner>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    list_groups(state, owner, search_params(&body)?).await
+}
+
+/// `POST /.search` across Users and then Groups. The filter must make sense for both (e.g.
+/// `id`, `externalId`, `displayName`); paging spans the combined result.
+async fn search_all(
+    State(state): State<AppState>,
+    Extension(owner): Extension<TokenOwner>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let params = search_params(&body)?;
+    let projection = params.projection()?;
+    let page = Page::from_query(params.get("startIndex"), params.get("count"))?;
+    if params.get("sortBy").is_some() {
+        return Err(
+            ScimError::invalid_value("sortBy is not supported across resource types").into(),
+        );
+    }
+    let store = &state.console.store;
+    let base_url = base(&state);
+    let filter = params.get("filter");
+    // Count users first, then take the page's share from each list.
+    let count_only = ListRequest {
+        filter,
+        sort: None,
+        page: Page {
+            start_index: 1,
+            count: 0,
+        },
+    };
+    let (user_total, _) =
+        provisioning::list_users(store, &owner, base_url, &count_only, false).await?;
+    let user_page = ListRequest {
+        filter,
+        sort: None,
+        page,
+    };
+    let (_, users) = provisioning::list_users(
+        store,
+        &owner,
+        base_url,
+        &user_page,
+        !projection.omits("groups"),
+    )
+    .await?;
+    let offset_in_groups = page.offset().saturating_sub(user_total);
+    let room = u64::from(page.count).saturating_sub(users.len() as u64) as u32;
+    let group_page = ListRequest {
+        filter,
+        sort: None,
+        page: Page {
+            start_index: offset_in_groups + 1,
+            count: room,
+        },
+    };
+    let (group_total, found) = groups::list_groups(
+        store,
+        &owner,
+        base_url,
+        &group_page,
+        !projection.omits("members"),
+    )
+    .await?;
+    let resources = users
+        .iter()
+        .map(User::resource)
+        .chain(found.iter().map(Group::resource))
+        .collect();
+    Ok(list_json(
+        user_total + group_total,
+        page,
+        resources,
+        &projection,
+    ))
+}
+
+// --- Discovery -----------------------------------------------------------------------------
+
+async fn service_provider_config(State(state): State<AppState>) -> Response {
+    scim_json(
+        StatusCode::OK,
+        &discovery::service_provider_config(base(&state)),
+    )
+}
+
+async fn resource_types(State(state): State<AppState>) -> Response {
+    let all: Vec<Value> = discovery::RESOURCE_TYPES
+        .iter()
+        .filter_map(|n| discovery::resource_type(n, base(&state)))
+        .collect();
+    let page = Page {
+        start_index: 1,
+        count: all.len() as u32,
+    };
+    scim_json(StatusCode::OK, &list_response(all.len() as u64, page, all))
+}
+
+async fn resource_type(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    discovery::resource_type(&name, base(&state))
+        .map(|r| scim_json(StatusCode::OK, &r))
+        .ok_or_else(|| ScimError::not_found(format!("no resource type {name:?}")).into())
+}
+
+async fn schemas(State(state): State<AppState>) -> Response {
+    let all: Vec<Value> = discovery::SCHEMA_IDS
+        .iter()
+        .filter_map(|id| discovery::schema(id, base(&state)))
+        .collect();
+    let page = Page {
+        start_index: 1,
+        count: all.len() as u32,
+    };
+    scim_json(StatusCode::OK, &list_response(all.len() as u64, page, all))
+}
+
+async fn schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    discovery::schema(&id, base(&state))
+        .map(|s| scim_json(StatusCode::OK, &s))
+        .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")).into())
 }
 
 #[cfg(test)]
@@ -298,5 +806,21 @@ mod tests {
             h.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
             assert_eq!(bearer_token(&h), expected, "{value}");
         }
+    }
+
+    #[test]
+    fn entity_tags() {
+        assert_eq!(version_of_tag("W/\"3\""), Some(3));
+        assert_eq!(version_of_tag(" \"12\" "), Some(12));
+        for bad in ["3", "W/3", "\"x\"", "", "W/\"\""] {
+            assert_eq!(version_of_tag(bad), None, "{bad}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("W/\"1\", W/\"2\""),
+        );
+        assert!(not_modified(&h, "W/\"2\""));
+        assert!(!not_modified(&h, "W/\"3\""));
     }
 }

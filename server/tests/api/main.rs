@@ -3,5 +3,7 @@
 mod cli;
 mod common;
 mod console;
+mod discovery;
+mod groups;
 mod tokens;
 mod users;

@@ -1,0 +1,236 @@
+//! SCIM provisioning of groups. Membership changes go to storage as changes, never as a
+//! rewritten member list, so large groups cost what the change costs.
+
+use scim::filter::Resource;
+use scim::group::{group_changes, group_resource, GroupChange, GroupDoc};
+use scim::patch::PatchRequest;
+use scim::user::{fold_case, Meta};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::provisioning::{meta, ListRequest};
+use crate::store::{GroupRow, ListQuery, NewGroup, Store, TokenOwner};
+use crate::time;
+
+/// A group as the SCIM API returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// `None` when the client excluded members, so they were not loaded.
+    pub members: Option<Vec<Value>>,
+    pub meta: Meta,
+}
+
+impl Group {
+    pub fn resource(&self) -> Value {
+        group_resource(
+            &self.display_name,
+            self.external_id.as_deref(),
+            self.members.clone(),
+            &self.meta,
+        )
+    }
+
+    fn from_row(row: GroupRow, base_url: &str) -> Self {
+        Self {
+            display_name: row.display_name,
+            external_id: row.external_id,
+            members: None,
+            meta: meta(
+                base_url,
+                "Groups",
+                row.id,
+                row.created_at,
+                row.updated_at,
+                row.version,
+            ),
+        }
+    }
+
+    async fn load_members(
+        &mut self,
+        store: &Store,
+        owner: &TokenOwner,
+        base_url: &str,
+    ) -> Result<()> {
+        let members = store
+            .group_members(&owner.organisation_id, &self.meta.id)
+            .await?;
+        self.members = Some(
+            members
+                .into_iter()
+                .map(|(id, display)| {
+                    json!({
+                        "value": id,
+                        "$ref": format!("{base_url}/Users/{id}"),
+                        "display": display,
+                        "type": "User",
+                    })
+                })
+                .collect(),
+        );
+        Ok(())
+    }
+}
+
+/// `POST /Groups`.
+pub async fn create_group(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    body: &Value,
+) -> Result<Group> {
+    let doc = GroupDoc::from_request(body)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let at = time::now_ms();
+    let key = fold_case(&doc.display_name);
+    store
+        .insert_group(
+            &NewGroup {
+                id: &id,
+                organisation_id: &owner.organisation_id,
+                integration_id: &owner.integration_id,
+                display_name: &doc.display_name,
+                display_name_key: &key,
+                external_id: doc.external_id.as_deref(),
+                at,
+            },
+            &doc.members,
+        )
+        .await?;
+    let mut group = Group {
+        display_name: doc.display_name,
+        external_id: doc.external_id,
+        members: None,
+        meta: meta(base_url, "Groups", id, at, at, 1),
+    };
+    group.load_members(store, owner, base_url).await?;
+    Ok(group)
+}
+
+/// `GET /Groups/{id}`; `with_members` loads the members.
+pub async fn get_group(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    id: &str,
+    with_members: bool,
+) -> Result<Group> {
+    let row = store
+        .group(&owner.organisation_id, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let mut group = Group::from_row(row, base_url);
+    if with_members {
+        group.load_members(store, owner, base_url).await?;
+    }
+    Ok(group)
+}
+
+/// `GET /Groups`.
+pub async fn list_groups(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    request: &ListRequest<'_>,
+    with_members: bool,
+) -> Result<(u64, Vec<Group>)> {
+    let condition = request
+        .filter
+        .map(|f| scim::filter::parse_filter(Resource::Group, f))
+        .transpose()?;
+    let query = ListQuery {
+        filter: condition.as_ref(),
+        sort: request.sort,
+        offset: request.page.offset(),
+        limit: request.page.count,
+    };
+    let (total, rows) = store.list_groups(&owner.organisation_id, &query).await?;
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut group = Group::from_row(row, base_url);
+        if with_members {
+            group.load_members(store, owner, base_url).await?;
+        }
+        groups.push(group);
+    }
+    Ok((total, groups))
+}
+
+/// `PUT /Groups/{id}`: replaces the display name, externalId and the whole membership.
+pub async fn replace_group(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    id: &str,
+    if_match: Option<&[i64]>,
+    body: &Value,
+    with_members: bool,
+) -> Result<Group> {
+    let doc = GroupDoc::from_request(body)?;
+    let changes = [
+        GroupChange::DisplayName(doc.display_name),
+        GroupChange::ExternalId(doc.external_id),
+        GroupChange::SetMembers(doc.members),
+    ];
+    apply(store, owner, base_url, id, if_match, &changes, with_members).await
+}
+
+/// `PATCH /Groups/{id}`: every operation applies, or none.
+pub async fn patch_group(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    id: &str,
+    if_match: Option<&[i64]>,
+    body: &Value,
+    with_members: bool,
+) -> Result<Group> {
+    let request = PatchRequest::parse(body)?;
+    let changes = group_changes(&request, id)?;
+    apply(store, owner, base_url, id, if_match, &changes, with_members).await
+}
+
+async fn apply(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    id: &str,
+    if_match: Option<&[i64]>,
+    changes: &[GroupChange],
+    with_members: bool,
+) -> Result<Group> {
+    let row = store
+        .change_group(
+            &owner.organisation_id,
+            id,
+            if_match,
+            changes,
+            time::now_ms(),
+        )
+        .await?
+        .ok_or(Error::NotFound)?;
+    let mut group = Group::from_row(row, base_url);
+    if with_members {
+        group.load_members(store, owner, base_url).await?;
+    }
+    Ok(group)
+}
+
+/// `DELETE /Groups/{id}`: removes the group and its memberships (the users stay).
+pub async fn delete_group(
+    store: &Store,
+    owner: &TokenOwner,
+    id: &str,
+    if_match: Option<&[i64]>,
+) -> Result<()> {
+    if store
+        .delete_group(&owner.organisation_id, id, if_match)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
+    }
+}
