@@ -103,6 +103,7 @@ struct Written {
     user_name_key: String,
     display_name_key: Option<String>,
     json: String,
+    values: Vec<scim::user::IndexedValue>,
 }
 
 impl Written {
@@ -111,6 +112,7 @@ impl Written {
             user_name_key: doc.user_name_key(),
             display_name_key: doc.display_name().map(fold_case),
             json: doc.to_json(),
+            values: doc.indexed_values(),
         }
     }
 
@@ -132,6 +134,7 @@ impl Written {
             display_name_key: self.display_name_key.as_deref(),
             active: doc.active(),
             attributes: &self.json,
+            values: &self.values,
             at,
         }
     }

@@ -5,9 +5,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use scim::filter::{Attr, Condition, Op, Operand};
+use scim::filter::{Attr, Condition, ElementCondition, Field, Op, Operand};
 use scim::group::GroupChange;
 use scim::list::{Sort, SortKey};
+use scim::user::IndexedValue;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -159,6 +160,8 @@ pub struct NewUser<'a> {
     pub display_name_key: Option<&'a str>,
     pub active: bool,
     pub attributes: &'a str,
+    /// What filters can find the user by, beyond the columns.
+    pub values: &'a [IndexedValue],
     pub at: i64,
 }
 
@@ -419,6 +422,7 @@ impl Store {
 
     /// Inserts a user; `Conflict` when the userName is taken in the organisation.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
              external_id, display_name, display_name_key, active, attributes, version, created_at, updated_at) \
@@ -435,19 +439,23 @@ impl Store {
         .bind(user.active)
         .bind(user.attributes)
         .bind(user.at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(user_name_taken(user.user_name)),
-            Err(e) => Err(e.into()),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
+            Err(e) => return Err(e.into()),
         }
+        insert_values(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Replaces a user's document if it is still at `expected_version`; the integration that
-    /// created the user stays its source. Returns false when
-    /// it is not (changed meanwhile, or gone); `Conflict` when the new userName is taken.
+    /// created the user stays its source. Returns false when it is not (changed meanwhile, or
+    /// gone); `Conflict` when the new userName is taken.
     pub async fn update_user(&self, user: &NewUser<'_>, expected_version: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
              external_id = $3, display_name = $4, display_name_key = $5, active = $6, attributes = $7, \
@@ -465,13 +473,21 @@ impl Store {
         .bind(user.organisation_id)
         .bind(user.id)
         .bind(expected_version)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(r) => Ok(r.rows_affected() == 1),
-            Err(e) if is_unique_violation(&e) => Err(user_name_taken(user.user_name)),
-            Err(e) => Err(e.into()),
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Ok(false),
+            Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
+            Err(e) => return Err(e.into()),
         }
+        sqlx::query("DELETE FROM scim_user_values WHERE user_id = $1")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+        insert_values(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn user(&self, organisation_id: &str, id: &str) -> Result<Option<UserRow>> {
@@ -819,48 +835,61 @@ fn bind_all_rows<'q>(
     q
 }
 
-/// Appends the SQL for `c` to `sql`, pushing its parameters onto `binds`. Every comparison
-/// evaluates to true or false, never NULL, so `not` behaves as SCIM expects on absent values.
+/// Appends the SQL for `c` to `sql`, pushing its parameters onto `binds` (`$1` is always
+/// the organisation). Every comparison evaluates to true or false, never NULL, so `not`
+/// behaves as SCIM expects on absent values.
 fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
+    let this = table.name();
     match c {
         Condition::Present(Attr::Member) => {
-            sql.push_str(
-                "(EXISTS (SELECT 1 FROM scim_group_members pm WHERE pm.group_id = scim_groups.id))",
-            );
+            sql.push_str(&format!(
+                "(EXISTS (SELECT 1 FROM scim_group_members pm WHERE pm.group_id = {this}.id))"
+            ));
+        }
+        Condition::Present(Attr::Value(path)) => {
+            let a = bind(binds, Bind::Str(path.clone()));
+            sql.push_str(&format!(
+                "({this}.id IN (SELECT v.user_id FROM scim_user_values v \
+                 WHERE v.organisation_id = $1 AND v.attribute = {a} AND v.value_key IS NOT NULL))"
+            ));
         }
         Condition::Present(attr) => {
-            sql.push_str(&format!("({} IS NOT NULL)", column(table, *attr)));
+            sql.push_str(&format!("({} IS NOT NULL)", column(table, attr)));
+        }
+        Condition::Compare(Attr::Member, _, operand) => {
+            // The parser lets only `eq` through for members.
+            let p = bind(binds, operand_bind(operand));
+            sql.push_str(&format!(
+                "(EXISTS (SELECT 1 FROM scim_group_members cm WHERE cm.group_id = {this}.id AND cm.user_id = {p}))"
+            ));
+        }
+        Condition::Compare(Attr::Value(path), op, operand) => {
+            let a = bind(binds, Bind::Str(path.clone()));
+            // `ne` is "not equal": users without the attribute match too.
+            let (negate, op) = if *op == Op::Ne {
+                ("NOT ", Op::Eq)
+            } else {
+                ("", *op)
+            };
+            let p = bind(binds, operand_bind(operand));
+            sql.push_str(&format!(
+                "({this}.id {negate}IN (SELECT v.user_id FROM scim_user_values v \
+                 WHERE v.organisation_id = $1 AND v.attribute = {a} AND {}))",
+                compare_sql("v.value_key", op, &p)
+            ));
         }
         Condition::Compare(attr, op, operand) => {
-            binds.push(match operand {
-                Operand::Str(s) => Bind::Str(s.clone()),
-                Operand::Bool(b) => Bind::Int(i64::from(*b)),
-            });
-            let p = format!("${}", binds.len());
-            if *attr == Attr::Member {
-                // Only `eq` reaches here (the parser refuses the others).
-                sql.push_str(&format!(
-                    "(EXISTS (SELECT 1 FROM scim_group_members cm WHERE cm.group_id = scim_groups.id AND cm.user_id = {p}))"
-                ));
-                return;
-            }
-            let col = column(table, *attr);
-            let expr = match op {
-                Op::Eq => format!("{col} = {p}"),
-                Op::Ne => format!("{col} <> {p}"),
-                Op::Co => format!("instr({col}, {p}) > 0"),
-                Op::Sw => format!("substr({col}, 1, length({p})) = {p}"),
-                Op::Ew => format!("substr({col}, -length({p})) = {p}"),
-                Op::Gt => format!("{col} > {p}"),
-                Op::Ge => format!("{col} >= {p}"),
-                Op::Lt => format!("{col} < {p}"),
-                Op::Le => format!("{col} <= {p}"),
-            };
-            if *op == Op::Ne {
-                sql.push_str(&format!("({col} IS NULL OR {expr})"));
-            } else {
-                sql.push_str(&format!("({col} IS NOT NULL AND {expr})"));
-            }
+            let p = bind(binds, operand_bind(operand));
+            sql.push_str(&compare_sql(&column(table, attr), *op, &p));
+        }
+        Condition::AnyElement(attribute, element) => {
+            let a = bind(binds, Bind::Str((*attribute).to_owned()));
+            sql.push_str(&format!(
+                "({this}.id IN (SELECT e.user_id FROM scim_user_values e \
+                 WHERE e.organisation_id = $1 AND e.attribute = {a} AND "
+            ));
+            element_sql(element, sql, binds);
+            sql.push_str("))");
         }
         Condition::Not(inner) => {
             sql.push_str("(NOT ");
@@ -885,15 +914,88 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
     }
 }
 
-fn column(table: Table, attr: Attr) -> String {
+/// A condition on one row of `scim_user_values e` (one element of a multi-valued attribute).
+fn element_sql(c: &ElementCondition, sql: &mut String, binds: &mut Vec<Bind>) {
+    let col = |f: Field| match f {
+        Field::Value => "e.value_key",
+        Field::Type => "e.type_key",
+        Field::Display => "e.display_key",
+        Field::Primary => "e.is_primary",
+    };
+    match c {
+        ElementCondition::Present(Field::Primary) => sql.push_str("(e.is_primary = 1)"),
+        ElementCondition::Present(f) => sql.push_str(&format!("({} IS NOT NULL)", col(*f))),
+        ElementCondition::Compare(f, op, operand) => {
+            let p = bind(binds, operand_bind(operand));
+            sql.push_str(&compare_sql(col(*f), *op, &p));
+        }
+        ElementCondition::Not(inner) => {
+            sql.push_str("(NOT ");
+            element_sql(inner, sql, binds);
+            sql.push(')');
+        }
+        ElementCondition::And(items) | ElementCondition::Or(items) => {
+            let joiner = if matches!(c, ElementCondition::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push('(');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(joiner);
+                }
+                element_sql(item, sql, binds);
+            }
+            sql.push(')');
+        }
+    }
+}
+
+fn bind(binds: &mut Vec<Bind>, value: Bind) -> String {
+    binds.push(value);
+    format!("${}", binds.len())
+}
+
+fn operand_bind(operand: &Operand) -> Bind {
+    match operand {
+        Operand::Str(s) => Bind::Str(s.clone()),
+        Operand::Bool(b) => Bind::Int(i64::from(*b)),
+        Operand::Time(ms) => Bind::Int(*ms),
+    }
+}
+
+/// `col op p`, true or false even when `col` is NULL.
+fn compare_sql(col: &str, op: Op, p: &str) -> String {
+    let expr = match op {
+        Op::Eq => format!("{col} = {p}"),
+        Op::Ne => format!("{col} <> {p}"),
+        Op::Co => format!("instr({col}, {p}) > 0"),
+        Op::Sw => format!("substr({col}, 1, length({p})) = {p}"),
+        Op::Ew => format!("substr({col}, -length({p})) = {p}"),
+        Op::Gt => format!("{col} > {p}"),
+        Op::Ge => format!("{col} >= {p}"),
+        Op::Lt => format!("{col} < {p}"),
+        Op::Le => format!("{col} <= {p}"),
+    };
+    if op == Op::Ne {
+        format!("({col} IS NULL OR {expr})")
+    } else {
+        format!("({col} IS NOT NULL AND {expr})")
+    }
+}
+
+fn column(table: Table, attr: &Attr) -> String {
     let name = match attr {
         Attr::Id => "id",
         Attr::UserName => "user_name_key",
         Attr::ExternalId => "external_id",
         Attr::Active => "active",
         Attr::DisplayName => "display_name_key",
-        // Membership is an EXISTS over the members table, handled by the caller.
-        Attr::Member => "id",
+        Attr::Created => "created_at",
+        Attr::LastModified => "updated_at",
+        // Membership and indexed values are subqueries, built by the caller.
+        Attr::Member | Attr::Value(_) => "id",
     };
     format!("{}.{name}", table.name())
 }
@@ -982,6 +1084,42 @@ async fn bump_group(
         }
     }
     Ok(q.fetch_optional(&mut **tx).await?.map(group_row))
+}
+
+/// Writes a user's filterable values (see `scim_user_values` in the schema).
+async fn insert_values(tx: &mut Tx<'_>, user: &NewUser<'_>) -> Result<()> {
+    for chunk in user.values.chunks(CHUNK / 8) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let b = 3 + i * 6;
+                format!(
+                    "($1, $2, ${b}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO scim_user_values (organisation_id, user_id, attribute, element, value_key, \
+             type_key, display_key, is_primary) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql).bind(user.organisation_id).bind(user.id);
+        for v in chunk {
+            q = q
+                .bind(&v.attribute)
+                .bind(v.element)
+                .bind(&v.value)
+                .bind(&v.kind)
+                .bind(&v.display)
+                .bind(v.primary);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Adds members, refusing ids that are not users of the organisation.

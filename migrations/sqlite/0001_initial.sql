@@ -67,6 +67,23 @@ CREATE INDEX scim_users_org_external_id ON scim_users (organisation_id, external
 CREATE INDEX scim_users_org_display_name ON scim_users (organisation_id, display_name_key);
 CREATE INDEX scim_users_org_created ON scim_users (organisation_id, created_at, id);
 
+-- Filterable values of a user beyond the columns above: single-valued strings by path
+-- ("title", "name.givenName", "urn:...:User:department") and each element of a multi-valued
+-- attribute ("emails", element 0, 1, ...). Keys are case-folded: these attributes compare
+-- case-insensitively.
+CREATE TABLE scim_user_values (
+    organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    user_id          TEXT NOT NULL REFERENCES scim_users (id) ON DELETE CASCADE,
+    attribute        TEXT NOT NULL,
+    element          INTEGER NOT NULL,
+    value_key        TEXT,
+    type_key         TEXT,
+    display_key      TEXT,
+    is_primary       INTEGER NOT NULL
+);
+CREATE INDEX scim_user_values_lookup ON scim_user_values (organisation_id, attribute, value_key);
+CREATE INDEX scim_user_values_user ON scim_user_values (user_id);
+
 CREATE TABLE scim_groups (
     id               TEXT PRIMARY KEY NOT NULL,
     organisation_id  TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,

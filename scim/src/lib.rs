@@ -12,6 +12,7 @@ pub mod list;
 pub mod patch;
 pub mod projection;
 pub mod schema;
+pub mod time;
 pub mod user;
 
 pub use error::{ScimError, ScimType};

@@ -16,6 +16,18 @@ use crate::schema::{self, Attr, Kind, SubAttr, ENTERPRISE_ATTRS, ENTERPRISE_USER
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserDoc(Map<String, Value>);
 
+/// One filterable value of a user, as storage indexes it (see `filter`): a single-valued
+/// string by its path, or one element of a multi-valued attribute. Text is case-folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedValue {
+    pub attribute: String,
+    pub element: i64,
+    pub value: Option<String>,
+    pub kind: Option<String>,
+    pub display: Option<String>,
+    pub primary: bool,
+}
+
 /// What the server knows about a resource beyond its attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
@@ -108,6 +120,48 @@ impl UserDoc {
             .unwrap_or(true)
     }
 
+    /// The values storage indexes for filters, beyond userName, externalId, displayName and
+    /// active, which have columns of their own.
+    pub fn indexed_values(&self) -> Vec<IndexedValue> {
+        let mut out = Vec::new();
+        for (key, value) in &self.0 {
+            if key == ENTERPRISE_USER {
+                if let Value::Object(ext) = value {
+                    for (k, v) in ext {
+                        index_single(&format!("{ENTERPRISE_USER}:{k}"), v, &mut out);
+                    }
+                }
+                continue;
+            }
+            if ["userName", "externalId", "displayName", "active"].contains(&key.as_str()) {
+                continue;
+            }
+            match value {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let text =
+                            |name: &str| item.get(name).and_then(Value::as_str).map(fold_case);
+                        let main = if key == "addresses" {
+                            "formatted"
+                        } else {
+                            "value"
+                        };
+                        out.push(IndexedValue {
+                            attribute: key.clone(),
+                            element: i as i64,
+                            value: text(main),
+                            kind: text("type"),
+                            display: text("display"),
+                            primary: item.get("primary").and_then(Value::as_bool) == Some(true),
+                        });
+                    }
+                }
+                other => index_single(key, other, &mut out),
+            }
+        }
+        out
+    }
+
     /// Sets `active`, as DELETE does when it deactivates.
     pub fn set_active(&mut self, active: bool) {
         self.0.insert("active".into(), Value::Bool(active));
@@ -141,6 +195,31 @@ impl UserDoc {
             }),
         );
         Value::Object(out)
+    }
+}
+
+/// Indexes a string, or each string sub-attribute of a complex value as `path.sub`.
+fn index_single(path: &str, value: &Value, out: &mut Vec<IndexedValue>) {
+    let mut push = |attribute: String, text: &str| {
+        out.push(IndexedValue {
+            attribute,
+            element: 0,
+            value: Some(fold_case(text)),
+            kind: None,
+            display: None,
+            primary: false,
+        })
+    };
+    match value {
+        Value::String(s) => push(path.to_owned(), s),
+        Value::Object(map) => {
+            for (sub, v) in map {
+                if let Value::String(s) = v {
+                    push(format!("{path}.{sub}"), s);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -447,6 +526,47 @@ mod tests {
         assert_eq!(r["id"], "abc");
         assert_eq!(r["meta"]["version"], "W/\"3\"");
         assert_eq!(r["meta"]["resourceType"], "User");
+    }
+
+    #[test]
+    fn indexed_values_cover_strings_complex_and_multi_valued() {
+        let d = doc(
+            json!({"userName": "U", "title": "CTO", "name": {"givenName": "Jane"},
+            "emails": [{"value": "J@X", "type": "Work", "primary": true}, {"value": "h@x"}],
+            "addresses": [{"formatted": "1 Main St", "type": "work"}],
+            ENTERPRISE_USER: {"department": "Ops", "manager": {"value": "m1"}}}),
+        )
+        .unwrap();
+        let v = d.indexed_values();
+        let find = |a: &str, e: i64| {
+            v.iter()
+                .find(|x| x.attribute == a && x.element == e)
+                .cloned()
+        };
+        assert_eq!(find("title", 0).unwrap().value.as_deref(), Some("cto"));
+        assert_eq!(
+            find("name.givenName", 0).unwrap().value.as_deref(),
+            Some("jane")
+        );
+        let work = find("emails", 0).unwrap();
+        assert_eq!(
+            (work.value.as_deref(), work.kind.as_deref(), work.primary),
+            (Some("j@x"), Some("work"), true)
+        );
+        assert_eq!(find("emails", 1).unwrap().value.as_deref(), Some("h@x"));
+        assert_eq!(
+            find("addresses", 0).unwrap().value.as_deref(),
+            Some("1 main st")
+        );
+        assert!(find(&format!("{ENTERPRISE_USER}:department"), 0).is_some());
+        assert_eq!(
+            find(&format!("{ENTERPRISE_USER}:manager.value"), 0)
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("m1")
+        );
+        assert!(find("userName", 0).is_none() && find("active", 0).is_none());
     }
 
     #[test]

@@ -198,7 +198,7 @@ async fn post_search_on_users_groups_and_root() {
     s.scim(
         Method::POST,
         "/Users/.search",
-        Some(json!({"filter": "title eq \"x\""})),
+        Some(json!({"filter": "nosuch eq \"x\""})),
     )
     .await
     .assert_error(400, Some("invalidFilter"));

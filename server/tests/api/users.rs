@@ -456,10 +456,10 @@ async fn bad_filters_are_400_invalid_filter_not_everyone() {
     s.create_user("a@acme.example").await;
     for filter in [
         r#"userName eq"#,
-        r#"title eq "x""#,
+        r#"nosuch eq "x""#,
         r#"userName zz "a""#,
         "((((",
-        r#"emails[type eq "work"].value eq "a""#,
+        r#"addresses.locality eq "a""#,
     ] {
         let reply = s
             .scim(Method::GET, &format!("/Users?filter={}", q(filter)), None)
@@ -677,4 +677,100 @@ async fn successful_requests_set_last_sync_and_failures_do_not() {
     console.last_sync.record(&integration_id, pending - 60_000);
     console.last_sync.flush(&console.store).await;
     assert_eq!(status().await.unwrap().last_sync_at, Some(pending));
+}
+
+#[tokio::test]
+async fn filters_on_every_stored_attribute() {
+    let s = TestServer::start().await;
+    let jane = s
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(json!({
+                "userName": "jane@acme.example", "title": "CTO", "externalId": "E-1",
+                "name": {"givenName": "Jane", "familyName": "Doe"},
+                "emails": [{"value": "Jane@Work.example", "type": "work", "primary": true},
+                           {"value": "jane@home.example", "type": "home"}],
+                ENTERPRISE: {"department": "R&D", "manager": {"value": "boss"}}
+            })),
+        )
+        .await
+        .body;
+    let john = s
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(json!({
+                "userName": "john@acme.example", "title": "Engineer",
+                "emails": [{"value": "john@home.example", "type": "work"}],
+                "active": false
+            })),
+        )
+        .await
+        .body;
+    let (jane, john) = (jane["id"].as_str().unwrap(), john["id"].as_str().unwrap());
+    let cases: [(&str, &[&str]); 16] = [
+        (
+            r#"emails[type eq "work"].value eq "jane@work.example""#,
+            &[jane],
+        ),
+        (r#"emails[type eq "work" and value co "@home"]"#, &[john]),
+        (r#"emails.value eq "JANE@HOME.EXAMPLE""#, &[jane]),
+        (r#"emails ew "home.example""#, &[jane, john]),
+        (r#"emails[primary eq true]"#, &[jane]),
+        (r#"emails[type eq "home"]"#, &[jane]),
+        (r#"not (emails[type eq "home"])"#, &[john]),
+        (r#"title eq "cto""#, &[jane]),
+        (r#"title ne "cto""#, &[john]),
+        (r#"name.givenName sw "ja""#, &[jane]),
+        (r#"name.givenName pr"#, &[jane]),
+        (
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "r&d""#,
+            &[jane],
+        ),
+        (
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "boss""#,
+            &[jane],
+        ),
+        (r#"externalId eq "E-1" or active eq false"#, &[jane, john]),
+        (
+            r#"meta.created gt "2000-01-01T00:00:00Z" and title pr"#,
+            &[jane, john],
+        ),
+        (r#"meta.lastModified lt "2000-01-01T00:00:00Z""#, &[]),
+    ];
+    for (filter, expected) in cases {
+        let reply = s
+            .scim(Method::GET, &format!("/Users?filter={}", q(filter)), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{filter}: {}", reply.body);
+        let mut got: Vec<&str> = reply.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        got.sort();
+        let mut want = expected.to_vec();
+        want.sort();
+        assert_eq!(got, want, "{filter}");
+        assert_eq!(reply.body["totalResults"], expected.len(), "{filter}");
+    }
+    // A PUT replaces what filters see.
+    s.scim(
+        Method::PUT,
+        &format!("/Users/{jane}"),
+        Some(json!({"userName": "jane@acme.example", "title": "CEO"})),
+    )
+    .await;
+    for (filter, count) in [
+        (r#"title eq "ceo""#, 1),
+        (r#"title eq "cto""#, 0),
+        (r#"emails pr"#, 1),
+    ] {
+        let reply = s
+            .scim(Method::GET, &format!("/Users?filter={}", q(filter)), None)
+            .await;
+        assert_eq!(reply.body["totalResults"], count, "{filter}");
+    }
 }
