@@ -9,6 +9,25 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# The target directory is shared by every checkout (CI clones into another folder). When a
+# checkout's own build is fresh, cargo leaves in place a binary or wasm that another checkout
+# copied there, which may come from other sources, and server-function URLs embed the
+# checkout's path. So after another checkout used it, this workspace's own crates are
+# rebuilt; the dependencies stay built.
+claim_target_dir() {
+  local marker="$CARGO_TARGET_DIR/.checkout"
+  if [ -d "$CARGO_TARGET_DIR" ] && [ "$(cat "$marker" 2>/dev/null)" != "$REPO" ]; then
+    say "the build directory was last used by another checkout: rebuilding this workspace's crates"
+    local flags
+    for flags in "" "--release" "--target wasm32-unknown-unknown" "--target wasm32-unknown-unknown --profile wasm-release"; do
+      # shellcheck disable=SC2086
+      (cd "$REPO" && cargo clean --quiet $flags -p app -p domain -p frontend -p scim -p server)
+    done
+  fi
+  mkdir -p "$CARGO_TARGET_DIR"
+  printf '%s\n' "$REPO" >"$marker"
+}
+
 # The wasm target and wasm-bindgen-cli at exactly the version in Cargo.lock.
 ensure_rust_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -82,6 +101,20 @@ ensure_nextest() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install cargo-nextest --locked
+  fi
+}
+
+# A virtual environment with the pinned SCIM conformance checker (scim2-tester), reinstalled
+# only when the pinned versions change.
+CONFORMANCE_VENV="$HOME/.cache/scim-console/venv"
+ensure_conformance_tools() {
+  local requirements="$REPO/scripts/scim-conformance-requirements.txt" stamp="$CONFORMANCE_VENV/.requirements"
+  if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
+    say "installing the SCIM conformance checker (scim2-tester)"
+    rm -rf "$CONFORMANCE_VENV"
+    python3 -m venv "$CONFORMANCE_VENV"
+    "$CONFORMANCE_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$stamp"
   fi
 }
 

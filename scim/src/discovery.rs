@@ -73,7 +73,8 @@ pub fn schema(id: &str, base_url: &str) -> Option<Value> {
             "mutability": "readOnly", "returned": "default", "uniqueness": "none",
             "description": "The groups the user belongs to, derived from group membership.",
             "subAttributes": [
-                read_only_string("value"), read_only_string("$ref"),
+                read_only_string("value"),
+                reference("$ref", "Group", "readOnly"),
                 read_only_string("display"), read_only_string("type"),
             ],
         }));
@@ -92,7 +93,12 @@ pub fn schema(id: &str, base_url: &str) -> Option<Value> {
             "subAttributes": [
                 {"name": "value", "type": "string", "multiValued": false, "required": true,
                  "caseExact": true, "mutability": "immutable", "returned": "default", "uniqueness": "none"},
-                read_only_string("$ref"), read_only_string("display"), read_only_string("type"),
+                // Members are users (nested groups are not supported).
+                reference("$ref", "User", "immutable"),
+                read_only_string("display"),
+                {"name": "type", "type": "string", "multiValued": false, "required": false,
+                 "caseExact": false, "canonicalValues": ["User"], "mutability": "immutable",
+                 "returned": "default", "uniqueness": "none"},
             ],
         });
         let display_name = json!({
@@ -114,6 +120,12 @@ pub fn schema(id: &str, base_url: &str) -> Option<Value> {
         "attributes": attributes,
         "meta": {"resourceType": "Schema", "location": format!("{base_url}/Schemas/{id}")},
     }))
+}
+
+fn reference(name: &str, to: &str, mutability: &str) -> Value {
+    json!({"name": name, "type": "reference", "referenceTypes": [to], "multiValued": false,
+           "required": false, "caseExact": true, "mutability": mutability, "returned": "default",
+           "uniqueness": "none"})
 }
 
 fn read_only_string(name: &str) -> Value {
@@ -150,6 +162,10 @@ fn attribute(attr: &Attr) -> Value {
 }
 
 fn sub_attribute(sub: &SubAttr) -> Value {
+    // The only `$ref` among the writable sub-attributes is the enterprise manager's.
+    if sub.name == "$ref" {
+        return reference("$ref", "User", "readWrite");
+    }
     json!({
         "name": sub.name,
         "type": if sub.boolean { "boolean" } else { "string" },

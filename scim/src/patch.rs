@@ -278,7 +278,11 @@ fn apply_path(
                 Ok(())
             }
             (_, Some(Value::Object(map))) => {
-                for (k, v) in map {
+                // The extension object may name its own schema, as in a resource body.
+                for (k, v) in map
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+                {
                     let attr = schema::find(ENTERPRISE_ATTRS, k).ok_or_else(|| {
                         ScimError::invalid_path(format!("{k} is not an enterprise attribute"))
                     })?;
@@ -759,6 +763,37 @@ mod tests {
                 "{ops}"
             );
         }
+    }
+
+    #[test]
+    fn the_extension_object_may_carry_its_schemas() {
+        for op in ["add", "replace"] {
+            let a = attrs(json!([{"op": op, "path": ENTERPRISE_USER,
+                "value": {"schemas": [ENTERPRISE_USER], "department": "Ops"}}]));
+            assert_eq!(a[ENTERPRISE_USER], json!({"department": "Ops"}), "{op}");
+        }
+    }
+
+    #[test]
+    fn removing_active_leaves_it_unassigned_which_reads_as_active() {
+        let deactivated = PatchRequest::parse(
+            &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        )
+        .unwrap()
+        .apply_to_user(&user())
+        .unwrap();
+        let removed =
+            PatchRequest::parse(&json!({"Operations": [{"op": "remove", "path": "active"}]}))
+                .unwrap()
+                .apply_to_user(&deactivated)
+                .unwrap();
+        assert!(!removed.attributes().contains_key("active"));
+        assert!(removed.active());
+        // And it stays unassigned once stored.
+        assert!(!UserDoc::from_stored(&removed.to_json())
+            .unwrap()
+            .attributes()
+            .contains_key("active"));
     }
 
     #[test]

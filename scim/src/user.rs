@@ -47,14 +47,16 @@ impl Meta {
 }
 
 impl UserDoc {
-    /// Parses the body of a POST or PUT.
+    /// Parses the body of a POST or PUT. A user sent without `active` is active.
     pub fn from_request(body: &Value) -> Result<Self, ScimError> {
         let Value::Object(map) = body else {
             return Err(ScimError::invalid_syntax(
                 "the request body must be a JSON object",
             ));
         };
-        Self::from_map(map)
+        let mut doc = Self::from_map(map)?;
+        doc.0.entry("active").or_insert(Value::Bool(true));
+        Ok(doc)
     }
 
     /// Reads attributes as stored. They were canonical when written, so this only fails on a
@@ -62,11 +64,20 @@ impl UserDoc {
     pub fn from_stored(json: &str) -> Result<Self, ScimError> {
         let value: Value = serde_json::from_str(json)
             .map_err(|e| ScimError::new(500, None, format!("stored user is not JSON: {e}")))?;
-        Self::from_request(&value)
+        match value {
+            Value::Object(map) => Self::from_map(&map),
+            _ => Err(ScimError::new(
+                500,
+                None,
+                "stored user is not a JSON object",
+            )),
+        }
     }
 
+    /// Canonicalises and validates attributes, adding nothing: a PATCH that removes `active`
+    /// leaves it unassigned (read as active, the default a new user gets).
     pub(crate) fn from_map(map: &Map<String, Value>) -> Result<Self, ScimError> {
-        let mut attrs = normalise(map)?;
+        let attrs = normalise(map)?;
         match attrs.get("userName") {
             Some(Value::String(name)) if !name.trim().is_empty() => {}
             _ => {
@@ -75,7 +86,6 @@ impl UserDoc {
                 ))
             }
         }
-        attrs.entry("active").or_insert(Value::Bool(true));
         Ok(Self(attrs))
     }
 

@@ -5,5 +5,6 @@ mod common;
 mod console;
 mod discovery;
 mod groups;
+mod replay;
 mod tokens;
 mod users;
