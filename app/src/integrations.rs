@@ -15,6 +15,8 @@ pub struct IntegrationView {
     pub scim_url: String,
     pub has_token: bool,
     pub last_sync: Option<Moment>,
+    /// Whether the IdP's DELETE removes users (otherwise it deactivates them).
+    pub delete_removes: bool,
 }
 
 /// Status of an integration, with a last sync not yet written to the database included.
@@ -46,7 +48,30 @@ pub async fn integration(kind: String) -> Result<IntegrationView, ServerFnError>
         scim_url: state.scim_base_url.clone(),
         has_token: status.has_token,
         last_sync: status.last_sync_at.map(Moment::new),
+        delete_removes: status.delete_mode == domain::integrations::DeleteMode::Remove,
     })
+}
+
+/// Sets what the IdP's DELETE does: `deactivate` (the default) or `remove`.
+#[server]
+pub async fn set_delete_mode(kind: String, mode: String) -> Result<(), ServerFnError> {
+    use crate::ssr::{console_error, require_admin};
+    use domain::integrations::{set_delete_mode, Actor, DeleteMode};
+    let (state, admin) = require_admin().await?;
+    let mode: DeleteMode = mode.parse().map_err(console_error)?;
+    let actor = Actor::Admin {
+        id: admin.id,
+        email: admin.email,
+    };
+    set_delete_mode(
+        &state.store,
+        &admin.organisation_id,
+        parse_kind(&kind)?,
+        mode,
+        &actor,
+    )
+    .await
+    .map_err(console_error)
 }
 
 /// Creates the first provisioning token and returns it: the only time it leaves the server.
@@ -107,8 +132,15 @@ fn Tabs() -> impl IntoView {
 pub fn OneLoginTab() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let reset = ServerAction::<ResetToken>::new();
+    let delete_mode = ServerAction::<SetDeleteMode>::new();
     let view_data = Resource::new(
-        move || (create.version().get(), reset.version().get()),
+        move || {
+            (
+                create.version().get(),
+                reset.version().get(),
+                delete_mode.version().get(),
+            )
+        },
         |_| integration("onelogin".into()),
     );
     // The token lives only in this component's memory: leaving the tab or reloading drops it.
@@ -126,6 +158,7 @@ pub fn OneLoginTab() -> impl IntoView {
             .into_iter()
             .flatten()
             .find_map(|r| r.err())
+            .or_else(|| delete_mode.value().get().and_then(|r| r.err()))
             .map(|e| crate::error_message(&e))
     };
     let busy = move || create.pending().get() || reset.pending().get();
@@ -218,6 +251,9 @@ pub fn OneLoginTab() -> impl IntoView {
                                         }}
                                     </dd>
                                 </dl>
+                                {v.has_token.then(|| view! {
+                                    <DeleteBehaviour removes=v.delete_removes action=delete_mode/>
+                                })}
                             }.into_any()
                         }
                         Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
@@ -226,6 +262,34 @@ pub fn OneLoginTab() -> impl IntoView {
             </Transition>
             {move || action_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
+    }
+}
+
+/// What happens when the IdP deletes a user: deactivate (default) or remove.
+#[component]
+fn DeleteBehaviour(removes: bool, action: ServerAction<SetDeleteMode>) -> impl IntoView {
+    let choose = move |mode: &'static str| {
+        action.dispatch(SetDeleteMode {
+            kind: "onelogin".into(),
+            mode: mode.into(),
+        });
+    };
+    view! {
+        <fieldset class="setting" data-testid="delete-behaviour">
+            <legend>"When OneLogin deletes a user"</legend>
+            <label>
+                <input type="radio" name="delete-mode" value="deactivate" checked=!removes
+                    disabled=move || action.pending().get()
+                    on:change=move |_| choose("deactivate")/>
+                " Deactivate the user (recommended): they stay listed, can be reactivated, and keep their history"
+            </label>
+            <label>
+                <input type="radio" name="delete-mode" value="remove" checked=removes
+                    disabled=move || action.pending().get()
+                    on:change=move |_| choose("remove")/>
+                " Remove the user for good"
+            </label>
+        </fieldset>
     }
 }
 

@@ -40,11 +40,46 @@ impl std::str::FromStr for IntegrationKind {
     }
 }
 
+/// What `DELETE /Users/{id}` does for an integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeleteMode {
+    /// `active=false`: the user stays readable and can be reactivated (the default, as IdPs
+    /// expect from "Deactivate").
+    #[default]
+    Deactivate,
+    /// The user is removed for good.
+    Remove,
+}
+
+impl DeleteMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteMode::Deactivate => "deactivate",
+            DeleteMode::Remove => "remove",
+        }
+    }
+}
+
+impl std::str::FromStr for DeleteMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "deactivate" => Ok(DeleteMode::Deactivate),
+            "remove" => Ok(DeleteMode::Remove),
+            other => Err(Error::Invalid(format!(
+                "unknown delete behaviour {other:?}: deactivate or remove"
+            ))),
+        }
+    }
+}
+
 /// What the console shows about an integration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationStatus {
     /// `None` until the integration's first token is created.
     pub integration_id: Option<String>,
+    pub delete_mode: DeleteMode,
     pub has_token: bool,
     /// Milliseconds since the epoch of the last successful SCIM request.
     pub last_sync_at: Option<i64>,
@@ -86,6 +121,10 @@ pub async fn status(
     let row = store.integration(organisation_id, kind.as_str()).await?;
     Ok(IntegrationStatus {
         integration_id: row.as_ref().map(|r| r.id.clone()),
+        delete_mode: row
+            .as_ref()
+            .and_then(|r| r.delete_mode.parse().ok())
+            .unwrap_or_default(),
         has_token: row.as_ref().is_some_and(|r| r.has_token),
         last_sync_at: row.and_then(|r| r.last_sync_at),
     })
@@ -147,6 +186,35 @@ async fn store_new_token(
         })
         .await?;
     Ok((token, stored))
+}
+
+/// Sets what DELETE does for the integration (recorded in the audit log). The integration
+/// exists once its first token was created.
+pub async fn set_delete_mode(
+    store: &Store,
+    organisation_id: &str,
+    kind: IntegrationKind,
+    mode: DeleteMode,
+    actor: &Actor,
+) -> Result<()> {
+    let audit = actor.audit(match mode {
+        DeleteMode::Deactivate => "settings.delete_deactivates",
+        DeleteMode::Remove => "settings.delete_removes",
+    });
+    if store
+        .set_delete_mode(
+            organisation_id,
+            kind.as_str(),
+            mode.as_str(),
+            &audit,
+            time::now_ms(),
+        )
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::Invalid("create the provisioning token first".into()))
+    }
 }
 
 /// The integration a presented bearer token belongs to, if any.

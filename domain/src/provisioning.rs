@@ -289,8 +289,29 @@ pub async fn patch_user(
     .await
 }
 
-/// `DELETE /Users/{id}`: deactivates the user, who stays readable and can be reactivated.
-pub async fn deactivate_user(
+/// `DELETE /Users/{id}`: removes the user if the integration is set to, otherwise
+/// deactivates them (they stay readable and can be reactivated).
+pub async fn delete_user(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    id: &str,
+    if_match: Option<&[i64]>,
+) -> Result<()> {
+    if owner.delete_removes {
+        return if store
+            .delete_user(&owner.organisation_id, id, if_match)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        };
+    }
+    deactivate_user(store, owner, base_url, id, if_match).await
+}
+
+async fn deactivate_user(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,

@@ -51,6 +51,7 @@ pub struct IntegrationRow {
     pub has_token: bool,
     pub token_created_at: Option<i64>,
     pub last_sync_at: Option<i64>,
+    pub delete_mode: String,
 }
 
 /// The integration a bearer token belongs to.
@@ -58,6 +59,8 @@ pub struct IntegrationRow {
 pub struct TokenOwner {
     pub integration_id: String,
     pub organisation_id: String,
+    /// Whether DELETE removes users (otherwise it deactivates them).
+    pub delete_removes: bool,
 }
 
 /// A new provisioning token digest for an organisation's integration of `kind`.
@@ -309,8 +312,8 @@ impl Store {
         kind: &str,
     ) -> Result<Option<IntegrationRow>> {
         let row = sqlx::query(
-            "SELECT id, organisation_id, kind, token_hash IS NOT NULL, token_created_at, last_sync_at \
-             FROM directory_integrations WHERE organisation_id = $1 AND kind = $2",
+            "SELECT id, organisation_id, kind, token_hash IS NOT NULL, token_created_at, last_sync_at, \
+             delete_mode FROM directory_integrations WHERE organisation_id = $1 AND kind = $2",
         )
         .bind(organisation_id)
         .bind(kind)
@@ -323,6 +326,7 @@ impl Store {
             has_token: r.get(3),
             token_created_at: r.get(4),
             last_sync_at: r.get(5),
+            delete_mode: r.get(6),
         }))
     }
 
@@ -374,7 +378,7 @@ impl Store {
     /// The integration whose token hashes to `token_hash`.
     pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
         let row = sqlx::query(
-            "SELECT id, organisation_id FROM directory_integrations WHERE token_hash = $1",
+            "SELECT id, organisation_id, delete_mode = 'remove' FROM directory_integrations WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -382,7 +386,46 @@ impl Store {
         Ok(row.map(|r| TokenOwner {
             integration_id: r.get(0),
             organisation_id: r.get(1),
+            delete_removes: r.get(2),
         }))
+    }
+
+    /// Sets what DELETE does for an existing integration and records who changed it, in one
+    /// transaction. False when the organisation has no such integration yet.
+    pub async fn set_delete_mode(
+        &self,
+        organisation_id: &str,
+        kind: &str,
+        mode: &str,
+        audit: &AuditEntry,
+        at: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<String> = sqlx::query_scalar(
+            "UPDATE directory_integrations SET delete_mode = $1 WHERE organisation_id = $2 AND kind = $3 RETURNING id",
+        )
+        .bind(mode)
+        .bind(organisation_id)
+        .bind(kind)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(organisation_id)
+        .bind(&audit.admin_id)
+        .bind(&audit.actor)
+        .bind(audit.action)
+        .bind(&id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Moves an integration's last sync forward to `at`; never backwards.
@@ -556,6 +599,17 @@ impl Store {
         Ok((total as u64, rows))
     }
 
+    /// Removes a user for good, with their memberships and indexed values.
+    pub async fn delete_user(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> Result<bool> {
+        self.delete_guarded("scim_users", organisation_id, id, if_match)
+            .await
+    }
+
     /// The groups each of `user_ids` belongs to: (user id, group id, group display name).
     pub async fn groups_of_users(
         &self,
@@ -705,8 +759,20 @@ impl Store {
         id: &str,
         if_match: Option<&[i64]>,
     ) -> Result<bool> {
-        let mut sql =
-            String::from("DELETE FROM scim_groups WHERE organisation_id = $1 AND id = $2");
+        self.delete_guarded("scim_groups", organisation_id, id, if_match)
+            .await
+    }
+
+    /// Deletes a row of `table` if its version is one of `if_match` (when given). False when
+    /// it does not exist; `PreconditionFailed` when it does at another version.
+    async fn delete_guarded(
+        &self,
+        table: &'static str,
+        organisation_id: &str,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> Result<bool> {
+        let mut sql = format!("DELETE FROM {table} WHERE organisation_id = $1 AND id = $2");
         let versions = if_match.unwrap_or_default();
         if if_match.is_some() {
             sql.push_str(&format!(
@@ -726,7 +792,7 @@ impl Store {
         if q.execute(&self.pool).await?.rows_affected() == 1 {
             return Ok(true);
         }
-        self.missing_or_changed(organisation_id, id, "scim_groups")
+        self.missing_or_changed(organisation_id, id, table)
             .await
             .map(|_: Option<()>| false)
     }
@@ -1001,8 +1067,10 @@ fn column(table: Table, attr: &Attr) -> String {
 }
 
 fn order_sql(sort: Option<Sort>) -> String {
+    // Creation order: SQLite's rowid grows with each insert, so it orders rows created in
+    // the same millisecond (an index on created_at carries the rowid too).
     let Some(sort) = sort else {
-        return "created_at, id".into();
+        return "created_at, rowid".into();
     };
     let col = match sort.key {
         SortKey::Id => "id",
@@ -1014,7 +1082,7 @@ fn order_sql(sort: Option<Sort>) -> String {
     };
     let direction = if sort.descending { "DESC" } else { "ASC" };
     // Resources without the attribute come last either way (RFC 7644 §3.4.2.3).
-    format!("{col} IS NULL, {col} {direction}, created_at, id")
+    format!("{col} IS NULL, {col} {direction}, created_at, rowid")
 }
 
 /// `$first, $first+1, ...` for `n` parameters.
@@ -1187,4 +1255,56 @@ async fn remove_all_members(tx: &mut Tx<'_>, group_id: &str) -> Result<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrations::{create_token, Actor, IntegrationKind};
+
+    #[tokio::test]
+    async fn rows_created_in_the_same_millisecond_list_in_creation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let org = store
+            .find_or_create_organisation("o", "Org", 1)
+            .await
+            .unwrap();
+        create_token(&store, &org.id, IntegrationKind::OneLogin, &Actor::Operator)
+            .await
+            .unwrap();
+        let integration = store
+            .integration(&org.id, "onelogin")
+            .await
+            .unwrap()
+            .unwrap();
+        // Ids that sort in the opposite order of creation, all created at the same instant.
+        let ids = ["u9", "u5", "u1"];
+        for id in ids {
+            let user = NewUser {
+                id,
+                organisation_id: &org.id,
+                integration_id: &integration.id,
+                user_name: id,
+                user_name_key: id,
+                external_id: None,
+                display_name: None,
+                display_name_key: None,
+                active: true,
+                attributes: "{}",
+                values: &[],
+                at: 42,
+            };
+            store.insert_user(&user).await.unwrap();
+        }
+        let query = ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        };
+        let (_, rows) = store.list_users(&org.id, &query).await.unwrap();
+        let listed: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(listed, ids);
+    }
 }

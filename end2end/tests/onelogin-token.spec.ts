@@ -156,6 +156,16 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
     expect(withNew.status, withNew.body).toBe(201);
   });
 
+  await test.step('the delete behaviour can be switched to removing users', async () => {
+    const setting = page.getByTestId('delete-behaviour');
+    await expect(setting.getByLabel(/Deactivate the user/)).toBeChecked();
+    await setting.getByLabel('Remove the user for good').check();
+    await expect(async () => {
+      await reload(page);
+      await expect(page.getByTestId('delete-behaviour').getByLabel('Remove the user for good')).toBeChecked({ timeout: 1_000 });
+    }).toPass({ timeout: 10_000 });
+  });
+
   await test.step('the navigation counts both provisioned users', async () => {
     await reload(page);
     await expect(nav.getByRole('link', { name: 'Users (2)' })).toBeVisible();

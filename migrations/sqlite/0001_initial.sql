@@ -27,6 +27,8 @@ CREATE TABLE directory_integrations (
     token_hash        TEXT,
     token_created_at  INTEGER,
     last_sync_at      INTEGER,
+    -- What DELETE /Users/{id} does: 'deactivate' (active=false, the user stays) or 'remove'.
+    delete_mode       TEXT NOT NULL DEFAULT 'deactivate',
     created_at        INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX directory_integrations_org_kind ON directory_integrations (organisation_id, kind);
@@ -65,7 +67,7 @@ CREATE TABLE scim_users (
 CREATE UNIQUE INDEX scim_users_org_user_name ON scim_users (organisation_id, user_name_key);
 CREATE INDEX scim_users_org_external_id ON scim_users (organisation_id, external_id);
 CREATE INDEX scim_users_org_display_name ON scim_users (organisation_id, display_name_key);
-CREATE INDEX scim_users_org_created ON scim_users (organisation_id, created_at, id);
+CREATE INDEX scim_users_org_created ON scim_users (organisation_id, created_at);
 
 -- Filterable values of a user beyond the columns above: single-valued strings by path
 -- ("title", "name.givenName", "urn:...:User:department") and each element of a multi-valued
@@ -95,7 +97,7 @@ CREATE TABLE scim_groups (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
-CREATE INDEX scim_groups_org_created ON scim_groups (organisation_id, created_at, id);
+CREATE INDEX scim_groups_org_created ON scim_groups (organisation_id, created_at);
 CREATE INDEX scim_groups_org_display_name ON scim_groups (organisation_id, display_name_key);
 CREATE INDEX scim_groups_org_external_id ON scim_groups (organisation_id, external_id);
 

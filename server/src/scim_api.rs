@@ -451,7 +451,7 @@ async fn delete_user(
     Path(id): Path<String>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    provisioning::deactivate_user(
+    provisioning::delete_user(
         &state.console.store,
         &owner,
         base(&state),

@@ -271,3 +271,118 @@ async fn tokens_from_the_console_are_shown_once_and_never_cached() {
     );
     assert!(!view.body.to_string().contains(&token));
 }
+
+#[tokio::test]
+async fn the_delete_behaviour_is_a_per_integration_setting() {
+    let s = TestServer::start().await;
+    let cookie = s.logged_in_cookie().await;
+    let kept = s.create_user("kept@acme.example").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.scim(Method::DELETE, &format!("/Users/{kept}"), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.scim(Method::GET, &format!("/Users/{kept}"), None)
+            .await
+            .body["active"],
+        false
+    );
+
+    let set = |mode: &'static str| {
+        let cookie = cookie.clone();
+        let s = &s;
+        async move {
+            s.call(
+                app::integrations::SetDeleteMode::PATH,
+                &[("kind", "onelogin"), ("mode", mode)],
+                Some(&cookie),
+                "https://console.example.com",
+            )
+            .await
+        }
+    };
+    let bad = set("shred").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.to_string().contains("deactivate or remove"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(set("remove").await.status, StatusCode::OK);
+    let view = s
+        .call(
+            app::integrations::Integration::PATH,
+            &[("kind", "onelogin")],
+            Some(&cookie),
+            "https://console.example.com",
+        )
+        .await;
+    assert_eq!(view.body["delete_removes"], true);
+
+    let gone = s.create_user("gone@acme.example").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = s
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(serde_json::json!({"displayName": "G", "members": [{"value": gone}]})),
+        )
+        .await
+        .body;
+    assert_eq!(
+        s.scim(Method::DELETE, &format!("/Users/{gone}"), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    s.scim(Method::GET, &format!("/Users/{gone}"), None)
+        .await
+        .assert_error(404, None);
+    s.scim(Method::DELETE, &format!("/Users/{gone}"), None)
+        .await
+        .assert_error(404, None);
+    let group = s
+        .scim(
+            Method::GET,
+            &format!("/Groups/{}", group["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(group["members"], serde_json::json!([]));
+    // The user deactivated earlier is untouched.
+    assert_eq!(
+        s.scim(Method::GET, &format!("/Users/{kept}"), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    assert_eq!(set("deactivate").await.status, StatusCode::OK);
+    let audit = s
+        .app
+        .state
+        .console
+        .store
+        .audit_events(&s.organisation_id)
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.actor.as_str()))
+        .collect();
+    assert_eq!(
+        actions[1..],
+        [
+            ("settings.delete_removes", "ada@example.com"),
+            ("settings.delete_deactivates", "ada@example.com")
+        ]
+    );
+}
