@@ -570,33 +570,38 @@ impl Store {
         organisation_id: &str,
         query: &ListQuery<'_>,
     ) -> Result<(u64, Vec<sqlx::sqlite::SqliteRow>)> {
-        let name = table.name();
-        let mut binds = vec![Bind::Str(organisation_id.to_owned())];
-        let mut predicate = format!("{name}.organisation_id = $1");
-        if let Some(filter) = query.filter {
-            predicate.push_str(" AND ");
-            condition_sql(table, filter, &mut predicate, &mut binds);
-        }
-        let count_sql = format!("SELECT COUNT(*) FROM {name} WHERE {predicate}");
-        let total: i64 = bind_all(sqlx::query_scalar(&count_sql), &binds)
+        let sql = ListSql::new(table, columns, organisation_id, query);
+        let total: i64 = bind_all(sqlx::query_scalar(&sql.count), &sql.binds)
             .fetch_one(&self.pool)
             .await?;
         if query.limit == 0 || query.offset >= total as u64 {
             return Ok((total as u64, Vec::new()));
         }
-        let n = binds.len();
-        let page_sql = format!(
-            "SELECT {columns} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
-            order_sql(query.sort),
-            n + 1,
-            n + 2
-        );
-        binds.push(Bind::Int(i64::from(query.limit)));
-        binds.push(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
-        let rows = bind_all_rows(sqlx::query(&page_sql), &binds)
+        let rows = bind_all_rows(sqlx::query(&sql.page), &sql.page_binds)
             .fetch_all(&self.pool)
             .await?;
         Ok((total as u64, rows))
+    }
+
+    /// SQLite's query plans for the two statements a user list runs (count, then page), so
+    /// a benchmark can show which indexes they use.
+    pub async fn explain_list_users(
+        &self,
+        organisation_id: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<[Vec<String>; 2]> {
+        let sql = ListSql::new(Table::Users, "id", organisation_id, query);
+        let mut plans = [Vec::new(), Vec::new()];
+        for (plan, (text, binds)) in plans
+            .iter_mut()
+            .zip([(&sql.count, &sql.binds), (&sql.page, &sql.page_binds)])
+        {
+            let rows = bind_all_rows(sqlx::query(&format!("EXPLAIN QUERY PLAN {text}")), binds)
+                .fetch_all(&self.pool)
+                .await?;
+            *plan = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+        }
+        Ok(plans)
     }
 
     /// Removes a user for good, with their memberships and indexed values.
@@ -868,9 +873,54 @@ fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRow {
     }
 }
 
+#[derive(Clone)]
 enum Bind {
     Str(String),
     Int(i64),
+}
+
+/// The statements of one list request: a count of all matches and the page.
+struct ListSql {
+    count: String,
+    binds: Vec<Bind>,
+    page: String,
+    page_binds: Vec<Bind>,
+}
+
+impl ListSql {
+    fn new(table: Table, columns: &str, organisation_id: &str, query: &ListQuery<'_>) -> Self {
+        let name = table.name();
+        let mut binds = vec![Bind::Str(organisation_id.to_owned())];
+        // When the filter looks a value up in scim_user_values, that index must drive the
+        // query; `+` keeps the planner from scanning the organisation's rows instead (it
+        // would, knowing nothing of the tables' sizes).
+        let org = if query.filter.is_some_and(looks_up_values) {
+            "+"
+        } else {
+            ""
+        };
+        let mut predicate = format!("{org}{name}.organisation_id = $1");
+        if let Some(filter) = query.filter {
+            predicate.push_str(" AND ");
+            condition_sql(table, filter, &mut predicate, &mut binds);
+        }
+        let n = binds.len();
+        let page = format!(
+            "SELECT {columns} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
+            order_sql(query.sort),
+            n + 1,
+            n + 2
+        );
+        let mut page_binds = binds.clone();
+        page_binds.push(Bind::Int(i64::from(query.limit)));
+        page_binds.push(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
+        Self {
+            count: format!("SELECT COUNT(*) FROM {name} WHERE {predicate}"),
+            binds,
+            page,
+            page_binds,
+        }
+    }
 }
 
 type SqliteArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
@@ -977,6 +1027,24 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
             }
             sql.push(')');
         }
+    }
+}
+
+/// Whether `c` must hold an equality on an indexed value (`emails.value eq`, `title eq`), so
+/// the rows it selects are best found through `scim_user_values_lookup`.
+fn looks_up_values(c: &Condition) -> bool {
+    fn element(c: &ElementCondition) -> bool {
+        match c {
+            ElementCondition::Compare(Field::Value, Op::Eq, _) => true,
+            ElementCondition::And(items) => items.iter().any(element),
+            _ => false,
+        }
+    }
+    match c {
+        Condition::AnyElement(_, e) => element(e),
+        Condition::Compare(Attr::Value(_), Op::Eq, _) => true,
+        Condition::And(items) => items.iter().any(looks_up_values),
+        _ => false,
     }
 }
 
