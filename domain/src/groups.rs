@@ -118,7 +118,7 @@ pub async fn get_group(
     with_members: bool,
 ) -> Result<Group> {
     let row = store
-        .group(&owner.organisation_id, id)
+        .group(&owner.organisation_id, id, Some(&owner.integration_id))
         .await?
         .ok_or(Error::NotFound)?;
     let mut group = Group::from_row(row, base_url);
@@ -141,6 +141,7 @@ pub async fn list_groups(
         .map(|f| scim::filter::parse_filter(Resource::Group, f))
         .transpose()?;
     let query = ListQuery {
+        integration_id: Some(&owner.integration_id),
         filter: condition.as_ref(),
         sort: request.sort,
         offset: request.page.offset(),
@@ -205,6 +206,7 @@ async fn apply(
         .change_group(
             &owner.organisation_id,
             id,
+            &owner.integration_id,
             if_match,
             changes,
             time::now_ms(),

@@ -10,21 +10,36 @@ use crate::token::{ProvisioningToken, TokenHash};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntegrationKind {
     OneLogin,
+    Okta,
+    Entra,
+    /// Any other SCIM 2.0 client.
+    Generic,
 }
 
 impl IntegrationKind {
-    pub const ALL: [IntegrationKind; 1] = [IntegrationKind::OneLogin];
+    pub const ALL: [IntegrationKind; 4] = [
+        IntegrationKind::OneLogin,
+        IntegrationKind::Okta,
+        IntegrationKind::Entra,
+        IntegrationKind::Generic,
+    ];
 
     /// The stable identifier used in storage, URLs and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             IntegrationKind::OneLogin => "onelogin",
+            IntegrationKind::Okta => "okta",
+            IntegrationKind::Entra => "entra",
+            IntegrationKind::Generic => "generic",
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
             IntegrationKind::OneLogin => "OneLogin",
+            IntegrationKind::Okta => "Okta",
+            IntegrationKind::Entra => "Microsoft Entra ID",
+            IntegrationKind::Generic => "Generic SCIM client",
         }
     }
 }
@@ -36,7 +51,13 @@ impl std::str::FromStr for IntegrationKind {
         IntegrationKind::ALL
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::Invalid(format!("unknown integration {s:?}; known: onelogin")))
+            .ok_or_else(|| {
+                let known: Vec<&str> = IntegrationKind::ALL.iter().map(|k| k.as_str()).collect();
+                Error::Invalid(format!(
+                    "unknown integration {s:?}; known: {}",
+                    known.join(", ")
+                ))
+            })
     }
 }
 

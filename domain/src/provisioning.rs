@@ -36,7 +36,7 @@ impl User {
     }
 
     fn from_row(row: UserRow, base_url: &str) -> Result<Self> {
-        let doc = UserDoc::from_stored(&row.attributes)?;
+        let doc = UserDoc::from_stored(&row.attributes)?.with_external_id(row.external_id);
         Ok(Self {
             doc,
             meta: meta(
@@ -169,7 +169,7 @@ pub async fn get_user(
     with_groups: bool,
 ) -> Result<User> {
     let row = store
-        .user(&owner.organisation_id, id)
+        .user(&owner.organisation_id, id, Some(&owner.integration_id))
         .await?
         .ok_or(Error::NotFound)?;
     let mut users = [User::from_row(row, base_url)?];
@@ -201,6 +201,7 @@ pub async fn list_users(
         .map(|f| scim::filter::parse_filter(Resource::User, f))
         .transpose()?;
     let query = ListQuery {
+        integration_id: Some(&owner.integration_id),
         filter: condition.as_ref(),
         sort: request.sort,
         offset: request.page.offset(),
@@ -339,13 +340,13 @@ async fn modify(
 ) -> Result<User> {
     for _ in 0..MAX_ATTEMPTS {
         let row = store
-            .user(&owner.organisation_id, id)
+            .user(&owner.organisation_id, id, Some(&owner.integration_id))
             .await?
             .ok_or(Error::NotFound)?;
         if !version_matches(if_match, row.version) {
             return Err(Error::PreconditionFailed);
         }
-        let current = UserDoc::from_stored(&row.attributes)?;
+        let current = UserDoc::from_stored(&row.attributes)?.with_external_id(row.external_id);
         let next = change(&current)?;
         let at = time::now_ms().max(row.updated_at);
         let written = Written::of(&next);

@@ -94,7 +94,7 @@ pub struct AuditRow {
     pub at: i64,
 }
 
-/// A stored SCIM user.
+/// A stored SCIM user, with the externalId of the integration that read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
     pub id: String,
@@ -102,6 +102,7 @@ pub struct UserRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub external_id: Option<String>,
 }
 
 /// A stored SCIM group (members are rows of their own).
@@ -126,9 +127,11 @@ pub struct NewGroup<'a> {
     pub at: i64,
 }
 
-/// Which page of a list, filtered and sorted how.
+/// Which page of a list, filtered and sorted how, for which integration (whose externalIds
+/// it sees; none for the console).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListQuery<'a> {
+    pub integration_id: Option<&'a str>,
     pub filter: Option<&'a Condition>,
     pub sort: Option<Sort>,
     pub offset: u64,
@@ -147,6 +150,22 @@ impl Table {
             Table::Users => "scim_users",
             Table::Groups => "scim_groups",
         }
+    }
+
+    fn external_ids(self) -> &'static str {
+        match self {
+            Table::Users => "scim_user_external_ids",
+            Table::Groups => "scim_group_external_ids",
+        }
+    }
+
+    /// The externalId the integration bound at `$param` keeps for the row, as a column.
+    fn external_id_column(self, param: usize) -> String {
+        format!(
+            "(SELECT x.external_id FROM {} x WHERE x.resource_id = {}.id AND x.integration_id = ${param}) AS external_id",
+            self.external_ids(),
+            self.name()
+        )
     }
 }
 
@@ -468,15 +487,14 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
-             external_id, display_name, display_name_key, active, attributes, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
+             display_name, display_name_key, active, attributes, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
         )
         .bind(user.id)
         .bind(user.organisation_id)
         .bind(user.integration_id)
         .bind(user.user_name)
         .bind(user.user_name_key)
-        .bind(user.external_id)
         .bind(user.display_name)
         .bind(user.display_name_key)
         .bind(user.active)
@@ -490,6 +508,14 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         insert_values(&mut tx, user).await?;
+        set_external_id(
+            &mut tx,
+            Table::Users,
+            user.id,
+            user.integration_id,
+            user.external_id,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -501,13 +527,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
-             external_id = $3, display_name = $4, display_name_key = $5, active = $6, attributes = $7, \
-             version = version + 1, updated_at = $8 \
-             WHERE organisation_id = $9 AND id = $10 AND version = $11",
+             display_name = $3, display_name_key = $4, active = $5, attributes = $6, \
+             version = version + 1, updated_at = $7 \
+             WHERE organisation_id = $8 AND id = $9 AND version = $10",
         )
         .bind(user.user_name)
         .bind(user.user_name_key)
-        .bind(user.external_id)
         .bind(user.display_name)
         .bind(user.display_name_key)
         .bind(user.active)
@@ -529,19 +554,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_values(&mut tx, user).await?;
+        set_external_id(
+            &mut tx,
+            Table::Users,
+            user.id,
+            user.integration_id,
+            user.external_id,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    pub async fn user(&self, organisation_id: &str, id: &str) -> Result<Option<UserRow>> {
-        let row = sqlx::query(
-            "SELECT id, attributes, version, created_at, updated_at FROM scim_users \
-             WHERE organisation_id = $1 AND id = $2",
-        )
-        .bind(organisation_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+    /// The user `id`, with the externalId `integration_id` keeps for it.
+    pub async fn user(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        integration_id: Option<&str>,
+    ) -> Result<Option<UserRow>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, {} FROM scim_users WHERE organisation_id = $1 AND id = $2",
+            Table::Users.external_id_column(3)
+        );
+        let row = sqlx::query(&sql)
+            .bind(organisation_id)
+            .bind(id)
+            .bind(integration_id.unwrap_or_default())
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(user_row))
     }
 
@@ -553,12 +594,7 @@ impl Store {
         query: &ListQuery<'_>,
     ) -> Result<(u64, Vec<UserRow>)> {
         let (total, rows) = self
-            .list(
-                Table::Users,
-                "id, attributes, version, created_at, updated_at",
-                organisation_id,
-                query,
-            )
+            .list(Table::Users, USER_COLUMNS, organisation_id, query)
             .await?;
         Ok((total, rows.into_iter().map(user_row).collect()))
     }
@@ -648,31 +684,37 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO scim_groups (id, organisation_id, integration_id, display_name, display_name_key, \
-             external_id, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+             version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
         )
         .bind(group.id)
         .bind(group.organisation_id)
         .bind(group.integration_id)
         .bind(group.display_name)
         .bind(group.display_name_key)
-        .bind(group.external_id)
         .bind(group.at)
         .execute(&mut *tx)
+        .await?;
+        set_external_id(
+            &mut tx,
+            Table::Groups,
+            group.id,
+            group.integration_id,
+            group.external_id,
+        )
         .await?;
         add_members(&mut tx, group.organisation_id, group.id, members).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn group(&self, organisation_id: &str, id: &str) -> Result<Option<GroupRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {GROUP_COLUMNS} FROM scim_groups WHERE organisation_id = $1 AND id = $2"
-        ))
-        .bind(organisation_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(group_row))
+    /// The group `id`, with the externalId `integration_id` keeps for it.
+    pub async fn group(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        integration_id: Option<&str>,
+    ) -> Result<Option<GroupRow>> {
+        read_group(&self.pool, organisation_id, id, integration_id).await
     }
 
     pub async fn list_groups(
@@ -704,42 +746,29 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Applies a group PATCH in one transaction: all changes or none. `None` when the group
-    /// does not exist; `PreconditionFailed` when `if_match` names other versions.
+    /// Applies a group PATCH in one transaction: all changes or none. An externalId change
+    /// is the writing integration's. `None` when the group does not exist;
+    /// `PreconditionFailed` when `if_match` names other versions.
     pub async fn change_group(
         &self,
         organisation_id: &str,
         id: &str,
+        integration_id: &str,
         if_match: Option<&[i64]>,
         changes: &[GroupChange],
         at: i64,
     ) -> Result<Option<GroupRow>> {
-        let mut display_name = None;
-        let mut external_id = None;
-        for change in changes {
-            match change {
-                GroupChange::DisplayName(n) => display_name = Some(n.as_str()),
-                GroupChange::ExternalId(e) => external_id = Some(e.as_deref()),
-                _ => {}
-            }
-        }
+        let display_name = changes.iter().rev().find_map(|c| match c {
+            GroupChange::DisplayName(n) => Some(n.as_str()),
+            _ => None,
+        });
         let mut tx = self.pool.begin().await?;
         // The update comes first: it takes the write lock and checks the version at once.
-        let Some(row) = bump_group(
-            &mut tx,
-            organisation_id,
-            id,
-            if_match,
-            display_name,
-            external_id,
-            at,
-        )
-        .await?
-        else {
+        if !bump_group(&mut tx, organisation_id, id, if_match, display_name, at).await? {
             return self
                 .missing_or_changed(organisation_id, id, "scim_groups")
                 .await;
-        };
+        }
         for change in changes {
             match change {
                 GroupChange::AddMembers(ids) => {
@@ -751,11 +780,16 @@ impl Store {
                     remove_all_members(&mut tx, id).await?;
                     add_members(&mut tx, organisation_id, id, ids).await?;
                 }
-                GroupChange::DisplayName(_) | GroupChange::ExternalId(_) => {}
+                GroupChange::ExternalId(e) => {
+                    set_external_id(&mut tx, Table::Groups, id, integration_id, e.as_deref())
+                        .await?
+                }
+                GroupChange::DisplayName(_) => {}
             }
         }
+        let row = read_group(&mut *tx, organisation_id, id, Some(integration_id)).await?;
         tx.commit().await?;
-        Ok(Some(row))
+        Ok(row)
     }
 
     pub async fn delete_group(
@@ -863,6 +897,8 @@ fn user_name_taken(user_name: &str) -> Error {
     Error::Conflict(format!("userName {user_name:?} is already taken"))
 }
 
+const USER_COLUMNS: &str = "id, attributes, version, created_at, updated_at";
+
 fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRow {
     UserRow {
         id: r.get(0),
@@ -870,6 +906,7 @@ fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRow {
         version: r.get(2),
         created_at: r.get(3),
         updated_at: r.get(4),
+        external_id: r.get(5),
     }
 }
 
@@ -890,7 +927,11 @@ struct ListSql {
 impl ListSql {
     fn new(table: Table, columns: &str, organisation_id: &str, query: &ListQuery<'_>) -> Self {
         let name = table.name();
-        let mut binds = vec![Bind::Str(organisation_id.to_owned())];
+        // $1 is the organisation, $2 the integration whose externalIds are read.
+        let mut binds = vec![
+            Bind::Str(organisation_id.to_owned()),
+            Bind::Str(query.integration_id.unwrap_or_default().to_owned()),
+        ];
         // When the filter looks a value up in scim_user_values, that index must drive the
         // query; `+` keeps the planner from scanning the organisation's rows instead (it
         // would, knowing nothing of the tables' sizes).
@@ -906,7 +947,8 @@ impl ListSql {
         }
         let n = binds.len();
         let page = format!(
-            "SELECT {columns} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
+            "SELECT {columns}, {} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
+            table.external_id_column(2),
             order_sql(query.sort),
             n + 1,
             n + 2
@@ -915,7 +957,9 @@ impl ListSql {
         page_binds.push(Bind::Int(i64::from(query.limit)));
         page_binds.push(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
         Self {
-            count: format!("SELECT COUNT(*) FROM {name} WHERE {predicate}"),
+            // The count names $2 only through externalId filters; a no-op mention keeps the
+            // parameter list the same for both statements.
+            count: format!("SELECT COUNT(*) FROM {name} WHERE {predicate} AND $2 IS NOT NULL"),
             binds,
             page,
             page_binds,
@@ -969,6 +1013,12 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
                  WHERE v.organisation_id = $1 AND v.attribute = {a} AND v.value_key IS NOT NULL))"
             ));
         }
+        Condition::Present(Attr::ExternalId) => {
+            sql.push_str(&format!(
+                "({this}.id IN (SELECT x.resource_id FROM {} x WHERE x.integration_id = $2))",
+                table.external_ids()
+            ));
+        }
         Condition::Present(attr) => {
             sql.push_str(&format!("({} IS NOT NULL)", column(table, attr)));
         }
@@ -992,6 +1042,19 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
                 "({this}.id {negate}IN (SELECT v.user_id FROM scim_user_values v \
                  WHERE v.organisation_id = $1 AND v.attribute = {a} AND {}))",
                 compare_sql("v.value_key", op, &p)
+            ));
+        }
+        Condition::Compare(Attr::ExternalId, op, operand) => {
+            let (negate, op) = if *op == Op::Ne {
+                ("NOT ", Op::Eq)
+            } else {
+                ("", *op)
+            };
+            let p = bind(binds, operand_bind(operand));
+            sql.push_str(&format!(
+                "({this}.id {negate}IN (SELECT x.resource_id FROM {} x WHERE x.integration_id = $2 AND {}))",
+                table.external_ids(),
+                compare_sql("x.external_id", op, &p)
             ));
         }
         Condition::Compare(attr, op, operand) => {
@@ -1123,13 +1186,12 @@ fn column(table: Table, attr: &Attr) -> String {
     let name = match attr {
         Attr::Id => "id",
         Attr::UserName => "user_name_key",
-        Attr::ExternalId => "external_id",
         Attr::Active => "active",
         Attr::DisplayName => "display_name_key",
         Attr::Created => "created_at",
         Attr::LastModified => "updated_at",
-        // Membership and indexed values are subqueries, built by the caller.
-        Attr::Member | Attr::Value(_) => "id",
+        // Membership, externalIds and indexed values are subqueries, built by the caller.
+        Attr::Member | Attr::ExternalId | Attr::Value(_) => "id",
     };
     format!("{}.{name}", table.name())
 }
@@ -1164,17 +1226,70 @@ fn placeholders(first: usize, n: usize) -> String {
 /// Ids per statement when a list of ids is bound, well under SQLite's parameter limit.
 const CHUNK: usize = 500;
 
-const GROUP_COLUMNS: &str = "id, display_name, external_id, version, created_at, updated_at";
+const GROUP_COLUMNS: &str = "id, display_name, version, created_at, updated_at";
 
 fn group_row(r: sqlx::sqlite::SqliteRow) -> GroupRow {
     GroupRow {
         id: r.get(0),
         display_name: r.get(1),
-        external_id: r.get(2),
-        version: r.get(3),
-        created_at: r.get(4),
-        updated_at: r.get(5),
+        version: r.get(2),
+        created_at: r.get(3),
+        updated_at: r.get(4),
+        external_id: r.get(5),
     }
+}
+
+async fn read_group<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    organisation_id: &str,
+    id: &str,
+    integration_id: Option<&str>,
+) -> Result<Option<GroupRow>> {
+    let sql = format!(
+        "SELECT {GROUP_COLUMNS}, {} FROM scim_groups WHERE organisation_id = $1 AND id = $2",
+        Table::Groups.external_id_column(3)
+    );
+    let row = sqlx::query(&sql)
+        .bind(organisation_id)
+        .bind(id)
+        .bind(integration_id.unwrap_or_default())
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.map(group_row))
+}
+
+/// Sets (or with `None` clears) the externalId `integration_id` keeps for a resource.
+async fn set_external_id(
+    tx: &mut Tx<'_>,
+    table: Table,
+    resource_id: &str,
+    integration_id: &str,
+    external_id: Option<&str>,
+) -> Result<()> {
+    let ids = table.external_ids();
+    match external_id {
+        Some(e) => {
+            sqlx::query(&format!(
+                "INSERT INTO {ids} (resource_id, integration_id, external_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (resource_id, integration_id) DO UPDATE SET external_id = excluded.external_id"
+            ))
+            .bind(resource_id)
+            .bind(integration_id)
+            .bind(e)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query(&format!(
+                "DELETE FROM {ids} WHERE resource_id = $1 AND integration_id = $2"
+            ))
+            .bind(resource_id)
+            .bind(integration_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
@@ -1185,32 +1300,27 @@ async fn bump_group(
     id: &str,
     if_match: Option<&[i64]>,
     display_name: Option<&str>,
-    external_id: Option<Option<&str>>,
     at: i64,
-) -> Result<Option<GroupRow>> {
+) -> Result<bool> {
     let mut sql = String::from(
         "UPDATE scim_groups SET version = version + 1, updated_at = MAX(updated_at, $3), \
-         display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key), \
-         external_id = CASE WHEN $6 THEN $7 ELSE external_id END \
+         display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key) \
          WHERE organisation_id = $1 AND id = $2",
     );
     let versions = if_match.unwrap_or_default();
     if if_match.is_some() {
         sql.push_str(&format!(
             " AND version IN ({})",
-            placeholders(8, versions.len().max(1))
+            placeholders(6, versions.len().max(1))
         ));
     }
-    sql.push_str(&format!(" RETURNING {GROUP_COLUMNS}"));
     let key = display_name.map(scim::user::fold_case);
     let mut q = sqlx::query(&sql)
         .bind(organisation_id)
         .bind(id)
         .bind(at)
         .bind(display_name)
-        .bind(key)
-        .bind(external_id.is_some())
-        .bind(external_id.flatten());
+        .bind(key);
     if if_match.is_some() {
         if versions.is_empty() {
             q = q.bind(-1_i64);
@@ -1219,7 +1329,7 @@ async fn bump_group(
             q = q.bind(*v);
         }
     }
-    Ok(q.fetch_optional(&mut **tx).await?.map(group_row))
+    Ok(q.execute(&mut **tx).await?.rows_affected() == 1)
 }
 
 /// Writes a user's filterable values (see `scim_user_values` in the schema).

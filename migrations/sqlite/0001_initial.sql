@@ -53,7 +53,6 @@ CREATE TABLE scim_users (
     user_name        TEXT NOT NULL,
     -- userName folded for the case-insensitive uniqueness SCIM requires.
     user_name_key    TEXT NOT NULL,
-    external_id      TEXT,
     display_name     TEXT,
     -- displayName folded for case-insensitive filters.
     display_name_key TEXT,
@@ -65,7 +64,6 @@ CREATE TABLE scim_users (
     updated_at       INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX scim_users_org_user_name ON scim_users (organisation_id, user_name_key);
-CREATE INDEX scim_users_org_external_id ON scim_users (organisation_id, external_id);
 CREATE INDEX scim_users_org_display_name ON scim_users (organisation_id, display_name_key);
 CREATE INDEX scim_users_org_created ON scim_users (organisation_id, created_at);
 
@@ -92,14 +90,12 @@ CREATE TABLE scim_groups (
     integration_id   TEXT REFERENCES directory_integrations (id) ON DELETE SET NULL,
     display_name     TEXT NOT NULL,
     display_name_key TEXT NOT NULL,
-    external_id      TEXT,
     version          INTEGER NOT NULL,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
 CREATE INDEX scim_groups_org_created ON scim_groups (organisation_id, created_at);
 CREATE INDEX scim_groups_org_display_name ON scim_groups (organisation_id, display_name_key);
-CREATE INDEX scim_groups_org_external_id ON scim_groups (organisation_id, external_id);
 
 -- Membership as rows: changing one member of a large group touches one row.
 CREATE TABLE scim_group_members (
@@ -109,3 +105,21 @@ CREATE TABLE scim_group_members (
     PRIMARY KEY (group_id, user_id)
 );
 CREATE INDEX scim_group_members_user ON scim_group_members (user_id);
+
+-- externalId is issued by each provisioning client and scoped to it (RFC 7643 §3.1): every
+-- integration keeps its own value for a resource, and sees and filters by only that one.
+CREATE TABLE scim_user_external_ids (
+    resource_id     TEXT NOT NULL REFERENCES scim_users (id) ON DELETE CASCADE,
+    integration_id  TEXT NOT NULL REFERENCES directory_integrations (id) ON DELETE CASCADE,
+    external_id     TEXT NOT NULL,
+    PRIMARY KEY (resource_id, integration_id)
+);
+CREATE INDEX scim_user_external_ids_lookup ON scim_user_external_ids (integration_id, external_id);
+
+CREATE TABLE scim_group_external_ids (
+    resource_id     TEXT NOT NULL REFERENCES scim_groups (id) ON DELETE CASCADE,
+    integration_id  TEXT NOT NULL REFERENCES directory_integrations (id) ON DELETE CASCADE,
+    external_id     TEXT NOT NULL,
+    PRIMARY KEY (resource_id, integration_id)
+);
+CREATE INDEX scim_group_external_ids_lookup ON scim_group_external_ids (integration_id, external_id);

@@ -177,9 +177,21 @@ impl UserDoc {
         self.0.insert("active".into(), Value::Bool(active));
     }
 
-    /// The attributes as stored, serialised.
+    /// The attributes as stored, serialised. `externalId` is not among them: it belongs to
+    /// the integration that sent it and is stored with that integration.
     pub fn to_json(&self) -> String {
-        Value::Object(self.0.clone()).to_string()
+        let mut shared = self.0.clone();
+        shared.remove("externalId");
+        Value::Object(shared).to_string()
+    }
+
+    /// Puts back the `externalId` the reading integration stored for this user.
+    pub fn with_external_id(mut self, external_id: Option<String>) -> Self {
+        match external_id {
+            Some(e) => self.0.insert("externalId".into(), Value::String(e)),
+            None => self.0.remove("externalId"),
+        };
+        self
     }
 
     /// The full SCIM representation returned to clients.
@@ -580,8 +592,12 @@ mod tests {
     }
 
     #[test]
-    fn stored_form_round_trips() {
-        let d = doc(json!({"userName": "u", "emails": [{"value": "a@b"}]})).unwrap();
-        assert_eq!(UserDoc::from_stored(&d.to_json()).unwrap(), d);
+    fn stored_form_round_trips_with_the_external_id_kept_apart() {
+        let d = doc(json!({"userName": "u", "externalId": "E1", "emails": [{"value": "a@b"}]}))
+            .unwrap();
+        assert!(!d.to_json().contains("E1"));
+        let back = UserDoc::from_stored(&d.to_json()).unwrap();
+        assert_eq!(back.external_id(), None);
+        assert_eq!(back.with_external_id(Some("E1".into())), d);
     }
 }

@@ -774,3 +774,139 @@ async fn filters_on_every_stored_attribute() {
         assert_eq!(reply.body["totalResults"], count, "{filter}");
     }
 }
+
+#[tokio::test]
+async fn external_ids_are_scoped_to_the_integration_that_sent_them() {
+    let s = TestServer::start().await;
+    let store = &s.app.state.console.store;
+    let okta = domain::integrations::create_token(
+        store,
+        &s.organisation_id,
+        domain::integrations::IntegrationKind::Okta,
+        &domain::integrations::Actor::Operator,
+    )
+    .await
+    .unwrap()
+    .into_plaintext();
+    let created = s
+        .scim_with(
+            &okta,
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "shared@acme.example", "externalId": "00u-okta"})),
+        )
+        .await;
+    assert_eq!(created.body["externalId"], "00u-okta");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    // OneLogin sees the user, without Okta's externalId, and sets its own.
+    let seen = s
+        .scim(Method::GET, &format!("/Users/{id}"), None)
+        .await
+        .body;
+    assert!(seen.get("externalId").is_none(), "{seen}");
+    let put = s
+        .scim(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(json!({"userName": "shared@acme.example", "externalId": "ol-42"})),
+        )
+        .await;
+    assert_eq!(put.body["externalId"], "ol-42");
+
+    // Each integration finds the user by its own externalId only.
+    for (token, mine, theirs) in [
+        (&s.token, "ol-42", "00u-okta"),
+        (&okta, "00u-okta", "ol-42"),
+    ] {
+        let found = s
+            .scim_with(
+                token,
+                Method::GET,
+                &format!("/Users?filter={}", q(&format!(r#"externalId eq "{mine}""#))),
+                None,
+            )
+            .await;
+        assert_eq!(found.body["totalResults"], 1, "{mine}");
+        assert_eq!(found.body["Resources"][0]["externalId"], mine);
+        let other = s
+            .scim_with(
+                token,
+                Method::GET,
+                &format!(
+                    "/Users?filter={}",
+                    q(&format!(r#"externalId eq "{theirs}""#))
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(other.body["totalResults"], 0, "{theirs}");
+    }
+    assert_eq!(
+        s.scim_with(&okta, Method::GET, &format!("/Users/{id}"), None)
+            .await
+            .body["externalId"],
+        "00u-okta"
+    );
+
+    // A PATCH of another attribute keeps the integration's externalId.
+    let patched = s
+        .scim_with(
+            &okta,
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": [{"op": "replace", "path": "title", "value": "CFO"}]})),
+        )
+        .await;
+    assert_eq!(patched.body["externalId"], "00u-okta");
+    assert_eq!(
+        s.scim(Method::GET, &format!("/Users/{id}"), None)
+            .await
+            .body["externalId"],
+        "ol-42"
+    );
+
+    // Groups likewise; removing one integration's externalId leaves the other's.
+    let group = s
+        .scim_with(
+            &okta,
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "G", "externalId": "00g-okta"})),
+        )
+        .await
+        .body;
+    let gid = group["id"].as_str().unwrap();
+    assert!(s
+        .scim(Method::GET, &format!("/Groups/{gid}"), None)
+        .await
+        .body
+        .get("externalId")
+        .is_none());
+    let patched = s
+        .scim(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(json!({"Operations": [{"op": "add", "path": "externalId", "value": "ol-g"}]})),
+        )
+        .await;
+    assert_eq!(patched.body["externalId"], "ol-g");
+    s.scim(
+        Method::PATCH,
+        &format!("/Groups/{gid}"),
+        Some(json!({"Operations": [{"op": "remove", "path": "externalId"}]})),
+    )
+    .await;
+    assert!(s
+        .scim(Method::GET, &format!("/Groups/{gid}"), None)
+        .await
+        .body
+        .get("externalId")
+        .is_none());
+    assert_eq!(
+        s.scim_with(&okta, Method::GET, &format!("/Groups/{gid}"), None)
+            .await
+            .body["externalId"],
+        "00g-okta"
+    );
+}
