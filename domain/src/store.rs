@@ -152,6 +152,14 @@ impl Table {
         }
     }
 
+    /// The column of `scim_counts` that counts this table's rows.
+    fn counted_as(self) -> &'static str {
+        match self {
+            Table::Users => "users",
+            Table::Groups => "groups",
+        }
+    }
+
     fn external_ids(self) -> &'static str {
         match self {
             Table::Users => "scim_user_external_ids",
@@ -858,21 +866,19 @@ impl Store {
     }
 
     pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM scim_users WHERE organisation_id = $1")
-                .bind(organisation_id)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        self.count(Table::Users, organisation_id).await
     }
 
     pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM scim_groups WHERE organisation_id = $1")
-                .bind(organisation_id)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        self.count(Table::Groups, organisation_id).await
+    }
+
+    async fn count(&self, table: Table, organisation_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(&count_sql(table))
+            .bind(organisation_id)
+            .bind("")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Every stored token digest and user document, for tests that look for leaked secrets.
@@ -916,6 +922,14 @@ enum Bind {
     Int(i64),
 }
 
+/// Everything in the organisation `$1`, from the kept counts (`$2` unused but bound).
+fn count_sql(table: Table) -> String {
+    format!(
+        "SELECT COALESCE((SELECT {} FROM scim_counts WHERE organisation_id = $1), 0) WHERE $2 IS NOT NULL",
+        table.counted_as()
+    )
+}
+
 /// The statements of one list request: a count of all matches and the page.
 struct ListSql {
     count: String,
@@ -957,9 +971,13 @@ impl ListSql {
         page_binds.push(Bind::Int(i64::from(query.limit)));
         page_binds.push(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
         Self {
-            // The count names $2 only through externalId filters; a no-op mention keeps the
-            // parameter list the same for both statements.
-            count: format!("SELECT COUNT(*) FROM {name} WHERE {predicate} AND $2 IS NOT NULL"),
+            count: if query.filter.is_some() {
+                // The count names $2 only through externalId filters; a no-op mention keeps
+                // the parameter list the same for both statements.
+                format!("SELECT COUNT(*) FROM {name} WHERE {predicate} AND $2 IS NOT NULL")
+            } else {
+                count_sql(table)
+            },
             binds,
             page,
             page_binds,
@@ -1484,5 +1502,73 @@ mod tests {
         let (_, rows) = store.list_users(&org.id, &query).await.unwrap();
         let listed: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(listed, ids);
+    }
+
+    #[tokio::test]
+    async fn kept_counts_follow_inserts_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let org = store
+            .find_or_create_organisation("o", "Org", 1)
+            .await
+            .unwrap();
+        create_token(&store, &org.id, IntegrationKind::OneLogin, &Actor::Operator)
+            .await
+            .unwrap();
+        let integration = store
+            .integration(&org.id, "onelogin")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.count_users(&org.id).await.unwrap(), 0);
+        for id in ["a", "b", "c"] {
+            let user = NewUser {
+                id,
+                organisation_id: &org.id,
+                integration_id: &integration.id,
+                user_name: id,
+                user_name_key: id,
+                external_id: None,
+                display_name: None,
+                display_name_key: None,
+                active: true,
+                attributes: "{}",
+                values: &[],
+                at: 1,
+            };
+            store.insert_user(&user).await.unwrap();
+        }
+        // A failed insert (duplicate userName) counts nothing.
+        let dup = NewUser {
+            id: "d",
+            organisation_id: &org.id,
+            integration_id: &integration.id,
+            user_name: "a",
+            user_name_key: "a",
+            external_id: None,
+            display_name: None,
+            display_name_key: None,
+            active: true,
+            attributes: "{}",
+            values: &[],
+            at: 1,
+        };
+        assert!(store.insert_user(&dup).await.is_err());
+        assert!(store.delete_user(&org.id, "b", None).await.unwrap());
+        assert_eq!(store.count_users(&org.id).await.unwrap(), 2);
+        let (total, _) = store
+            .list_users(
+                &org.id,
+                &ListQuery {
+                    limit: 0,
+                    ..ListQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(store.count_groups(&org.id).await.unwrap(), 0);
     }
 }

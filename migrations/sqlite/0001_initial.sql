@@ -123,3 +123,25 @@ CREATE TABLE scim_group_external_ids (
     PRIMARY KEY (resource_id, integration_id)
 );
 CREATE INDEX scim_group_external_ids_lookup ON scim_group_external_ids (integration_id, external_id);
+
+-- How many users and groups each organisation has, kept by triggers in the transaction that
+-- changes them, so an unfiltered list's totalResults costs one row instead of a count.
+CREATE TABLE scim_counts (
+    organisation_id  TEXT PRIMARY KEY NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    users            INTEGER NOT NULL DEFAULT 0,
+    groups           INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER scim_users_counted AFTER INSERT ON scim_users BEGIN
+    INSERT INTO scim_counts (organisation_id, users) VALUES (NEW.organisation_id, 1)
+        ON CONFLICT (organisation_id) DO UPDATE SET users = users + 1;
+END;
+CREATE TRIGGER scim_users_uncounted AFTER DELETE ON scim_users BEGIN
+    UPDATE scim_counts SET users = users - 1 WHERE organisation_id = OLD.organisation_id;
+END;
+CREATE TRIGGER scim_groups_counted AFTER INSERT ON scim_groups BEGIN
+    INSERT INTO scim_counts (organisation_id, groups) VALUES (NEW.organisation_id, 1)
+        ON CONFLICT (organisation_id) DO UPDATE SET groups = groups + 1;
+END;
+CREATE TRIGGER scim_groups_uncounted AFTER DELETE ON scim_groups BEGIN
+    UPDATE scim_counts SET groups = groups - 1 WHERE organisation_id = OLD.organisation_id;
+END;
