@@ -5,11 +5,13 @@ use scim::filter::Resource;
 use scim::group::{group_changes, group_resource, GroupChange, GroupDoc};
 use scim::patch::PatchRequest;
 use scim::user::{fold_case, Meta};
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::provisioning::{meta, ListRequest};
-use crate::store::{GroupRow, ListQuery, NewGroup, Store, TokenOwner};
+use crate::store::{GroupRow, NewGroup, Store, TokenOwner};
 use crate::time;
 
 /// A group as the SCIM API returns it.
@@ -47,39 +49,54 @@ impl Group {
             ),
         }
     }
-
-    async fn load_members(
-        &mut self,
-        store: &Store,
-        owner: &TokenOwner,
-        base_url: &str,
-    ) -> Result<()> {
-        let members = store
-            .group_members(&owner.organisation_id, &self.meta.id)
-            .await?;
-        self.members = Some(
-            members
-                .into_iter()
-                .map(|(id, display)| {
-                    json!({
-                        "value": id,
-                        "$ref": format!("{base_url}/Users/{id}"),
-                        "display": display,
-                        "type": "User",
-                    })
-                })
-                .collect(),
-        );
-        Ok(())
-    }
 }
 
-/// `POST /Groups`.
+/// Fills in the members of each group, with one query for the whole page.
+async fn load_members(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    groups: &mut [Group],
+) -> Result<()> {
+    let ids: Vec<&str> = groups.iter().map(|g| g.meta.id.as_str()).collect();
+    let mut by_group: HashMap<String, Vec<Value>> = HashMap::new();
+    for (group_id, user_id, display) in store.group_members(&owner.organisation_id, &ids).await? {
+        by_group.entry(group_id).or_default().push(json!({
+            "value": user_id,
+            "$ref": format!("{base_url}/Users/{user_id}"),
+            "display": display,
+            "type": "User",
+        }));
+    }
+    for group in groups {
+        group.members = Some(by_group.remove(&group.meta.id).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// A group read back after a write or for a GET, with its members unless excluded.
+async fn one(
+    store: &Store,
+    owner: &TokenOwner,
+    base_url: &str,
+    row: GroupRow,
+    with_members: bool,
+) -> Result<Group> {
+    let mut groups = [Group::from_row(row, base_url)];
+    if with_members {
+        load_members(store, owner, base_url, &mut groups).await?;
+    }
+    let [group] = groups;
+    Ok(group)
+}
+
+/// `POST /Groups`; `with_members` returns the members (with their display names).
 pub async fn create_group(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
     body: &Value,
+    with_members: bool,
 ) -> Result<Group> {
     let doc = GroupDoc::from_request(body)?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -99,13 +116,16 @@ pub async fn create_group(
             &doc.members,
         )
         .await?;
-    let mut group = Group {
+    let mut groups = [Group {
         display_name: doc.display_name,
         external_id: doc.external_id,
         members: None,
         meta: meta(base_url, "Groups", id, at, at, 1),
-    };
-    group.load_members(store, owner, base_url).await?;
+    }];
+    if with_members {
+        load_members(store, owner, base_url, &mut groups).await?;
+    }
+    let [group] = groups;
     Ok(group)
 }
 
@@ -121,11 +141,7 @@ pub async fn get_group(
         .group(&owner.organisation_id, id, Some(&owner.integration_id))
         .await?
         .ok_or(Error::NotFound)?;
-    let mut group = Group::from_row(row, base_url);
-    if with_members {
-        group.load_members(store, owner, base_url).await?;
-    }
-    Ok(group)
+    one(store, owner, base_url, row, with_members).await
 }
 
 /// `GET /Groups`.
@@ -136,25 +152,15 @@ pub async fn list_groups(
     request: &ListRequest<'_>,
     with_members: bool,
 ) -> Result<(u64, Vec<Group>)> {
-    let condition = request
-        .filter
-        .map(|f| scim::filter::parse_filter(Resource::Group, f))
-        .transpose()?;
-    let query = ListQuery {
-        integration_id: Some(&owner.integration_id),
-        filter: condition.as_ref(),
-        sort: request.sort,
-        offset: request.page.offset(),
-        limit: request.page.count,
-    };
+    let condition = request.condition(Resource::Group)?;
+    let query = request.query(owner, condition.as_ref());
     let (total, rows) = store.list_groups(&owner.organisation_id, &query).await?;
-    let mut groups = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut group = Group::from_row(row, base_url);
-        if with_members {
-            group.load_members(store, owner, base_url).await?;
-        }
-        groups.push(group);
+    let mut groups: Vec<Group> = rows
+        .into_iter()
+        .map(|r| Group::from_row(r, base_url))
+        .collect();
+    if with_members && !groups.is_empty() {
+        load_members(store, owner, base_url, &mut groups).await?;
     }
     Ok((total, groups))
 }
@@ -213,11 +219,7 @@ async fn apply(
         )
         .await?
         .ok_or(Error::NotFound)?;
-    let mut group = Group::from_row(row, base_url);
-    if with_members {
-        group.load_members(store, owner, base_url).await?;
-    }
-    Ok(group)
+    one(store, owner, base_url, row, with_members).await
 }
 
 /// `DELETE /Groups/{id}`: removes the group and its memberships (the users stay).

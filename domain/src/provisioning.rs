@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use scim::filter::Resource;
+use scim::filter::{Condition, Resource};
 use scim::list::{Page, Sort};
 use scim::patch::PatchRequest;
 use scim::user::{fold_case, Meta, UserDoc};
@@ -188,6 +188,31 @@ pub struct ListRequest<'a> {
     pub page: Page,
 }
 
+impl ListRequest<'_> {
+    /// The parsed filter, for `resource`.
+    pub(crate) fn condition(&self, resource: Resource) -> Result<Option<Condition>> {
+        Ok(self
+            .filter
+            .map(|f| scim::filter::parse_filter(resource, f))
+            .transpose()?)
+    }
+
+    /// The storage query for `owner`'s view, with the parsed `condition`.
+    pub(crate) fn query<'q>(
+        &self,
+        owner: &'q TokenOwner,
+        condition: Option<&'q Condition>,
+    ) -> ListQuery<'q> {
+        ListQuery {
+            integration_id: Some(&owner.integration_id),
+            filter: condition,
+            sort: self.sort,
+            offset: self.page.offset(),
+            limit: self.page.count,
+        }
+    }
+}
+
 /// `GET /Users`: the page of users matching the filter, and the number of all matches.
 pub async fn list_users(
     store: &Store,
@@ -196,17 +221,8 @@ pub async fn list_users(
     request: &ListRequest<'_>,
     with_groups: bool,
 ) -> Result<(u64, Vec<User>)> {
-    let condition = request
-        .filter
-        .map(|f| scim::filter::parse_filter(Resource::User, f))
-        .transpose()?;
-    let query = ListQuery {
-        integration_id: Some(&owner.integration_id),
-        filter: condition.as_ref(),
-        sort: request.sort,
-        offset: request.page.offset(),
-        limit: request.page.count,
-    };
+    let condition = request.condition(Resource::User)?;
+    let query = request.query(owner, condition.as_ref());
     let (total, rows) = store.list_users(&owner.organisation_id, &query).await?;
     let mut users = rows
         .into_iter()

@@ -736,22 +736,30 @@ impl Store {
         Ok((total, rows.into_iter().map(group_row).collect()))
     }
 
-    /// A group's members in a stable order: (user id, display text).
+    /// The members of each of `group_ids`, in a stable order: (group id, user id, display
+    /// text). One query per chunk of groups, however many there are.
     pub async fn group_members(
         &self,
         organisation_id: &str,
-        group_id: &str,
-    ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT u.id, COALESCE(u.display_name, u.user_name) FROM scim_group_members m \
-             JOIN scim_users u ON u.id = m.user_id \
-             WHERE m.organisation_id = $1 AND m.group_id = $2 ORDER BY u.user_name_key",
-        )
-        .bind(organisation_id)
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        group_ids: &[&str],
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut out = Vec::new();
+        for chunk in group_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT m.group_id, u.id, COALESCE(u.display_name, u.user_name) FROM scim_group_members m \
+                 JOIN scim_users u ON u.id = m.user_id \
+                 WHERE m.organisation_id = $1 AND m.group_id IN ({}) ORDER BY m.group_id, u.user_name_key",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(organisation_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((r.get(0), r.get(1), r.get(2)));
+            }
+        }
+        Ok(out)
     }
 
     /// Applies a group PATCH in one transaction: all changes or none. An externalId change
@@ -1458,8 +1466,8 @@ mod tests {
     use super::*;
     use crate::integrations::{create_token, Actor, IntegrationKind};
 
-    #[tokio::test]
-    async fn rows_created_in_the_same_millisecond_list_in_creation_order() {
+    /// A store on a temporary file with one organisation and its OneLogin integration.
+    async fn store() -> (tempfile::TempDir, Store, String, String) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -1476,91 +1484,72 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        // Ids that sort in the opposite order of creation, all created at the same instant.
-        let ids = ["u9", "u5", "u1"];
-        for id in ids {
-            let user = NewUser {
-                id,
-                organisation_id: &org.id,
-                integration_id: &integration.id,
-                user_name: id,
-                user_name_key: id,
-                external_id: None,
-                display_name: None,
-                display_name_key: None,
-                active: true,
-                attributes: "{}",
-                values: &[],
-                at: 42,
-            };
-            store.insert_user(&user).await.unwrap();
-        }
-        let query = ListQuery {
-            limit: 10,
-            ..ListQuery::default()
-        };
-        let (_, rows) = store.list_users(&org.id, &query).await.unwrap();
-        let listed: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(listed, ids);
+        (dir, store, org.id, integration.id)
     }
 
-    #[tokio::test]
-    async fn kept_counts_follow_inserts_and_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
-        let org = store
-            .find_or_create_organisation("o", "Org", 1)
-            .await
-            .unwrap();
-        create_token(&store, &org.id, IntegrationKind::OneLogin, &Actor::Operator)
-            .await
-            .unwrap();
-        let integration = store
-            .integration(&org.id, "onelogin")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(store.count_users(&org.id).await.unwrap(), 0);
-        for id in ["a", "b", "c"] {
-            let user = NewUser {
-                id,
-                organisation_id: &org.id,
-                integration_id: &integration.id,
-                user_name: id,
-                user_name_key: id,
-                external_id: None,
-                display_name: None,
-                display_name_key: None,
-                active: true,
-                attributes: "{}",
-                values: &[],
-                at: 1,
-            };
-            store.insert_user(&user).await.unwrap();
-        }
-        // A failed insert (duplicate userName) counts nothing.
-        let dup = NewUser {
-            id: "d",
-            organisation_id: &org.id,
-            integration_id: &integration.id,
-            user_name: "a",
-            user_name_key: "a",
+    fn user<'a>(
+        id: &'a str,
+        user_name: &'a str,
+        org: &'a str,
+        integration: &'a str,
+        at: i64,
+    ) -> NewUser<'a> {
+        NewUser {
+            id,
+            organisation_id: org,
+            integration_id: integration,
+            user_name,
+            user_name_key: user_name,
             external_id: None,
             display_name: None,
             display_name_key: None,
             active: true,
             attributes: "{}",
             values: &[],
-            at: 1,
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_created_in_the_same_millisecond_list_in_creation_order() {
+        let (_dir, store, org, integration) = store().await;
+        // Ids that sort in the opposite order of creation, all created at the same instant.
+        let ids = ["u9", "u5", "u1"];
+        for id in ids {
+            store
+                .insert_user(&user(id, id, &org, &integration, 42))
+                .await
+                .unwrap();
+        }
+        let query = ListQuery {
+            limit: 10,
+            ..ListQuery::default()
         };
-        assert!(store.insert_user(&dup).await.is_err());
-        assert!(store.delete_user(&org.id, "b", None).await.unwrap());
-        assert_eq!(store.count_users(&org.id).await.unwrap(), 2);
+        let (_, rows) = store.list_users(&org, &query).await.unwrap();
+        let listed: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(listed, ids);
+    }
+
+    #[tokio::test]
+    async fn kept_counts_follow_inserts_and_deletes() {
+        let (_dir, store, org, integration) = store().await;
+        assert_eq!(store.count_users(&org).await.unwrap(), 0);
+        for id in ["a", "b", "c"] {
+            store
+                .insert_user(&user(id, id, &org, &integration, 1))
+                .await
+                .unwrap();
+        }
+        // A failed insert (duplicate userName) counts nothing.
+        assert!(store
+            .insert_user(&user("d", "a", &org, &integration, 1))
+            .await
+            .is_err());
+        assert!(store.delete_user(&org, "b", None).await.unwrap());
+        assert_eq!(store.count_users(&org).await.unwrap(), 2);
         let (total, _) = store
             .list_users(
-                &org.id,
+                &org,
                 &ListQuery {
                     limit: 0,
                     ..ListQuery::default()
@@ -1569,6 +1558,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(total, 2);
-        assert_eq!(store.count_groups(&org.id).await.unwrap(), 0);
+        assert_eq!(store.count_groups(&org).await.unwrap(), 0);
     }
 }

@@ -494,7 +494,14 @@ async fn create_group(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let group = groups::create_group(&state.console.store, &owner, base(&state), &body).await?;
+    let group = groups::create_group(
+        &state.console.store,
+        &owner,
+        base(&state),
+        &body,
+        !projection.omits("members"),
+    )
+    .await?;
     Ok(resource_response(
         StatusCode::CREATED,
         group.resource(),

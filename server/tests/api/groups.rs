@@ -388,3 +388,26 @@ async fn if_match_and_if_none_match() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn a_list_gives_each_group_its_own_members() {
+    let s = TestServer::start().await;
+    let u = users(&s, 3).await;
+    for (name, members) in [("A", vec![&u[0], &u[1]]), ("B", vec![&u[2]]), ("C", vec![])] {
+        let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+        s.scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": name, "members": members})),
+        )
+        .await;
+    }
+    let list = s
+        .scim(Method::GET, "/Groups?sortBy=displayName", None)
+        .await
+        .body;
+    let groups = list["Resources"].as_array().unwrap();
+    assert_eq!(member_ids(&groups[0]), sorted(&[&u[0], &u[1]]));
+    assert_eq!(member_ids(&groups[1]), vec![u[2].clone()]);
+    assert_eq!(groups[2]["members"], json!([]));
+}
