@@ -33,15 +33,6 @@ impl IntegrationKind {
             IntegrationKind::Generic => "generic",
         }
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            IntegrationKind::OneLogin => "OneLogin",
-            IntegrationKind::Okta => "Okta",
-            IntegrationKind::Entra => "Microsoft Entra ID",
-            IntegrationKind::Generic => "Generic SCIM client",
-        }
-    }
 }
 
 impl std::str::FromStr for IntegrationKind {

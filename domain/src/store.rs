@@ -828,21 +828,11 @@ impl Store {
         if_match: Option<&[i64]>,
     ) -> Result<bool> {
         let mut sql = format!("DELETE FROM {table} WHERE organisation_id = $1 AND id = $2");
-        let versions = if_match.unwrap_or_default();
-        if if_match.is_some() {
-            sql.push_str(&format!(
-                " AND version IN ({})",
-                placeholders(3, versions.len().max(1))
-            ));
-        }
+        let (guard, versions) = version_guard(if_match, 3);
+        sql.push_str(&guard);
         let mut q = sqlx::query(&sql).bind(organisation_id).bind(id);
-        if if_match.is_some() {
-            if versions.is_empty() {
-                q = q.bind(-1_i64);
-            }
-            for v in versions {
-                q = q.bind(*v);
-            }
+        for v in versions {
+            q = q.bind(v);
         }
         if q.execute(&self.pool).await?.rows_affected() == 1 {
             return Ok(true);
@@ -887,23 +877,6 @@ impl Store {
             .bind("")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    /// Every stored token digest and user document, for tests that look for leaked secrets.
-    pub async fn dump_text(&self) -> Result<String> {
-        let mut out = String::new();
-        for sql in [
-            "SELECT COALESCE(token_hash, '') FROM directory_integrations",
-            "SELECT attributes FROM scim_users",
-            "SELECT actor || ' ' || action FROM audit_events",
-        ] {
-            let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&self.pool).await?;
-            for r in rows {
-                out.push_str(&r);
-                out.push('\n');
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -1241,6 +1214,19 @@ fn order_sql(sort: Option<Sort>) -> String {
     format!("{col} IS NULL, {col} {direction}, created_at, rowid")
 }
 
+/// The `If-Match` condition of a guarded write, its parameters numbered from `first`, and
+/// the versions to bind. An If-Match naming none of our versions binds -1, which no row has.
+fn version_guard(if_match: Option<&[i64]>, first: usize) -> (String, Vec<i64>) {
+    match if_match {
+        None => (String::new(), Vec::new()),
+        Some([]) => (format!(" AND version = ${first}"), vec![-1]),
+        Some(versions) => (
+            format!(" AND version IN ({})", placeholders(first, versions.len())),
+            versions.to_vec(),
+        ),
+    }
+}
+
 /// `$first, $first+1, ...` for `n` parameters.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -1333,13 +1319,8 @@ async fn bump_group(
          display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key) \
          WHERE organisation_id = $1 AND id = $2",
     );
-    let versions = if_match.unwrap_or_default();
-    if if_match.is_some() {
-        sql.push_str(&format!(
-            " AND version IN ({})",
-            placeholders(6, versions.len().max(1))
-        ));
-    }
+    let (guard, versions) = version_guard(if_match, 6);
+    sql.push_str(&guard);
     let key = display_name.map(scim::user::fold_case);
     let mut q = sqlx::query(&sql)
         .bind(organisation_id)
@@ -1347,13 +1328,8 @@ async fn bump_group(
         .bind(at)
         .bind(display_name)
         .bind(key);
-    if if_match.is_some() {
-        if versions.is_empty() {
-            q = q.bind(-1_i64);
-        }
-        for v in versions {
-            q = q.bind(*v);
-        }
+    for v in versions {
+        q = q.bind(v);
     }
     Ok(q.execute(&mut **tx).await?.rows_affected() == 1)
 }

@@ -349,6 +349,22 @@ async fn if_match_and_if_none_match() {
         .await;
     assert_eq!(changed.status, StatusCode::OK);
 
+    // A tag that is not one of ours matches nothing.
+    s.raw(
+        Method::PATCH,
+        &path,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("if-match", "\"not-a-version\""),
+        ],
+        Some(
+            &json!({"Operations": [{"op": "replace", "path": "title", "value": "y"}]}).to_string(),
+        ),
+    )
+    .await
+    .assert_error(412, None);
+
     let group = s
         .scim(Method::POST, "/Groups", Some(json!({"displayName": "G"})))
         .await
