@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod concurrency;
 mod console;
 mod discovery;
 mod groups;
