@@ -132,6 +132,26 @@ async fn sort_by_and_sort_order() {
         .body;
     assert_eq!(names(&desc), ["charlie@acme.example", "bravo@acme.example"]);
     assert_eq!(desc["totalResults"], 3);
+    // externalId is per integration: it sorts too, users without one last.
+    let ext = s
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "delta@acme.example", "externalId": "a-1"})),
+        )
+        .await;
+    assert_eq!(ext.status, StatusCode::CREATED);
+    let by_external = s
+        .scim(
+            Method::GET,
+            "/Users?sortBy=externalId&sortOrder=descending",
+            None,
+        )
+        .await;
+    assert_eq!(by_external.status, StatusCode::OK, "{}", by_external.body);
+    assert_eq!(names(&by_external.body)[0], "delta@acme.example");
+    let groups = s.scim(Method::GET, "/Groups?sortBy=externalId", None).await;
+    assert_eq!(groups.status, StatusCode::OK, "{}", groups.body);
     s.scim(Method::GET, "/Users?sortBy=title", None)
         .await
         .assert_error(400, Some("invalidValue"));
