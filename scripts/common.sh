@@ -118,6 +118,34 @@ ensure_conformance_tools() {
   fi
 }
 
+# The machine's PostgreSQL on 127.0.0.1:5432 (trust auth), started if it is down.
+POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+ensure_postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    say "starting PostgreSQL"
+    local version
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    if [ -z "$version" ] || ! pg_ctlcluster --skip-systemctl-redirect "$version" main start; then
+      echo "PostgreSQL is not available on 127.0.0.1:5432 and could not be started." >&2
+      return 1
+    fi
+    for _ in $(seq 1 50); do
+      pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+      sleep 0.2
+    done
+    echo "PostgreSQL did not become ready." >&2
+    return 1
+  fi
+}
+
+# Drops the throw-away databases the integration tests create (scimtest_*).
+drop_test_databases() {
+  psql "$POSTGRES_URL" -At -c "SELECT datname FROM pg_database WHERE datname LIKE 'scimtest\_%'" |
+    while read -r database; do
+      psql "$POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)"
+    done
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -1,6 +1,8 @@
 //! Storage: one function per operation the domain needs. All SQL lives here, every statement
-//! is parameterised, and callers never see which backend runs it. SQLite is the only backend
-//! today; its settings (WAL, foreign keys, busy timeout) are chosen in [`Store::connect`].
+//! is parameterised, and callers never see which backend runs it. The store runs on SQLite
+//! (the default; WAL, foreign keys, busy timeout set per connection) or PostgreSQL through
+//! sqlx's `Any` driver: one set of statements, with the few dialect differences (substring
+//! functions, the insertion sequence, GREATEST) decided by [`Backend`] where the SQL is built.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,24 +11,50 @@ use scim::filter::{Attr, Condition, ElementCondition, Field, Op, Operand};
 use scim::group::GroupChange;
 use scim::list::{Sort, SortKey};
 use scim::user::IndexedValue;
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Any, AnyPool, Executor, Row, SqlitePool};
 
 use crate::error::{Error, Result};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// The database connection pool, per backend. Exposed so the server can put its session store
-/// on the same database.
+/// Which database a store runs on. It decides the few places where the SQL differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::Invalid(format!(
+                "DATABASE_URL must be a sqlite:// or postgres:// URL, not {:?}",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+}
+
+/// A pool of the backend's own driver, for components that need one (the session store).
 #[derive(Clone, Debug)]
-pub enum Pool {
+pub enum NativePool {
     Sqlite(SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,13 +195,18 @@ impl Table {
         }
     }
 
-    /// The externalId the integration bound at `$param` keeps for the row, as a column.
-    fn external_id_column(self, param: usize) -> String {
+    /// The externalId the integration bound at `$param` keeps for the row.
+    fn external_id_expr(self, param: usize) -> String {
         format!(
-            "(SELECT x.external_id FROM {} x WHERE x.resource_id = {}.id AND x.integration_id = ${param}) AS external_id",
+            "(SELECT x.external_id FROM {} x WHERE x.resource_id = {}.id AND x.integration_id = ${param})",
             self.external_ids(),
             self.name()
         )
+    }
+
+    /// The same, as a result column.
+    fn external_id_column(self, param: usize) -> String {
+        format!("{} AS external_id", self.external_id_expr(param))
     }
 }
 
@@ -195,6 +228,26 @@ pub struct NewUser<'a> {
     pub at: i64,
 }
 
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5)))
+}
+
+/// The URL with SQLite's `mode=rwc`, so the file is created on first start.
+fn create_if_missing(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
@@ -202,30 +255,74 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
-    /// `sqlite://path/to/file.db` or `sqlite::memory:`.
+    /// `sqlite://path/to/file.db`, `sqlite::memory:` or `postgres://user@host/database`.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let options = sqlite_options(url)?;
+                if let Some(dir) = options.get_filename().parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            Error::Invalid(format!("cannot create {}: {e}", dir.display()))
+                        })?;
+                    }
+                }
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // What SqliteConnectOptions sets for the native pool, per connection.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 5000",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&create_if_missing(url))
+                    .await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                pool
             }
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Self { pool })
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?;
+                // sqlx takes an advisory lock, so instances starting together migrate once.
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                pool
+            }
+        };
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+        })
     }
 
-    pub fn pool(&self) -> Pool {
-        Pool::Sqlite(self.pool.clone())
+    /// A small pool of the backend's own driver on the same database, for the session store.
+    pub async fn native_pool(&self, connections: u32) -> Result<NativePool> {
+        Ok(match self.backend {
+            Backend::Sqlite => NativePool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .connect_with(sqlite_options(&self.url)?)
+                    .await?,
+            ),
+            Backend::Postgres => NativePool::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(connections)
+                    .connect(&self.url)
+                    .await?,
+            ),
+        })
     }
 
     pub async fn close(&self) {
@@ -339,7 +436,7 @@ impl Store {
         kind: &str,
     ) -> Result<Option<IntegrationRow>> {
         let row = sqlx::query(
-            "SELECT id, organisation_id, kind, token_hash IS NOT NULL, token_created_at, last_sync_at, \
+            "SELECT id, organisation_id, kind, CAST(CASE WHEN token_hash IS NULL THEN 0 ELSE 1 END AS BIGINT), token_created_at, last_sync_at, \
              delete_mode FROM directory_integrations WHERE organisation_id = $1 AND kind = $2",
         )
         .bind(organisation_id)
@@ -350,7 +447,8 @@ impl Store {
             id: r.get(0),
             organisation_id: r.get(1),
             kind: r.get(2),
-            has_token: r.get(3),
+            // Computed truth values are integers: the backends disagree on booleans.
+            has_token: r.get::<i64, _>(3) != 0,
             token_created_at: r.get(4),
             last_sync_at: r.get(5),
             delete_mode: r.get(6),
@@ -405,7 +503,8 @@ impl Store {
     /// The integration whose token hashes to `token_hash`.
     pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
         let row = sqlx::query(
-            "SELECT id, organisation_id, delete_mode = 'remove' FROM directory_integrations WHERE token_hash = $1",
+            "SELECT id, organisation_id, CAST(CASE WHEN delete_mode = 'remove' THEN 1 ELSE 0 END AS BIGINT) \
+             FROM directory_integrations WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -413,7 +512,7 @@ impl Store {
         Ok(row.map(|r| TokenOwner {
             integration_id: r.get(0),
             organisation_id: r.get(1),
-            delete_removes: r.get(2),
+            delete_removes: r.get::<i64, _>(2) != 0,
         }))
     }
 
@@ -613,8 +712,8 @@ impl Store {
         columns: &str,
         organisation_id: &str,
         query: &ListQuery<'_>,
-    ) -> Result<(u64, Vec<sqlx::sqlite::SqliteRow>)> {
-        let sql = ListSql::new(table, columns, organisation_id, query);
+    ) -> Result<(u64, Vec<AnyRow>)> {
+        let sql = ListSql::new(self.backend, table, columns, organisation_id, query);
         let total: i64 = bind_all(sqlx::query_scalar(&sql.count), &sql.binds)
             .fetch_one(&self.pool)
             .await?;
@@ -634,16 +733,20 @@ impl Store {
         organisation_id: &str,
         query: &ListQuery<'_>,
     ) -> Result<[Vec<String>; 2]> {
-        let sql = ListSql::new(Table::Users, "id", organisation_id, query);
+        let sql = ListSql::new(self.backend, Table::Users, "id", organisation_id, query);
         let mut plans = [Vec::new(), Vec::new()];
         for (plan, (text, binds)) in plans
             .iter_mut()
             .zip([(&sql.count, &sql.binds), (&sql.page, &sql.page_binds)])
         {
-            let rows = bind_all_rows(sqlx::query(&format!("EXPLAIN QUERY PLAN {text}")), binds)
+            let (explain, column) = match self.backend {
+                Backend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+                Backend::Postgres => ("EXPLAIN", 0),
+            };
+            let rows = bind_all_rows(sqlx::query(&format!("{explain} {text}")), binds)
                 .fetch_all(&self.pool)
                 .await?;
-            *plan = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+            *plan = rows.iter().map(|r| r.get::<String, _>(column)).collect();
         }
         Ok(plans)
     }
@@ -780,7 +883,17 @@ impl Store {
         });
         let mut tx = self.pool.begin().await?;
         // The update comes first: it takes the write lock and checks the version at once.
-        if !bump_group(&mut tx, organisation_id, id, if_match, display_name, at).await? {
+        if !bump_group(
+            self.backend,
+            &mut tx,
+            organisation_id,
+            id,
+            if_match,
+            display_name,
+            at,
+        )
+        .await?
+        {
             return self
                 .missing_or_changed(organisation_id, id, "scim_groups")
                 .await;
@@ -886,7 +999,7 @@ fn user_name_taken(user_name: &str) -> Error {
 
 const USER_COLUMNS: &str = "id, attributes, version, created_at, updated_at";
 
-fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRow {
+fn user_row(r: AnyRow) -> UserRow {
     UserRow {
         id: r.get(0),
         attributes: r.get(1),
@@ -901,6 +1014,7 @@ fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRow {
 enum Bind {
     Str(String),
     Int(i64),
+    Bool(bool),
 }
 
 /// Everything in the organisation `$1`, from the kept counts (`$2` unused but bound).
@@ -920,7 +1034,13 @@ struct ListSql {
 }
 
 impl ListSql {
-    fn new(table: Table, columns: &str, organisation_id: &str, query: &ListQuery<'_>) -> Self {
+    fn new(
+        b: Backend,
+        table: Table,
+        columns: &str,
+        organisation_id: &str,
+        query: &ListQuery<'_>,
+    ) -> Self {
         let name = table.name();
         // $1 is the organisation, $2 the integration whose externalIds are read.
         let mut binds = vec![
@@ -930,7 +1050,7 @@ impl ListSql {
         // When the filter looks a value up in scim_user_values, that index must drive the
         // query; `+` keeps the planner from scanning the organisation's rows instead (it
         // would, knowing nothing of the tables' sizes).
-        let org = if query.filter.is_some_and(looks_up_values) {
+        let org = if b == Backend::Sqlite && query.filter.is_some_and(looks_up_values) {
             "+"
         } else {
             ""
@@ -938,13 +1058,13 @@ impl ListSql {
         let mut predicate = format!("{org}{name}.organisation_id = $1");
         if let Some(filter) = query.filter {
             predicate.push_str(" AND ");
-            condition_sql(table, filter, &mut predicate, &mut binds);
+            condition_sql(b, table, filter, &mut predicate, &mut binds);
         }
         let n = binds.len();
         let page = format!(
             "SELECT {columns}, {} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
             table.external_id_column(2),
-            order_sql(query.sort),
+            order_sql(b, table, query.sort),
             n + 1,
             n + 2
         );
@@ -966,29 +1086,31 @@ impl ListSql {
     }
 }
 
-type SqliteArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
+type Args<'q> = sqlx::any::AnyArguments<'q>;
 
 fn bind_all<'q, O>(
-    mut q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, SqliteArgs<'q>>,
+    mut q: sqlx::query::QueryScalar<'q, Any, O, Args<'q>>,
     binds: &'q [Bind],
-) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, SqliteArgs<'q>> {
+) -> sqlx::query::QueryScalar<'q, Any, O, Args<'q>> {
     for b in binds {
         q = match b {
             Bind::Str(s) => q.bind(s.as_str()),
             Bind::Int(i) => q.bind(*i),
+            Bind::Bool(v) => q.bind(*v),
         };
     }
     q
 }
 
 fn bind_all_rows<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, SqliteArgs<'q>>,
+    mut q: sqlx::query::Query<'q, Any, Args<'q>>,
     binds: &'q [Bind],
-) -> sqlx::query::Query<'q, sqlx::Sqlite, SqliteArgs<'q>> {
+) -> sqlx::query::Query<'q, Any, Args<'q>> {
     for b in binds {
         q = match b {
             Bind::Str(s) => q.bind(s.as_str()),
             Bind::Int(i) => q.bind(*i),
+            Bind::Bool(v) => q.bind(*v),
         };
     }
     q
@@ -997,7 +1119,7 @@ fn bind_all_rows<'q>(
 /// Appends the SQL for `c` to `sql`, pushing its parameters onto `binds` (`$1` is always
 /// the organisation). Every comparison evaluates to true or false, never NULL, so `not`
 /// behaves as SCIM expects on absent values.
-fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
+fn condition_sql(b: Backend, table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<Bind>) {
     let this = table.name();
     match c {
         Condition::Present(Attr::Member) => {
@@ -1040,7 +1162,7 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
             sql.push_str(&format!(
                 "({this}.id {negate}IN (SELECT v.user_id FROM scim_user_values v \
                  WHERE v.organisation_id = $1 AND v.attribute = {a} AND {}))",
-                compare_sql("v.value_key", op, &p)
+                compare_sql(b, "v.value_key", op, &p)
             ));
         }
         Condition::Compare(Attr::ExternalId, op, operand) => {
@@ -1053,12 +1175,12 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
             sql.push_str(&format!(
                 "({this}.id {negate}IN (SELECT x.resource_id FROM {} x WHERE x.integration_id = $2 AND {}))",
                 table.external_ids(),
-                compare_sql("x.external_id", op, &p)
+                compare_sql(b, "x.external_id", op, &p)
             ));
         }
         Condition::Compare(attr, op, operand) => {
             let p = bind(binds, operand_bind(operand));
-            sql.push_str(&compare_sql(&column(table, attr), *op, &p));
+            sql.push_str(&compare_sql(b, &column(table, attr), *op, &p));
         }
         Condition::AnyElement(attribute, element) => {
             let a = bind(binds, Bind::Str((*attribute).to_owned()));
@@ -1066,12 +1188,12 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
                 "({this}.id IN (SELECT e.user_id FROM scim_user_values e \
                  WHERE e.organisation_id = $1 AND e.attribute = {a} AND "
             ));
-            element_sql(element, sql, binds);
+            element_sql(b, element, sql, binds);
             sql.push_str("))");
         }
         Condition::Not(inner) => {
             sql.push_str("(NOT ");
-            condition_sql(table, inner, sql, binds);
+            condition_sql(b, table, inner, sql, binds);
             sql.push(')');
         }
         Condition::And(items) | Condition::Or(items) => {
@@ -1085,7 +1207,7 @@ fn condition_sql(table: Table, c: &Condition, sql: &mut String, binds: &mut Vec<
                 if i > 0 {
                     sql.push_str(joiner);
                 }
-                condition_sql(table, item, sql, binds);
+                condition_sql(b, table, item, sql, binds);
             }
             sql.push(')');
         }
@@ -1111,7 +1233,7 @@ fn looks_up_values(c: &Condition) -> bool {
 }
 
 /// A condition on one row of `scim_user_values e` (one element of a multi-valued attribute).
-fn element_sql(c: &ElementCondition, sql: &mut String, binds: &mut Vec<Bind>) {
+fn element_sql(b: Backend, c: &ElementCondition, sql: &mut String, binds: &mut Vec<Bind>) {
     let col = |f: Field| match f {
         Field::Value => "e.value_key",
         Field::Type => "e.type_key",
@@ -1119,15 +1241,15 @@ fn element_sql(c: &ElementCondition, sql: &mut String, binds: &mut Vec<Bind>) {
         Field::Primary => "e.is_primary",
     };
     match c {
-        ElementCondition::Present(Field::Primary) => sql.push_str("(e.is_primary = 1)"),
+        ElementCondition::Present(Field::Primary) => sql.push_str("(e.is_primary = TRUE)"),
         ElementCondition::Present(f) => sql.push_str(&format!("({} IS NOT NULL)", col(*f))),
         ElementCondition::Compare(f, op, operand) => {
             let p = bind(binds, operand_bind(operand));
-            sql.push_str(&compare_sql(col(*f), *op, &p));
+            sql.push_str(&compare_sql(b, col(*f), *op, &p));
         }
         ElementCondition::Not(inner) => {
             sql.push_str("(NOT ");
-            element_sql(inner, sql, binds);
+            element_sql(b, inner, sql, binds);
             sql.push(')');
         }
         ElementCondition::And(items) | ElementCondition::Or(items) => {
@@ -1141,7 +1263,7 @@ fn element_sql(c: &ElementCondition, sql: &mut String, binds: &mut Vec<Bind>) {
                 if i > 0 {
                     sql.push_str(joiner);
                 }
-                element_sql(item, sql, binds);
+                element_sql(b, item, sql, binds);
             }
             sql.push(')');
         }
@@ -1156,19 +1278,25 @@ fn bind(binds: &mut Vec<Bind>, value: Bind) -> String {
 fn operand_bind(operand: &Operand) -> Bind {
     match operand {
         Operand::Str(s) => Bind::Str(s.clone()),
-        Operand::Bool(b) => Bind::Int(i64::from(*b)),
+        Operand::Bool(v) => Bind::Bool(*v),
         Operand::Time(ms) => Bind::Int(*ms),
     }
 }
 
 /// `col op p`, true or false even when `col` is NULL.
-fn compare_sql(col: &str, op: Op, p: &str) -> String {
+fn compare_sql(b: Backend, col: &str, op: Op, p: &str) -> String {
     let expr = match op {
         Op::Eq => format!("{col} = {p}"),
         Op::Ne => format!("{col} <> {p}"),
-        Op::Co => format!("instr({col}, {p}) > 0"),
+        Op::Co => match b {
+            Backend::Sqlite => format!("instr({col}, {p}) > 0"),
+            Backend::Postgres => format!("strpos({col}, {p}) > 0"),
+        },
         Op::Sw => format!("substr({col}, 1, length({p})) = {p}"),
-        Op::Ew => format!("substr({col}, -length({p})) = {p}"),
+        Op::Ew => match b {
+            Backend::Sqlite => format!("substr({col}, -length({p})) = {p}"),
+            Backend::Postgres => format!("right({col}, length({p})) = {p}"),
+        },
         Op::Gt => format!("{col} > {p}"),
         Op::Ge => format!("{col} >= {p}"),
         Op::Lt => format!("{col} < {p}"),
@@ -1195,23 +1323,27 @@ fn column(table: Table, attr: &Attr) -> String {
     format!("{}.{name}", table.name())
 }
 
-fn order_sql(sort: Option<Sort>) -> String {
-    // Creation order: SQLite's rowid grows with each insert, so it orders rows created in
-    // the same millisecond (an index on created_at carries the rowid too).
+fn order_sql(b: Backend, table: Table, sort: Option<Sort>) -> String {
+    // Creation order: created_at, then the insertion sequence for rows created in the same
+    // millisecond (SQLite's rowid; an identity column on PostgreSQL).
+    let sequence = match b {
+        Backend::Sqlite => "rowid",
+        Backend::Postgres => "seq",
+    };
     let Some(sort) = sort else {
-        return "created_at, rowid".into();
+        return format!("created_at, {sequence}");
     };
     let col = match sort.key {
-        SortKey::Id => "id",
-        SortKey::UserName => "user_name_key",
-        SortKey::DisplayName => "display_name_key",
-        SortKey::ExternalId => "external_id",
-        SortKey::Created => "created_at",
-        SortKey::LastModified => "updated_at",
+        SortKey::Id => "id".to_owned(),
+        SortKey::UserName => "user_name_key".to_owned(),
+        SortKey::DisplayName => "display_name_key".to_owned(),
+        SortKey::ExternalId => table.external_id_expr(2),
+        SortKey::Created => "created_at".to_owned(),
+        SortKey::LastModified => "updated_at".to_owned(),
     };
     let direction = if sort.descending { "DESC" } else { "ASC" };
     // Resources without the attribute come last either way (RFC 7644 §3.4.2.3).
-    format!("{col} IS NULL, {col} {direction}, created_at, rowid")
+    format!("{col} IS NULL, {col} {direction}, created_at, {sequence}")
 }
 
 /// The `If-Match` condition of a guarded write, its parameters numbered from `first`, and
@@ -1240,7 +1372,7 @@ const CHUNK: usize = 500;
 
 const GROUP_COLUMNS: &str = "id, display_name, version, created_at, updated_at";
 
-fn group_row(r: sqlx::sqlite::SqliteRow) -> GroupRow {
+fn group_row(r: AnyRow) -> GroupRow {
     GroupRow {
         id: r.get(0),
         display_name: r.get(1),
@@ -1252,7 +1384,7 @@ fn group_row(r: sqlx::sqlite::SqliteRow) -> GroupRow {
 }
 
 async fn read_group<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
+    executor: impl Executor<'e, Database = Any>,
     organisation_id: &str,
     id: &str,
     integration_id: Option<&str>,
@@ -1304,9 +1436,10 @@ async fn set_external_id(
     Ok(())
 }
 
-type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+type Tx<'c> = sqlx::Transaction<'c, Any>;
 
 async fn bump_group(
+    b: Backend,
     tx: &mut Tx<'_>,
     organisation_id: &str,
     id: &str,
@@ -1314,10 +1447,14 @@ async fn bump_group(
     display_name: Option<&str>,
     at: i64,
 ) -> Result<bool> {
-    let mut sql = String::from(
-        "UPDATE scim_groups SET version = version + 1, updated_at = MAX(updated_at, $3), \
+    let greatest = match b {
+        Backend::Sqlite => "MAX",
+        Backend::Postgres => "GREATEST",
+    };
+    let mut sql = format!(
+        "UPDATE scim_groups SET version = version + 1, updated_at = {greatest}(updated_at, $3), \
          display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key) \
-         WHERE organisation_id = $1 AND id = $2",
+         WHERE organisation_id = $1 AND id = $2"
     );
     let (guard, versions) = version_guard(if_match, 6);
     sql.push_str(&guard);
@@ -1535,5 +1672,29 @@ mod tests {
             .unwrap();
         assert_eq!(total, 2);
         assert_eq!(store.count_groups(&org).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_runs_in_wal_mode_with_foreign_keys() {
+        let (_dir, store, _, _) = store().await;
+        // Hold several connections at once so the check is not about a single one.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = store.pool.acquire().await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!((mode.as_str(), keys, sync), ("wal", 1, 1));
+            held.push(conn);
+        }
     }
 }

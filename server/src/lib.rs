@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use domain::last_sync::LastSync;
-use domain::store::Pool;
+use domain::store::NativePool;
 use domain::Store;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 pub use config::Config;
 
@@ -68,35 +68,27 @@ impl App {
                 scim_base_url: config.scim_base_url(),
             },
         };
-        let Pool::Sqlite(pool) = store.pool();
-        let sessions = SqliteStore::new(pool);
-        sessions.migrate().await?;
-        let session_layer = SessionManagerLayer::new(sessions.clone())
-            .with_name("console_session")
-            .with_http_only(true)
-            .with_same_site(SameSite::Lax)
-            .with_secure(config.secure_cookies())
-            .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
-
-        let background = vec![
-            state
-                .console
-                .last_sync
-                .spawn_flusher(store.clone(), Duration::from_secs(1)),
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(600));
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = sessions.delete_expired().await {
-                        tracing::warn!(error = %e, "could not delete expired sessions");
-                    }
-                }
-            }),
-        ];
+        let last_sync = state
+            .console
+            .last_sync
+            .spawn_flusher(store.clone(), Duration::from_secs(1));
+        // Sessions live in the same database, so any instance serves any admin.
+        let (router, sessions) = match store.native_pool(4).await? {
+            NativePool::Sqlite(pool) => {
+                let sessions = SqliteStore::new(pool);
+                sessions.migrate().await?;
+                with_sessions(state.clone(), config, sessions)
+            }
+            NativePool::Postgres(pool) => {
+                let sessions = PostgresStore::new(pool);
+                sessions.migrate().await?;
+                with_sessions(state.clone(), config, sessions)
+            }
+        };
         Ok(Self {
-            router: router(state.clone(), session_layer),
+            router,
             state,
-            background,
+            background: vec![last_sync, sessions],
         })
     }
 
@@ -111,7 +103,37 @@ impl App {
     }
 }
 
-fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Router {
+/// The router with admin sessions in `sessions`, and the task that deletes expired ones.
+fn with_sessions<S>(
+    state: AppState,
+    config: &Config,
+    sessions: S,
+) -> (Router, tokio::task::JoinHandle<()>)
+where
+    S: ExpiredDeletion + Clone + Send + Sync + 'static,
+{
+    let layer = SessionManagerLayer::new(sessions.clone())
+        .with_name("console_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    let cleanup = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+    (router(state, layer), cleanup)
+}
+
+fn router<S: tower_sessions::SessionStore + Clone>(
+    state: AppState,
+    sessions: SessionManagerLayer<S>,
+) -> Router {
     let routes = generate_route_list(app::App);
     let console_state = state.console.clone();
     let console = Router::new()

@@ -32,7 +32,7 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn admin_create_then_token_reset_prints_only_a_working_token() {
     let s = TestServer::start().await;
-    let db = format!("sqlite://{}/test.db", s.dir.path().display());
+    let db = s.database_url.clone();
 
     let created = server(
         &db,
@@ -116,10 +116,10 @@ async fn admin_create_then_token_reset_prints_only_a_working_token() {
         .assert_error(401, None);
 }
 
-#[test]
-fn mistakes_are_explained_and_fail() {
+#[tokio::test]
+async fn mistakes_are_explained_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    let db = crate::common::fresh_database(dir.path(), "cli").await;
     let cases: [(&[&str], Option<&str>, &str); 6] = [
         (
             &[

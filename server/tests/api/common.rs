@@ -1,4 +1,6 @@
-//! A real server (router, SQLite file in a temporary directory) driven in-process.
+//! A real server (router, real database) driven in-process. The database is a SQLite file
+//! in a temporary directory, or, when `TEST_POSTGRES_URL` names a PostgreSQL server, a
+//! throw-away database of its own there (named `scimtest_*`; `scripts/test` drops them).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -11,6 +13,7 @@ use tower::ServiceExt;
 pub struct TestServer {
     pub app: App,
     pub dir: tempfile::TempDir,
+    pub database_url: String,
     pub organisation_id: String,
     /// The OneLogin provisioning token of the organisation "Acme".
     pub token: String,
@@ -42,11 +45,67 @@ impl Reply {
     }
 }
 
+/// A fresh, empty database for one test: a SQLite file named `name` in `dir`, or a new
+/// PostgreSQL database when `TEST_POSTGRES_URL` is set.
+pub async fn fresh_database(dir: &std::path::Path, name: &str) -> String {
+    let Ok(server) = std::env::var("TEST_POSTGRES_URL") else {
+        return format!("sqlite://{}/{name}.db", dir.display());
+    };
+    let database = format!("scimtest_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .expect("TEST_POSTGRES_URL");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {database}").as_str())
+        .await
+        .expect("create a test database");
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    format!("{base}/{database}")
+}
+
+/// Everything the database holds, as bytes to search: the SQLite file and its write-ahead
+/// log, or every row of every table of the PostgreSQL database as JSON text.
+pub async fn database_contents(database_url: &str, dir: &std::path::Path) -> Vec<u8> {
+    if database_url.starts_with("sqlite:") {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("database directory") {
+            let path = entry.expect("entry").path();
+            if path.to_string_lossy().contains(".db") {
+                all.extend(std::fs::read(path).unwrap_or_default());
+            }
+        }
+        return all;
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url)
+        .await
+        .expect("database");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname IN ('public', 'tower_sessions')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("tables");
+    let mut all = Vec::new();
+    for table in tables {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+        for row in rows {
+            all.extend(row.into_bytes());
+        }
+    }
+    all
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
+        let database_url = fresh_database(dir.path(), "test").await;
         let config = Config::from_lookup(|name| match name {
-            "DATABASE_URL" => Some(format!("sqlite://{}/test.db", dir.path().display())),
+            "DATABASE_URL" => Some(database_url.clone()),
             "PUBLIC_URL" => Some("https://console.example.com".into()),
             _ => None,
         })
@@ -72,6 +131,7 @@ impl TestServer {
         Self {
             app,
             dir,
+            database_url,
             organisation_id: org.id,
             token,
         }

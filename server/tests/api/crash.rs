@@ -1,4 +1,4 @@
-//! A real server process on SQLite: SIGTERM finishes requests in flight, SIGKILL in the
+//! A real server process (SQLite, or PostgreSQL under `TEST_POSTGRES_URL`): SIGTERM finishes requests in flight, SIGKILL in the
 //! middle of a write load loses no acknowledged write and leaves no half-applied PATCH.
 
 use std::process::{Child, Command, Stdio};
@@ -129,7 +129,7 @@ async fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Value)> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_no_acknowledged_write_and_no_patch_is_half_applied() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/crash.db", dir.path().display());
+    let db = crate::common::fresh_database(dir.path(), "crash").await;
     let token = prepare(&db).await;
     let server = Arc::new(Server::start(&db).await);
     let (_, group) = server
@@ -265,7 +265,7 @@ async fn sigkill_mid_load_loses_no_acknowledged_write_and_no_patch_is_half_appli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_requests_in_flight_then_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/drain.db", dir.path().display());
+    let db = crate::common::fresh_database(dir.path(), "drain").await;
     let token = prepare(&db).await;
     let mut server = Server::start(&db).await;
 

@@ -6,17 +6,6 @@ use axum::http::{Method, StatusCode};
 use domain::integrations::{Actor, IntegrationKind};
 use serde_json::json;
 
-/// Every byte SQLite holds for the database: the main file and its write-ahead log.
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    for name in ["test.db", "test.db-wal"] {
-        if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            all.extend(bytes);
-        }
-    }
-    all
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -41,7 +30,7 @@ async fn the_database_holds_no_plaintext_token_after_create_and_reset() {
     s.scim_with(&created, Method::GET, "/Users", None).await;
     s.scim_with(&reset, Method::GET, "/Users", None).await;
 
-    let bytes = database_bytes(s.dir.path());
+    let bytes = crate::common::database_contents(&s.database_url, s.dir.path()).await;
     // The check can see stored data: the current digest is there.
     let digest = domain::token::TokenHash::of(&reset);
     assert!(
