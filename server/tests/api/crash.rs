@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The organisation's token in a fresh database file.
-async fn prepare(db: &str) -> String {
+pub(crate) async fn prepare(db: &str) -> String {
     let store = domain::Store::connect(db).await.expect("database");
     let (org, _) =
         domain::accounts::create_admin(&store, "Acme", "ada@example.com", "correct horse battery")
@@ -30,13 +30,13 @@ async fn prepare(db: &str) -> String {
     token
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    async fn start(db: &str) -> Self {
+    pub(crate) async fn start(db: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("port")
             .local_addr()
@@ -66,7 +66,7 @@ impl Server {
 
     /// One HTTP/1.1 request on its own connection: (status, body), or an error when the
     /// connection failed before a complete response arrived.
-    async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         path: &str,

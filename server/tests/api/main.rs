@@ -7,6 +7,7 @@ mod console;
 mod crash;
 mod discovery;
 mod groups;
+mod instances;
 mod replay;
 mod tokens;
 mod users;

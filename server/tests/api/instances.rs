@@ -1,0 +1,136 @@
+//! Two server processes on one database (PostgreSQL under `TEST_POSTGRES_URL`, otherwise one
+//! SQLite file): any instance serves any admin and any IdP, and a token reset on one is
+//! refused by the other from its next request.
+
+use leptos::server_fn::ServerFn;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::crash::{prepare, Server};
+
+/// A console call as a browser on `port` makes it: same-origin form POST, with a cookie.
+/// Returns the status, the session cookie it sets (if any) and the body.
+async fn console_call(
+    port: u16,
+    path: &str,
+    form: &str,
+    cookie: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n{cookie}\
+         Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("receive");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let session = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, value)| {
+            value
+                .trim()
+                .split(';')
+                .next()
+                .filter(|c| c.starts_with("console_session="))
+                .map(str::to_owned)
+        });
+    (status, session, body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_sessions_token_resets_and_uniqueness() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::common::fresh_database(dir.path(), "shared").await;
+    let old_token = prepare(&db).await;
+    let a = Server::start(&db).await;
+    let b = Server::start(&db).await;
+
+    // Log in through A; the session works on B.
+    let (status, cookie, body) = console_call(
+        a.port,
+        app::auth::Login::PATH,
+        "email=ada%40example.com&password=correct+horse+battery",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = cookie.expect("a session cookie");
+    let (status, _, body) = console_call(
+        b.port,
+        app::integrations::Integration::PATH,
+        "kind=onelogin",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "B does not know A's session: {body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["has_token"],
+        true
+    );
+
+    // Both instances accept the token; a reset on A is refused by B at its next request.
+    for server in [&a, &b] {
+        let (status, _) = server
+            .request("GET", "/scimapi/Users", Some(&old_token), None)
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    let (status, _, body) = console_call(
+        a.port,
+        app::integrations::ResetToken::PATH,
+        "kind=onelogin",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let new_token: String = serde_json::from_str(&body).expect("the new token");
+    let (status, _) = b
+        .request("GET", "/scimapi/Users", Some(&old_token), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 401, "B still accepts the old token");
+    let (status, _) = b
+        .request("GET", "/scimapi/Users", Some(&new_token), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+
+    // Concurrent creates of one userName, spread over both instances: exactly one wins.
+    let names = [
+        "both@acme.example",
+        "BOTH@acme.example",
+        "Both@Acme.Example",
+    ];
+    let (a, b, new_token) = (&a, &b, &new_token);
+    let replies = futures::future::join_all((0..16).map(|i| async move {
+        let server = if i % 2 == 0 { a } else { b };
+        let body = json!({"userName": names[i % names.len()]});
+        server
+            .request("POST", "/scimapi/Users", Some(new_token), Some(&body))
+            .await
+            .unwrap()
+            .0
+    }))
+    .await;
+    let created = replies.iter().filter(|s| **s == 201).count();
+    let conflicts = replies.iter().filter(|s| **s == 409).count();
+    assert_eq!((created, conflicts), (1, 15), "{replies:?}");
+}
