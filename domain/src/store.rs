@@ -484,17 +484,13 @@ impl Store {
         let Some(id) = id else {
             return Ok(None);
         };
-        sqlx::query(
-            "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+        record_audit(
+            &mut tx,
+            change.organisation_id,
+            change.audit,
+            &id,
+            change.at,
         )
-        .bind(change.organisation_id)
-        .bind(&change.audit.admin_id)
-        .bind(&change.audit.actor)
-        .bind(change.audit.action)
-        .bind(&id)
-        .bind(change.at)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Some(id))
@@ -538,18 +534,7 @@ impl Store {
         let Some(id) = id else {
             return Ok(false);
         };
-        sqlx::query(
-            "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(organisation_id)
-        .bind(&audit.admin_id)
-        .bind(&audit.actor)
-        .bind(audit.action)
-        .bind(&id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        record_audit(&mut tx, organisation_id, audit, &id, at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1469,6 +1454,29 @@ async fn bump_group(
         q = q.bind(v);
     }
     Ok(q.execute(&mut **tx).await?.rows_affected() == 1)
+}
+
+/// Records who did what to an integration, in the transaction that did it.
+async fn record_audit(
+    tx: &mut Tx<'_>,
+    organisation_id: &str,
+    audit: &AuditEntry,
+    integration_id: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(organisation_id)
+    .bind(&audit.admin_id)
+    .bind(&audit.actor)
+    .bind(audit.action)
+    .bind(integration_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Writes a user's filterable values (see `scim_user_values` in the schema).
