@@ -253,10 +253,44 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+/// Connections per process on SQLite: readers run in parallel under WAL, writers queue on
+/// the file's one write lock anyway.
+pub const DEFAULT_SQLITE_POOL_SIZE: u32 = 8;
+/// Connections per process on PostgreSQL. N instances hold up to N times this many (plus 4
+/// each for sessions), which must stay under the server's `max_connections`.
+pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 16;
+
+/// Applies SQLite's pending migrations. SQLite has no advisory lock, so when processes start
+/// together on a new file, all but one lose the race: their migration fails once the winner
+/// commits ("table already exists", or a busy database). Such a process runs the migrator
+/// again, which now finds the migration applied. A migration that fails for another reason
+/// fails every attempt and is reported.
+async fn migrate_sqlite(pool: &AnyPool) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        match SQLITE_MIGRATIONS.run(pool).await {
+            Err(
+                sqlx::migrate::MigrateError::ExecuteMigration(..)
+                | sqlx::migrate::MigrateError::Execute(..),
+            ) if attempt < 5 => {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                attempt += 1;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     /// `sqlite://path/to/file.db`, `sqlite::memory:` or `postgres://user@host/database`.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_pool_size(url, None).await
+    }
+
+    /// [`Store::connect`] with at most `pool_size` connections instead of the backend's
+    /// default ([`DEFAULT_SQLITE_POOL_SIZE`], [`DEFAULT_POSTGRES_POOL_SIZE`]).
+    pub async fn connect_with_pool_size(url: &str, pool_size: Option<u32>) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(url)?;
         let pool = match backend {
@@ -270,7 +304,7 @@ impl Store {
                     }
                 }
                 let pool = AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(pool_size.unwrap_or(DEFAULT_SQLITE_POOL_SIZE))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // What SqliteConnectOptions sets for the native pool, per connection.
@@ -287,12 +321,12 @@ impl Store {
                     })
                     .connect(&create_if_missing(url))
                     .await?;
-                SQLITE_MIGRATIONS.run(&pool).await?;
+                migrate_sqlite(&pool).await?;
                 pool
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(pool_size.unwrap_or(DEFAULT_POSTGRES_POOL_SIZE))
                     .connect(url)
                     .await?;
                 // sqlx takes an advisory lock, so instances starting together migrate once.

@@ -14,6 +14,8 @@ pub struct Config {
     pub public_url: String,
     /// `LEPTOS_SITE_ROOT`: the directory holding `pkg/` (the wasm, JS and CSS of the console).
     pub site_root: String,
+    /// `DATABASE_POOL_SIZE`: connections to the database, default per backend.
+    pub pool_size: Option<u32>,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -48,8 +50,21 @@ impl Config {
             }
             None => format!("http://{site_addr}"),
         };
+        let pool_size = match get("DATABASE_POOL_SIZE") {
+            Some(size) => Some(
+                size.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        format!("DATABASE_POOL_SIZE {size:?} must be a number from 1 to 1000")
+                    })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             site_addr,
+            pool_size,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
@@ -84,6 +99,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.site_addr.to_string(), DEFAULT_SITE_ADDR);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.pool_size, None);
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
     }
@@ -104,5 +120,13 @@ mod tests {
             .unwrap_err()
             .contains("PUBLIC_URL"));
         assert!(config(&[("PUBLIC_URL", "https://")]).is_err());
+        assert!(config(&[("DATABASE_POOL_SIZE", "0")])
+            .unwrap_err()
+            .contains("DATABASE_POOL_SIZE"));
+        assert!(config(&[("DATABASE_POOL_SIZE", "many")]).is_err());
+        assert_eq!(
+            config(&[("DATABASE_POOL_SIZE", "32")]).unwrap().pool_size,
+            Some(32)
+        );
     }
 }

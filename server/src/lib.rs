@@ -53,7 +53,7 @@ pub struct App {
 impl App {
     /// Connects to the database (applying migrations) and builds the router.
     pub async fn build(config: &Config) -> Result<Self, domain::Error> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect_with_pool_size(&config.database_url, config.pool_size).await?;
         let leptos_options = LeptosOptions::builder()
             .output_name("console")
             .site_root(config.site_root.as_str())
@@ -72,16 +72,15 @@ impl App {
             .console
             .last_sync
             .spawn_flusher(store.clone(), Duration::from_secs(1));
-        // Sessions live in the same database, so any instance serves any admin.
+        // Sessions live in the same database, so any instance serves any admin. Their table
+        // is created by the migrations (0002_sessions).
         let (router, sessions) = match store.native_pool(4).await? {
             NativePool::Sqlite(pool) => {
                 let sessions = SqliteStore::new(pool);
-                sessions.migrate().await?;
                 with_sessions(state.clone(), config, sessions)
             }
             NativePool::Postgres(pool) => {
                 let sessions = PostgresStore::new(pool);
-                sessions.migrate().await?;
                 with_sessions(state.clone(), config, sessions)
             }
         };

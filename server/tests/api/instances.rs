@@ -134,3 +134,33 @@ async fn two_instances_share_sessions_token_resets_and_uniqueness() {
     let conflicts = replies.iter().filter(|s| **s == 409).count();
     assert_eq!((created, conflicts), (1, 15), "{replies:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_an_empty_database_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::common::fresh_database(dir.path(), "empty").await;
+    // Four processes race to create the schema (and the session store's table).
+    let servers = futures::future::join_all((0..4).map(|_| Server::start(&db))).await;
+    let token = prepare(&db).await;
+    for server in &servers {
+        let (status, body) = server
+            .request("GET", "/scimapi/Users", Some(&token), None)
+            .await
+            .unwrap();
+        assert_eq!((status, &body["totalResults"]), (200, &json!(0)), "{body}");
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.expect("database");
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .expect("migrations");
+    let files = std::fs::read_dir(if db.starts_with("sqlite:") {
+        "../migrations/sqlite"
+    } else {
+        "../migrations/postgres"
+    })
+    .expect("migrations directory")
+    .count();
+    assert_eq!(applied, files as i64, "each migration is recorded once");
+}
