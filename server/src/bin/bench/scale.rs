@@ -1,45 +1,18 @@
-//! Benchmarks of the SCIM service, run on purpose and never as part of the test suite. They
-//! drive the real router in-process (no sockets) on a temporary SQLite file and print figures.
-//!
-//! ```sh
-//! cargo run --release -p server --bin bench -- scale                 # 1,000 and 100,000 users
-//! cargo run --release -p server --bin bench -- scale --users 1000 --samples 500
-//! ```
+//! `bench scale`: lookup and paging latency as the organisation grows, with the query plans,
+//! and the cost of membership changes in large groups. Drives the real router in-process (no
+//! sockets) on a temporary SQLite file.
 
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use clap::{Parser, Subcommand};
 use domain::integrations::{Actor, IntegrationKind};
 use scim::filter::{parse_filter, Resource};
 use serde_json::{json, Value};
 use server::{App, Config};
 use tower::ServiceExt;
 
-#[derive(Parser)]
-#[command(name = "bench", about = "Benchmarks of the SCIM service")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Lookup and paging latency as the organisation grows, with the query plans, and the
-    /// cost of membership changes in large groups.
-    Scale {
-        /// Organisation sizes to measure.
-        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 100_000])]
-        users: Vec<usize>,
-        /// Requests timed per figure.
-        #[arg(long, default_value_t = 2_000)]
-        samples: usize,
-        /// Members of the large group.
-        #[arg(long, default_value_t = 10_000)]
-        group_size: usize,
-    },
-}
+use crate::{encode, XorShift};
 
 /// A server on a throw-away database with one organisation and its token.
 struct Bench {
@@ -137,18 +110,6 @@ impl Bench {
     }
 }
 
-/// A small deterministic generator, so runs are comparable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 struct Figures(Vec<Duration>);
 
 impl Figures {
@@ -181,19 +142,7 @@ where
     Figures(times)
 }
 
-fn encode(filter: &str) -> String {
-    filter
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn scale(users: &[usize], samples: usize, group_size: usize) {
+pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
     for &n in users {
         let owned = Bench::start(&format!("users{n}")).await;
         let bench = &owned;
@@ -372,15 +321,4 @@ async fn scale(users: &[usize], samples: usize, group_size: usize) {
         .await;
     assert_eq!(full["members"].as_array().map(Vec::len), Some(ids.len()));
     owned.finish().await;
-}
-
-#[tokio::main]
-async fn main() {
-    match Cli::parse().command {
-        Command::Scale {
-            users,
-            samples,
-            group_size,
-        } => scale(&users, samples, group_size).await,
-    }
 }
