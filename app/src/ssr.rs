@@ -2,6 +2,7 @@
 //! session check, and the one place a domain error becomes a console message.
 
 use domain::accounts::Admin;
+use domain::activity::ActivityLog;
 use domain::last_sync::LastSync;
 use domain::{Error, Store};
 use leptos::prelude::*;
@@ -16,6 +17,7 @@ pub const ADMIN_ID: &str = "admin_id";
 pub struct ConsoleState {
     pub store: Store,
     pub last_sync: LastSync,
+    pub activity: ActivityLog,
     /// The SCIM base URL IdPs are given, e.g. `https://console.example.com/scimapi/`.
     pub scim_base_url: String,
 }

@@ -5,6 +5,7 @@
 //! the SCIM API call, and never see a backend.
 
 pub mod accounts;
+pub mod activity;
 pub mod error;
 pub mod groups;
 pub mod integrations;

@@ -17,6 +17,8 @@ use sqlx::{Any, AnyPool, Executor, Row, SqlitePool};
 
 use crate::error::{Error, Result};
 
+pub mod activity;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 

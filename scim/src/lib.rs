@@ -11,6 +11,7 @@ pub mod group;
 pub mod list;
 pub mod patch;
 pub mod projection;
+pub mod redact;
 pub mod schema;
 pub mod time;
 pub mod user;

@@ -16,11 +16,15 @@ pub struct Config {
     pub site_root: String,
     /// `DATABASE_POOL_SIZE`: connections to the database, default per backend.
     pub pool_size: Option<u32>,
+    /// `ACTIVITY_RETENTION_DAYS`: how long SCIM requests stay in the activity log; 0 records
+    /// none.
+    pub activity_retention_days: u32,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/console.db";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
+pub const DEFAULT_ACTIVITY_RETENTION_DAYS: u32 = 30;
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
@@ -62,9 +66,23 @@ impl Config {
             ),
             None => None,
         };
+        let activity_retention_days = match get("ACTIVITY_RETENTION_DAYS") {
+            Some(days) => days
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 3650)
+                .ok_or_else(|| {
+                    format!(
+                        "ACTIVITY_RETENTION_DAYS {days:?} must be a number of days from 0 to 3650"
+                    )
+                })?,
+            None => DEFAULT_ACTIVITY_RETENTION_DAYS,
+        };
         Ok(Self {
             site_addr,
             pool_size,
+            activity_retention_days,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
@@ -100,6 +118,7 @@ mod tests {
         assert_eq!(c.site_addr.to_string(), DEFAULT_SITE_ADDR);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.pool_size, None);
+        assert_eq!(c.activity_retention_days, DEFAULT_ACTIVITY_RETENTION_DAYS);
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
     }
@@ -124,6 +143,15 @@ mod tests {
             .unwrap_err()
             .contains("DATABASE_POOL_SIZE"));
         assert!(config(&[("DATABASE_POOL_SIZE", "many")]).is_err());
+        assert!(config(&[("ACTIVITY_RETENTION_DAYS", "-1")])
+            .unwrap_err()
+            .contains("ACTIVITY_RETENTION_DAYS"));
+        assert_eq!(
+            config(&[("ACTIVITY_RETENTION_DAYS", "0")])
+                .unwrap()
+                .activity_retention_days,
+            0
+        );
         assert_eq!(
             config(&[("DATABASE_POOL_SIZE", "32")]).unwrap().pool_size,
             Some(32)

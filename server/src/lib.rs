@@ -13,6 +13,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use domain::activity::ActivityLog;
 use domain::last_sync::LastSync;
 use domain::store::NativePool;
 use domain::Store;
@@ -65,6 +66,7 @@ impl App {
             console: ConsoleState {
                 store: store.clone(),
                 last_sync: LastSync::default(),
+                activity: ActivityLog::new(config.activity_retention_days),
                 scim_base_url: config.scim_base_url(),
             },
         };
@@ -72,6 +74,10 @@ impl App {
             .console
             .last_sync
             .spawn_flusher(store.clone(), Duration::from_secs(1));
+        let activity = state
+            .console
+            .activity
+            .spawn_writer(store.clone(), Duration::from_millis(250));
         // Sessions live in the same database, so any instance serves any admin. Their table
         // is created by the migrations (0002_sessions).
         let (router, sessions) = match store.native_pool(4).await? {
@@ -87,17 +93,18 @@ impl App {
         Ok(Self {
             router,
             state,
-            background: vec![last_sync, sessions],
+            background: vec![last_sync, activity, sessions],
         })
     }
 
-    /// Stops background work and writes what is still pending (last sync).
+    /// Stops background work and writes what is still pending (last sync, activity log).
     pub async fn shutdown(self) {
         for task in &self.background {
             task.abort();
         }
         let console = &self.state.console;
         console.last_sync.flush(&console.store).await;
+        console.activity.flush(&console.store).await;
         console.store.close().await;
     }
 }

@@ -4,13 +4,16 @@
 //! SCIM error response.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use domain::activity::RequestEntry;
 use domain::groups::{self, Group};
 use domain::provisioning::{self, ListRequest, User};
 use domain::store::TokenOwner;
@@ -67,8 +70,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(protected)
 }
 
-/// Resolves the bearer token to its organisation and integration, and records a successful
-/// request as the integration's last sync.
+/// Resolves the bearer token to its organisation and integration, records a successful
+/// request as the integration's last sync, and every request in the activity log.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let owner = match bearer_token(req.headers()) {
         Some(token) => domain::integrations::authenticate(&state.console.store, token).await,
@@ -77,14 +80,47 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     match owner {
         Ok(Some(owner)) => {
             let integration_id = owner.integration_id.clone();
+            let organisation_id = owner.organisation_id.clone();
+            let activity = state.console.activity.enabled().then(|| {
+                let body = BodySlot::default();
+                req.extensions_mut().insert(body.clone());
+                let path = req
+                    .extensions()
+                    .get::<OriginalUri>()
+                    .map_or(req.uri(), |o| &o.0)
+                    .path_and_query()
+                    .map_or_else(String::new, |p| p.as_str().to_owned());
+                (req.method().to_string(), path, body)
+            });
             req.extensions_mut().insert(owner);
+            let started = std::time::Instant::now();
             let response = next.run(req).await;
+            let duration = started.elapsed();
+            let at = domain::time::now_ms();
             if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
-                state
-                    .console
-                    .last_sync
-                    .record(&integration_id, domain::time::now_ms());
+                state.console.last_sync.record(&integration_id, at);
             }
+            let Some((method, path, body)) = activity else {
+                return response;
+            };
+            let (response, error) = error_detail(response).await;
+            let (resource_type, resource_id) = affected_resource(&path, &response);
+            state.console.activity.record(
+                RequestEntry {
+                    organisation_id,
+                    integration_id,
+                    at,
+                    method,
+                    path,
+                    status: response.status().as_u16(),
+                    resource_type,
+                    resource_id,
+                    duration_us: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+                    error,
+                    request_body: None,
+                },
+                body.0.get().cloned(),
+            );
             response
         }
         Ok(None) => {
@@ -102,6 +138,52 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         }
         Err(e) => ApiError(e).into_response(),
     }
+}
+
+/// Where the body extractor leaves the request body for the activity log (a shared
+/// reference, not a copy).
+#[derive(Clone, Default)]
+struct BodySlot(Arc<OnceLock<Bytes>>);
+
+/// The SCIM error of a failed response as "scimType: detail", and the response intact.
+async fn error_detail(response: Response) -> (Response, Option<String>) {
+    if response.status().as_u16() < 400 {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let error = serde_json::from_slice::<Value>(&bytes).ok().map(|e| {
+        let detail = e["detail"].as_str().unwrap_or_default();
+        match e["scimType"].as_str() {
+            Some(kind) => format!("{kind}: {detail}"),
+            None => detail.to_owned(),
+        }
+    });
+    (Response::from_parts(parts, bytes.into()), error)
+}
+
+/// The user or group a request named in its path, or created (from `Location`).
+fn affected_resource(path: &str, response: &Response) -> (Option<&'static str>, Option<String>) {
+    let path = path.split('?').next().unwrap_or_default();
+    let mut segments = path.split('/').filter(|s| !s.is_empty()).skip(1);
+    let kind = match segments.next() {
+        Some("Users") => "User",
+        Some("Groups") => "Group",
+        _ => return (None, None),
+    };
+    let id = match segments.next() {
+        Some(".search") => None,
+        Some(id) => Some(id.to_owned()),
+        None => response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.rsplit('/').next())
+            .map(str::to_owned),
+    };
+    (Some(kind), id)
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -221,10 +303,14 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
                 .into());
             }
         }
+        let slot = req.extensions().get::<BodySlot>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             ScimError::new(status.as_u16(), None, rejection.body_text())
         })?;
+        if let Some(slot) = slot {
+            let _ = slot.0.set(bytes.clone());
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ScimError::invalid_syntax("the request body is empty").into());
         }

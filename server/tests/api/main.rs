@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API through the real router on a real SQLite database.
 
+mod activity;
 mod cli;
 mod common;
 mod concurrency;

@@ -1,0 +1,197 @@
+//! Storage of the sync activity log (`scim_requests`).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{placeholders, Store};
+use crate::error::Result;
+
+/// One SCIM request, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEntry {
+    pub organisation_id: String,
+    pub integration_id: String,
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub resource_type: Option<&'static str>,
+    pub resource_id: Option<String>,
+    pub duration_us: i64,
+    pub error: Option<String>,
+    pub request_body: Option<String>,
+}
+
+/// A recorded request as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    pub id: i64,
+    pub integration_kind: Option<String>,
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub duration_us: i64,
+    pub error: Option<String>,
+    pub request_body: Option<String>,
+}
+
+/// Which recorded requests to list: newest first, `limit` of them, older than `before_id`.
+#[derive(Debug, Clone, Default)]
+pub struct RequestQuery<'a> {
+    pub failures_only: bool,
+    pub integration_kind: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Requests of one integration since a moment, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSummary {
+    pub integration_kind: String,
+    pub requests: i64,
+    pub failures: i64,
+    pub last_error: Option<(i64, String)>,
+}
+
+const COLUMNS: usize = 11;
+
+impl Store {
+    /// Writes a batch of recorded requests in one transaction.
+    pub async fn insert_requests(&self, entries: &[RequestEntry]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in entries.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO scim_requests (organisation_id, integration_id, at, method, path, status, \
+                 resource_type, resource_id, duration_us, error, request_body) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                query = query
+                    .bind(&e.organisation_id)
+                    .bind(&e.integration_id)
+                    .bind(e.at)
+                    .bind(&e.method)
+                    .bind(&e.path)
+                    .bind(i64::from(e.status))
+                    .bind(e.resource_type)
+                    .bind(&e.resource_id)
+                    .bind(e.duration_us)
+                    .bind(&e.error)
+                    .bind(&e.request_body);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes recorded requests older than `before` (ms since the epoch); how many.
+    pub async fn prune_requests(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM scim_requests WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The organisation's recorded requests, newest first.
+    pub async fn requests(
+        &self,
+        organisation_id: &str,
+        query: &RequestQuery<'_>,
+    ) -> Result<Vec<RequestRow>> {
+        let mut sql = String::from(
+            "SELECT r.id, i.kind, r.at, r.method, r.path, CAST(r.status AS BIGINT), r.resource_type, \
+             r.resource_id, r.duration_us, r.error, r.request_body \
+             FROM scim_requests r LEFT JOIN directory_integrations i ON i.id = r.integration_id \
+             WHERE r.organisation_id = $1",
+        );
+        let mut binds: Vec<String> = Vec::new();
+        if query.failures_only {
+            sql.push_str(" AND r.status >= 400");
+        }
+        if let Some(kind) = query.integration_kind {
+            binds.push(kind.to_owned());
+            sql.push_str(&format!(" AND i.kind = ${}", binds.len() + 1));
+        }
+        if let Some(id) = query.resource_id {
+            binds.push(id.to_owned());
+            sql.push_str(&format!(" AND r.resource_id = ${}", binds.len() + 1));
+        }
+        if let Some(before) = query.before_id {
+            sql.push_str(&format!(" AND r.id < {before}"));
+        }
+        sql.push_str(&format!(" ORDER BY r.id DESC LIMIT {}", query.limit.max(0)));
+        let mut q = sqlx::query(&sql).bind(organisation_id);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(request_row).collect())
+    }
+
+    /// Requests and failures per integration since `since`, with the latest failure.
+    pub async fn request_summary(
+        &self,
+        organisation_id: &str,
+        since: i64,
+    ) -> Result<Vec<RequestSummary>> {
+        let rows = sqlx::query(
+            "SELECT i.kind, COUNT(r.id), \
+             COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) \
+             FROM directory_integrations i \
+             LEFT JOIN scim_requests r ON r.integration_id = i.id AND r.at >= $2 \
+             WHERE i.organisation_id = $1 GROUP BY i.kind ORDER BY i.kind",
+        )
+        .bind(organisation_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: String = r.get(0);
+            let last_error = sqlx::query(
+                "SELECT r.at, COALESCE(r.error, '') FROM scim_requests r \
+                 JOIN directory_integrations i ON i.id = r.integration_id \
+                 WHERE r.organisation_id = $1 AND i.kind = $2 AND r.status >= 400 \
+                 ORDER BY r.id DESC LIMIT 1",
+            )
+            .bind(organisation_id)
+            .bind(&kind)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|e| (e.get::<i64, _>(0), e.get::<String, _>(1)));
+            out.push(RequestSummary {
+                integration_kind: kind,
+                requests: r.get(1),
+                failures: r.get(2),
+                last_error,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn request_row(r: AnyRow) -> RequestRow {
+    RequestRow {
+        id: r.get(0),
+        integration_kind: r.get(1),
+        at: r.get(2),
+        method: r.get(3),
+        path: r.get(4),
+        status: r.get(5),
+        resource_type: r.get(6),
+        resource_id: r.get(7),
+        duration_us: r.get(8),
+        error: r.get(9),
+        request_body: r.get(10),
+    }
+}
