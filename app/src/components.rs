@@ -86,3 +86,22 @@ fn local_text(at_ms: i64) -> Option<String> {
 fn local_text(_at_ms: i64) -> Option<String> {
     None
 }
+
+/// "Showing 51–100 of 1234 users" with Previous and Next buttons driving `page` (from 1).
+#[component]
+pub fn Pager(page: RwSignal<u64>, total: u64, page_size: u32, noun: &'static str) -> impl IntoView {
+    let size = u64::from(page_size);
+    let current = page.get_untracked().max(1);
+    let first = (current - 1) * size + 1;
+    let last = (current * size).min(total);
+    let pages = total.div_ceil(size).max(1);
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <span class="muted" role="status">
+                {if total == 0 { format!("No {noun}") } else { format!("Showing {first}–{last} of {total} {noun}") }}
+            </span>
+            <button type="button" disabled={current <= 1} on:click=move |_| page.set(current - 1)>"Previous"</button>
+            <button type="button" disabled={current >= pages} on:click=move |_| page.set(current + 1)>"Next"</button>
+        </nav>
+    }
+}

@@ -1,4 +1,4 @@
-//! The dashboard: the organisation at a glance.
+//! The dashboard: the organisation at a glance, and each integration's provisioning health.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -6,13 +6,26 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{LocalTime, Moment};
+use crate::integrations::kind_label;
+
+/// One integration's health over the last 24 hours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationHealth {
+    pub kind: String,
+    pub has_token: bool,
+    pub last_sync: Option<Moment>,
+    pub requests_24h: i64,
+    pub failures_24h: i64,
+    pub last_error: Option<(Moment, String)>,
+    pub users_active: i64,
+    pub users_deactivated: i64,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DashboardView {
     pub users: i64,
     pub groups: i64,
-    pub onelogin_has_token: bool,
-    pub onelogin_last_sync: Option<Moment>,
+    pub integrations: Vec<IntegrationHealth>,
 }
 
 #[server]
@@ -21,12 +34,43 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
     use domain::integrations::IntegrationKind;
     let (state, admin) = require_admin().await?;
     let org = &admin.organisation_id;
-    let status = crate::integrations::ssr_status(&state, org, IntegrationKind::OneLogin).await?;
+    let store = &state.store;
+    let since = domain::time::now_ms() - 24 * 60 * 60 * 1000;
+    let summaries = store
+        .request_summary(org, since)
+        .await
+        .map_err(console_error)?;
+    let counts = store
+        .user_counts_by_integration(org)
+        .await
+        .map_err(console_error)?;
+    let mut integrations = Vec::new();
+    for kind in IntegrationKind::ALL {
+        let status = crate::integrations::ssr_status(&state, org, kind).await?;
+        let summary = summaries
+            .iter()
+            .find(|s| s.integration_kind == kind.as_str());
+        let (active, deactivated) = counts
+            .iter()
+            .find(|(k, _, _)| k.as_deref() == Some(kind.as_str()))
+            .map_or((0, 0), |(_, a, d)| (*a, *d));
+        integrations.push(IntegrationHealth {
+            kind: kind.as_str().to_owned(),
+            has_token: status.has_token,
+            last_sync: status.last_sync_at.map(Moment::new),
+            requests_24h: summary.map_or(0, |s| s.requests),
+            failures_24h: summary.map_or(0, |s| s.failures),
+            last_error: summary
+                .and_then(|s| s.last_error.clone())
+                .map(|(at, e)| (Moment::new(at), e)),
+            users_active: active,
+            users_deactivated: deactivated,
+        });
+    }
     Ok(DashboardView {
-        users: state.store.count_users(org).await.map_err(console_error)?,
-        groups: state.store.count_groups(org).await.map_err(console_error)?,
-        onelogin_has_token: status.has_token,
-        onelogin_last_sync: status.last_sync_at.map(Moment::new),
+        users: store.count_users(org).await.map_err(console_error)?,
+        groups: store.count_groups(org).await.map_err(console_error)?,
+        integrations,
     })
 }
 
@@ -39,40 +83,75 @@ pub fn DashboardPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! {
-                        <div class="tiles">
-                            <section class="card tile">
-                                <h2>"Users"</h2>
-                                <p class="figure">{d.users}</p>
-                            </section>
-                            <section class="card tile">
-                                <h2>"Groups"</h2>
-                                <p class="figure">{d.groups}</p>
-                            </section>
-                            <section class="card tile">
-                                <h2>"OneLogin"</h2>
-                                {if d.onelogin_has_token {
-                                    view! {
-                                        <p>"Last sync: "
-                                            {match d.onelogin_last_sync {
-                                                Some(m) => view! { <LocalTime moment=m/> }.into_any(),
-                                                None => "Never".into_any(),
-                                            }}
-                                        </p>
-                                    }.into_any()
-                                } else {
-                                    view! {
-                                        <p>"Not connected. "
-                                            <A href="/settings/directory-integrations/onelogin">"Set it up"</A>
-                                        </p>
-                                    }.into_any()
-                                }}
-                            </section>
-                        </div>
-                    }.into_any(),
+                    Ok(d) => {
+                        let (connected, other): (Vec<_>, Vec<_>) =
+                            d.integrations.into_iter().partition(|i| i.has_token || i.users_active + i.users_deactivated > 0);
+                        view! {
+                            <div class="tiles">
+                                <section class="card tile">
+                                    <h2>"Users"</h2>
+                                    <p class="figure">{d.users}</p>
+                                    <A href="/users">"View users"</A>
+                                </section>
+                                <section class="card tile">
+                                    <h2>"Groups"</h2>
+                                    <p class="figure">{d.groups}</p>
+                                    <A href="/groups">"View groups"</A>
+                                </section>
+                            </div>
+                            <h2 class="section-title">"Provisioning"</h2>
+                            {connected.is_empty().then(|| view! {
+                                <p class="empty">"No identity provider is connected yet. "
+                                    <A href="/settings/directory-integrations/onelogin">"Connect one"</A>"."</p>
+                            })}
+                            <div class="tiles">
+                                {connected.into_iter().map(|i| view! { <Health i/> }).collect_view()}
+                            </div>
+                            {(!other.is_empty()).then(|| view! {
+                                <p class="muted">"Not connected: "
+                                    {other.into_iter().map(|i| {
+                                        let href = format!("/settings/directory-integrations/{}", i.kind);
+                                        view! { <A href=href>{kind_label(&i.kind)}</A>" " }
+                                    }).collect_view()}
+                                </p>
+                            })}
+                        }.into_any()
+                    }
                     Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn Health(i: IntegrationHealth) -> impl IntoView {
+    let healthy = i.failures_24h == 0;
+    let label = kind_label(&i.kind);
+    view! {
+        <section class="card tile health" data-kind=i.kind.clone()>
+            <h3>
+                <A href=format!("/settings/directory-integrations/{}", i.kind)>{label}</A>
+                <span class=if healthy { "status good" } else { "status bad" }>
+                    {if healthy { "Healthy" } else { "Failures" }}
+                </span>
+            </h3>
+            <dl class="facts">
+                <dt>"Last sync"</dt>
+                <dd>{match i.last_sync {
+                    Some(m) => view! { <LocalTime moment=m/> }.into_any(),
+                    None => "Never".into_any(),
+                }}</dd>
+                <dt>"Last 24 hours"</dt>
+                <dd data-testid="requests-24h">{format!("{} requests, {} failed", i.requests_24h, i.failures_24h)}</dd>
+                <dt>"Users"</dt>
+                <dd>{format!("{} active, {} deactivated", i.users_active, i.users_deactivated)}</dd>
+                {i.last_error.map(|(at, message)| view! {
+                    <dt>"Last error"</dt>
+                    <dd class="error-detail"><LocalTime moment=at/>": "{message}</dd>
+                })}
+            </dl>
+            <A href="/activity">"Sync activity"</A>
+        </section>
     }
 }

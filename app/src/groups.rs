@@ -1,34 +1,239 @@
-//! The Groups page.
+//! The Groups page: the groups the identity providers provisioned, with member counts and
+//! search, and one group in detail with its members, a page at a time.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
 
-/// How many groups the identity providers provisioned.
+use crate::components::{LocalTime, Moment, Pager};
+use crate::integrations::kind_label;
+use crate::users::{ActiveBadge, PAGE_SIZE};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    pub id: String,
+    pub display_name: String,
+    pub members: i64,
+    pub created: Moment,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupsView {
+    pub total: u64,
+    pub groups: Vec<GroupRow>,
+}
+
+/// One page of the organisation's groups. `sort`: created, newest or display.
 #[server]
-pub async fn group_count() -> Result<i64, ServerFnError> {
+pub async fn list_console_groups(
+    search: String,
+    sort: String,
+    page: u64,
+) -> Result<GroupsView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
+    use crate::users::{console_page, console_sort};
     let (state, admin) = require_admin().await?;
-    state
-        .store
-        .count_groups(&admin.organisation_id)
-        .await
-        .map_err(console_error)
+    if sort.starts_with("name") {
+        return Err(crate::ssr::invalid("groups have no user name to sort by"));
+    }
+    let browse = domain::directory::Browse {
+        search: &search,
+        active: None,
+        created_by: None,
+        sort: console_sort(&sort)?,
+        page: console_page(page),
+    };
+    let (total, groups) =
+        domain::directory::browse_groups(&state.store, &admin.organisation_id, &browse)
+            .await
+            .map_err(console_error)?;
+    Ok(GroupsView {
+        total,
+        groups: groups
+            .into_iter()
+            .map(|g| GroupRow {
+                id: g.id,
+                display_name: g.display_name,
+                members: g.members,
+                created: Moment::new(g.created_at),
+            })
+            .collect(),
+    })
 }
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
-    let count = Resource::new(|| (), |_| group_count());
+    let search = RwSignal::new(String::new());
+    let sort = RwSignal::new(String::from("display"));
+    let page = RwSignal::new(1u64);
+    let data = Resource::new(
+        move || (search.get(), sort.get(), page.get()),
+        |(search, sort, page)| list_console_groups(search, sort, page),
+    );
     view! {
         <Title text="Groups"/>
         <h1>"Groups"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
+            <label>"Search "
+                <input type="search" name="search" placeholder="Group name"
+                    on:change=move |ev| { page.set(1); search.set(event_target_value(&ev)); }/>
+            </label>
+            <label>"Sort "
+                <select name="sort" on:change=move |ev| { page.set(1); sort.set(event_target_value(&ev)); }>
+                    <option value="display" selected=true>"Name"</option>
+                    <option value="created">"Oldest first"</option>
+                    <option value="newest">"Newest first"</option>
+                </select>
+            </label>
+        </form>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match count.await {
-                    Ok(0) => view! { <p class="empty">"No groups provisioned yet."</p> }.into_any(),
-                    Ok(n) => view! { <p>{format!("{n} groups provisioned.")}</p> }.into_any(),
+                let searching = !search.get_untracked().trim().is_empty();
+                match data.await {
+                    Ok(v) if v.total == 0 && !searching => view! {
+                        <p class="empty">"No groups provisioned yet."</p>
+                    }.into_any(),
+                    Ok(v) if v.total == 0 => view! { <p class="empty">"No groups match."</p> }.into_any(),
+                    Ok(v) => view! {
+                        <div class="table-scroll">
+                            <table class="grid" data-testid="groups">
+                                <thead><tr>
+                                    <th scope="col">"Name"</th>
+                                    <th scope="col">"Members"</th>
+                                    <th scope="col">"Created"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {v.groups.into_iter().map(|g| view! {
+                                        <tr data-group-id=g.id.clone()>
+                                            <td><A href=format!("/groups/{}", g.id)>{g.display_name}</A></td>
+                                            <td class="number">{g.members}</td>
+                                            <td><LocalTime moment=g.created/></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <Pager page total=v.total page_size=PAGE_SIZE noun="groups"/>
+                    }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub id: String,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDetailView {
+    pub group: GroupRow,
+    pub updated: Moment,
+    pub source: Option<String>,
+    pub members: Vec<MemberRow>,
+}
+
+/// One group and a page of its members.
+#[server]
+pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, ServerFnError> {
+    use crate::ssr::{console_error, require_admin};
+    let (state, admin) = require_admin().await?;
+    let detail = domain::directory::group_detail(
+        &state.store,
+        &admin.organisation_id,
+        &id,
+        crate::users::console_page(page),
+    )
+    .await
+    .map_err(console_error)?
+    .ok_or_else(|| console_error(domain::Error::NotFound))?;
+    let g = detail.summary;
+    Ok(GroupDetailView {
+        group: GroupRow {
+            id: g.id,
+            display_name: g.display_name,
+            members: g.members,
+            created: Moment::new(g.created_at),
+        },
+        updated: Moment::new(detail.updated_at),
+        source: detail.created_by,
+        members: detail
+            .members
+            .into_iter()
+            .map(|m| MemberRow {
+                id: m.id,
+                user_name: m.user_name,
+                display_name: m.display_name,
+                active: m.active,
+            })
+            .collect(),
+    })
+}
+
+#[component]
+pub fn GroupPage() -> impl IntoView {
+    let params = use_params_map();
+    let page = RwSignal::new(1u64);
+    let data = Resource::new(
+        move || (params.with(|p| p.get("id").unwrap_or_default()), page.get()),
+        |(id, page)| console_group(id, page),
+    );
+    view! {
+        <Title text="Group"/>
+        <p><A href="/groups">"← All groups"</A></p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => view! {
+                        <h1>{d.group.display_name.clone()}</h1>
+                        <section class="card">
+                            <dl class="facts">
+                                <dt>"Members"</dt><dd data-testid="member-count">{d.group.members}</dd>
+                                <dt>"Source"</dt><dd>{d.source.as_deref().map(kind_label).unwrap_or("—")}</dd>
+                                <dt>"Created"</dt><dd><LocalTime moment=d.group.created.clone()/></dd>
+                                <dt>"Last modified"</dt><dd><LocalTime moment=d.updated.clone()/></dd>
+                                <dt>"Id"</dt><dd><code>{d.group.id.clone()}</code></dd>
+                            </dl>
+                        </section>
+                        <section class="card">
+                            <h2>"Members"</h2>
+                            {if d.members.is_empty() {
+                                view! { <p class="empty">"This group has no members."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="table-scroll">
+                                        <table class="grid" data-testid="members">
+                                            <thead><tr>
+                                                <th scope="col">"User name"</th>
+                                                <th scope="col">"Name"</th>
+                                                <th scope="col">"Status"</th>
+                                            </tr></thead>
+                                            <tbody>
+                                                {d.members.into_iter().map(|m| view! {
+                                                    <tr>
+                                                        <td><A href=format!("/users/{}", m.id)>{m.user_name}</A></td>
+                                                        <td>{m.display_name.unwrap_or_default()}</td>
+                                                        <td><ActiveBadge active=m.active/></td>
+                                                    </tr>
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                    <Pager page total=d.group.members as u64 page_size=PAGE_SIZE noun="members"/>
+                                }.into_any()
+                            }}
+                        </section>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }

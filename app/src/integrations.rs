@@ -1,6 +1,7 @@
-//! Settings > Directory integrations: one tab per identity provider. The OneLogin tab gives
-//! the SCIM base URL, creates and resets the provisioning token (shown once) and shows when
-//! OneLogin last synced.
+//! Settings > Directory integrations: one tab per identity provider (OneLogin, Okta,
+//! Microsoft Entra ID, any other SCIM client). Each tab gives the SCIM base URL, creates and
+//! resets that integration's own provisioning token (shown once), shows when it last synced,
+//! sets what its DELETE does, and says how to set the IdP up.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,7 +10,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{CopyButton, LocalTime, Moment};
 
-/// What the OneLogin tab shows. The token itself is never part of it.
+/// The integration kinds, in tab order, as used in URLs and server functions.
+pub const KINDS: [&str; 4] = ["onelogin", "okta", "entra", "generic"];
+
+/// The name an admin knows an integration by.
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "onelogin" => "OneLogin",
+        "okta" => "Okta",
+        "entra" => "Microsoft Entra ID",
+        _ => "Other SCIM client",
+    }
+}
+
+/// What an integration tab shows. The token itself is never part of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationView {
     pub scim_url: String,
@@ -123,13 +137,36 @@ fn Tabs() -> impl IntoView {
     view! {
         <h1>"Directory integrations"</h1>
         <nav class="tabs" aria-label="Identity providers">
-            <A href="/settings/directory-integrations/onelogin">"OneLogin"</A>
+            {KINDS.iter().map(|k| view! {
+                <A href=format!("/settings/directory-integrations/{k}")>{kind_label(k)}</A>
+            }).collect_view()}
         </nav>
     }
 }
 
 #[component]
 pub fn OneLoginTab() -> impl IntoView {
+    view! { <IntegrationTab kind="onelogin"/> }
+}
+
+#[component]
+pub fn OktaTab() -> impl IntoView {
+    view! { <IntegrationTab kind="okta"/> }
+}
+
+#[component]
+pub fn EntraTab() -> impl IntoView {
+    view! { <IntegrationTab kind="entra"/> }
+}
+
+#[component]
+pub fn GenericTab() -> impl IntoView {
+    view! { <IntegrationTab kind="generic"/> }
+}
+
+#[component]
+fn IntegrationTab(kind: &'static str) -> impl IntoView {
+    let label = kind_label(kind);
     let create = ServerAction::<CreateToken>::new();
     let reset = ServerAction::<ResetToken>::new();
     let delete_mode = ServerAction::<SetDeleteMode>::new();
@@ -141,7 +178,7 @@ pub fn OneLoginTab() -> impl IntoView {
                 delete_mode.version().get(),
             )
         },
-        |_| integration("onelogin".into()),
+        move |_| integration(kind.into()),
     );
     // The token lives only in this component's memory: leaving the tab or reloading drops it.
     let shown_token = RwSignal::new(None::<String>);
@@ -173,7 +210,7 @@ pub fn OneLoginTab() -> impl IntoView {
                         <CopyButton text=token_signal label="Copy provisioning token"/>
                     </div>
                     <p class="warning">
-                        "Copy this token now and paste it into OneLogin. It will not be shown again: "
+                        {format!("Copy this token now and paste it into {label}. It will not be shown again: ")}
                         "leaving this tab or reloading the page hides it for ever."
                     </p>
                 </div>
@@ -182,7 +219,7 @@ pub fn OneLoginTab() -> impl IntoView {
         } else if !has_token {
             view! {
                 <button type="button" class="primary" disabled=busy
-                    on:click=move |_| { create.dispatch(CreateToken { kind: "onelogin".into() }); }>
+                    on:click=move |_| { create.dispatch(CreateToken { kind: kind.into() }); }>
                     "Create provisioning token"
                 </button>
             }
@@ -192,12 +229,12 @@ pub fn OneLoginTab() -> impl IntoView {
                 <div class="confirm" role="alertdialog" aria-labelledby="reset-warning">
                     <p id="reset-warning">
                         "Resetting creates a new token and stops the current one at once. "
-                        "OneLogin (or any other process) still using the old token will fail until you paste the new one."
+                        {format!("{label} (or any other process) still using the old token will fail until you paste the new one.")}
                     </p>
                     <button type="button" class="danger" disabled=busy
                         on:click=move |_| {
                             confirming.set(false);
-                            reset.dispatch(ResetToken { kind: "onelogin".into() });
+                            reset.dispatch(ResetToken { kind: kind.into() });
                         }>
                         "Yes, reset the token"
                     </button>
@@ -217,15 +254,24 @@ pub fn OneLoginTab() -> impl IntoView {
     };
 
     view! {
-        <Title text="OneLogin · Directory integrations"/>
+        <Title text=format!("{label} · Directory integrations")/>
         <Tabs/>
-        <section class="card integration">
-            <h2>"OneLogin"</h2>
+        <section class="card integration" data-kind=kind>
+            <h2>{label}</h2>
             <p>
-                "Automatically provision users from OneLogin by establishing a SCIM connection. "
-                "Copy the URL and bearer token and continue setup in OneLogin."
+                {format!("Automatically provision users from {label} by establishing a SCIM connection. ")}
+                {format!("Copy the URL and bearer token and continue setup in {label}.")}
             </p>
-            <p><A href="/settings/directory-integrations/onelogin/setup">"Setup instructions"</A></p>
+            {if kind == "onelogin" {
+                view! { <p><A href="/settings/directory-integrations/onelogin/setup">"Setup instructions"</A></p> }.into_any()
+            } else {
+                view! {
+                    <details class="setup">
+                        <summary>{format!("Setup instructions for {label}")}</summary>
+                        <SetupSteps kind/>
+                    </details>
+                }.into_any()
+            }}
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match view_data.await {
@@ -252,7 +298,7 @@ pub fn OneLoginTab() -> impl IntoView {
                                     </dd>
                                 </dl>
                                 {v.has_token.then(|| view! {
-                                    <DeleteBehaviour removes=v.delete_removes action=delete_mode/>
+                                    <DeleteBehaviour kind removes=v.delete_removes action=delete_mode/>
                                 })}
                             }.into_any()
                         }
@@ -267,16 +313,20 @@ pub fn OneLoginTab() -> impl IntoView {
 
 /// What happens when the IdP deletes a user: deactivate (default) or remove.
 #[component]
-fn DeleteBehaviour(removes: bool, action: ServerAction<SetDeleteMode>) -> impl IntoView {
+fn DeleteBehaviour(
+    kind: &'static str,
+    removes: bool,
+    action: ServerAction<SetDeleteMode>,
+) -> impl IntoView {
     let choose = move |mode: &'static str| {
         action.dispatch(SetDeleteMode {
-            kind: "onelogin".into(),
+            kind: kind.into(),
             mode: mode.into(),
         });
     };
     view! {
         <fieldset class="setting" data-testid="delete-behaviour">
-            <legend>"When OneLogin deletes a user"</legend>
+            <legend>{format!("When {} deletes a user", kind_label(kind))}</legend>
             <label>
                 <input type="radio" name="delete-mode" value="deactivate" checked=!removes
                     disabled=move || action.pending().get()
@@ -316,5 +366,43 @@ pub fn OneLoginSetup() -> impl IntoView {
             <p class="muted">"If the token is lost, reset it on the OneLogin tab and paste the new one into OneLogin: the old token stops working at once."</p>
             <p><A href="/settings/directory-integrations/onelogin">"Back to OneLogin"</A></p>
         </section>
+    }
+}
+
+/// Short setup instructions for the IdPs without a page of their own.
+#[component]
+fn SetupSteps(kind: &'static str) -> impl IntoView {
+    match kind {
+        "okta" => view! {
+            <ol class="steps">
+                <li>"Copy the URL and create (or reset) the provisioning token above."</li>
+                <li>"In the Okta Admin Console, open your app integration (or create one with "
+                    <strong>"SCIM provisioning"</strong>"), then " <strong>"General > Provisioning: SCIM"</strong>"."</li>
+                <li>"On " <strong>"Provisioning > Integration"</strong> ", paste the URL into "
+                    <strong>"SCIM connector base URL"</strong> ", set " <strong>"Unique identifier field for users"</strong>
+                    " to " <code>"userName"</code> ", choose " <strong>"HTTP Header"</strong>
+                    " authentication and paste the token as the Bearer token. Click " <strong>"Test Connector Configuration"</strong> ", then Save."</li>
+                <li>"On " <strong>"Provisioning > To App"</strong> ", enable Create Users, Update User Attributes and Deactivate Users."</li>
+            </ol>
+        }.into_any(),
+        "entra" => view! {
+            <ol class="steps">
+                <li>"Copy the URL and create (or reset) the provisioning token above."</li>
+                <li>"In the Microsoft Entra admin center, open " <strong>"Enterprise applications"</strong>
+                    ", create a " <strong>"non-gallery application"</strong> " and open its " <strong>"Provisioning"</strong> " page."</li>
+                <li>"Set " <strong>"Provisioning Mode"</strong> " to Automatic. Paste the URL into " <strong>"Tenant URL"</strong>
+                    " and the token into " <strong>"Secret Token"</strong> ", click " <strong>"Test Connection"</strong> " and Save."</li>
+                <li>"Assign users and groups to the application and set " <strong>"Provisioning Status"</strong> " to On. Entra syncs every 40 minutes."</li>
+            </ol>
+        }.into_any(),
+        _ => view! {
+            <ol class="steps">
+                <li>"Copy the URL and create (or reset) the provisioning token above."</li>
+                <li>"Configure your SCIM 2.0 client with the URL as its base URL and the token as an "
+                    <code>"Authorization: Bearer"</code> " header."</li>
+                <li>"The service supports /Users and /Groups with filtering, PATCH and bulk-free paging; "
+                    "/ServiceProviderConfig, /Schemas and /ResourceTypes describe it."</li>
+            </ol>
+        }.into_any(),
     }
 }

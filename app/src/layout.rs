@@ -95,8 +95,11 @@ fn Navigation(summary: NavSummary) -> impl IntoView {
             <li><A href="/" exact=true>"Dashboard"</A></li>
             <li><A href="/users">"Users (" {summary.users} ")"</A></li>
             <li><A href="/groups">"Groups (" {summary.groups} ")"</A></li>
+            <li><A href="/activity">"Sync activity"</A></li>
+            <li><A href="/audit">"Audit log"</A></li>
             <li class="section">"Settings"</li>
             <li class="sub"><A href="/settings/directory-integrations">"Directory integrations"</A></li>
+            <li class="sub"><A href="/settings/admins">"Admins"</A></li>
         </ul>
         <div class="who">
             <span>{summary.admin_email}</span>

@@ -1,15 +1,18 @@
 //! The administrator console: the Leptos application (pages, components) and the server
 //! functions behind it. Server-only code (sessions, storage) sits behind the `ssr` feature.
 
+pub mod activity;
+pub mod admins;
+pub mod audit;
 pub mod auth;
 mod components;
-mod dashboard;
-mod groups;
+pub mod dashboard;
+pub mod groups;
 pub mod integrations;
 mod layout;
 #[cfg(feature = "ssr")]
 pub mod ssr;
-mod users;
+pub mod users;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -47,7 +50,9 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=layout::ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=dashboard::DashboardPage/>
                     <Route path=path!("/users") view=users::UsersPage/>
+                    <Route path=path!("/users/:id") view=users::UserPage/>
                     <Route path=path!("/groups") view=groups::GroupsPage/>
+                    <Route path=path!("/groups/:id") view=groups::GroupPage/>
                     <Route
                         path=path!("/settings/directory-integrations")
                         view=|| view! { <Redirect path="/settings/directory-integrations/onelogin"/> }
@@ -56,6 +61,12 @@ pub fn App() -> impl IntoView {
                         path=path!("/settings/directory-integrations/onelogin")
                         view=integrations::OneLoginTab
                     />
+                    <Route path=path!("/settings/directory-integrations/okta") view=integrations::OktaTab/>
+                    <Route path=path!("/settings/directory-integrations/entra") view=integrations::EntraTab/>
+                    <Route path=path!("/settings/directory-integrations/generic") view=integrations::GenericTab/>
+                    <Route path=path!("/activity") view=activity::ActivityPage/>
+                    <Route path=path!("/audit") view=audit::AuditPage/>
+                    <Route path=path!("/settings/admins") view=admins::AdminsPage/>
                     <Route
                         path=path!("/settings/directory-integrations/onelogin/setup")
                         view=integrations::OneLoginSetup

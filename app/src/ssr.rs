@@ -67,6 +67,11 @@ pub fn no_store() {
     }
 }
 
+/// A request the console should not have sent (an unknown filter value): 400 with `message`.
+pub fn invalid(message: impl Into<String>) -> ServerFnError {
+    console_error(Error::Invalid(message.into()))
+}
+
 /// Turns a domain error into what the admin reads. Internal failures are logged and shown
 /// as a generic message, never with their details.
 pub fn console_error(e: Error) -> ServerFnError {

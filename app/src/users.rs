@@ -1,10 +1,18 @@
-//! The Users page: who the identity providers provisioned.
+//! The Users page: who the identity providers provisioned, with search, filters, sorting and
+//! paging, and one user in detail with their SCIM activity.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment};
+use crate::activity::{ActivityEntry, ActivityTable};
+use crate::components::{LocalTime, Moment, Pager};
+use crate::integrations::{kind_label, KINDS};
+
+/// Users per page.
+pub const PAGE_SIZE: u32 = 50;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRow {
@@ -18,21 +26,83 @@ pub struct UserRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsersView {
+    /// Users matching the search and filters.
     pub total: u64,
     pub users: Vec<UserRow>,
 }
 
-/// The first page of the organisation's users.
+/// Console list parameters shared by the Users and Groups pages, checked on the server.
+#[cfg(feature = "ssr")]
+pub(crate) fn console_sort(sort: &str) -> Result<Option<scim::list::Sort>, ServerFnError> {
+    use scim::list::{Sort, SortKey};
+    let (key, descending) = match sort {
+        "" | "created" => return Ok(None),
+        "newest" => (SortKey::Created, true),
+        "name" => (SortKey::UserName, false),
+        "name-desc" => (SortKey::UserName, true),
+        "display" => (SortKey::DisplayName, false),
+        other => return Err(crate::ssr::invalid(format!("unknown sort order {other:?}"))),
+    };
+    Ok(Some(Sort { key, descending }))
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) fn console_page(page: u64) -> scim::list::Page {
+    scim::list::Page {
+        start_index: page.max(1).saturating_sub(1) * u64::from(PAGE_SIZE) + 1,
+        count: PAGE_SIZE,
+    }
+}
+
+/// The integration id of `source` (a kind, or empty for all) in the organisation. A kind
+/// never connected matches nothing.
+#[cfg(feature = "ssr")]
+pub(crate) async fn source_filter(
+    state: &crate::ssr::ConsoleState,
+    organisation_id: &str,
+    source: &str,
+) -> Result<Option<String>, ServerFnError> {
+    if source.is_empty() {
+        return Ok(None);
+    }
+    let kind = source
+        .parse::<domain::integrations::IntegrationKind>()
+        .map_err(crate::ssr::console_error)?;
+    let status = domain::integrations::status(&state.store, organisation_id, kind)
+        .await
+        .map_err(crate::ssr::console_error)?;
+    Ok(Some(status.integration_id.unwrap_or_default()))
+}
+
+/// One page of the organisation's users. `status`: all, active or deactivated; `source`: an
+/// integration kind or empty; `sort`: created, newest, name, name-desc or display; `page`
+/// from 1.
 #[server]
-pub async fn list_console_users() -> Result<UsersView, ServerFnError> {
+pub async fn list_console_users(
+    search: String,
+    status: String,
+    source: String,
+    sort: String,
+    page: u64,
+) -> Result<UsersView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     let (state, admin) = require_admin().await?;
-    let page = scim::list::Page {
-        start_index: 1,
-        count: scim::list::DEFAULT_COUNT,
+    let active = match status.as_str() {
+        "" | "all" => None,
+        "active" => Some(true),
+        "deactivated" => Some(false),
+        other => return Err(crate::ssr::invalid(format!("unknown status {other:?}"))),
+    };
+    let created_by = source_filter(&state, &admin.organisation_id, &source).await?;
+    let browse = domain::directory::Browse {
+        search: &search,
+        active,
+        created_by: created_by.as_deref(),
+        sort: console_sort(&sort)?,
+        page: console_page(page),
     };
     let (total, users) =
-        domain::provisioning::browse_users(&state.store, &admin.organisation_id, page)
+        domain::directory::browse_users(&state.store, &admin.organisation_id, &browse)
             .await
             .map_err(console_error)?;
     Ok(UsersView {
@@ -53,42 +123,226 @@ pub async fn list_console_users() -> Result<UsersView, ServerFnError> {
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| list_console_users());
+    let search = RwSignal::new(String::new());
+    let status = RwSignal::new(String::from("all"));
+    let source = RwSignal::new(String::new());
+    let sort = RwSignal::new(String::from("created"));
+    let page = RwSignal::new(1u64);
+    let data = Resource::new(
+        move || {
+            (
+                search.get(),
+                status.get(),
+                source.get(),
+                sort.get(),
+                page.get(),
+            )
+        },
+        |(search, status, source, sort, page)| {
+            list_console_users(search, status, source, sort, page)
+        },
+    );
+    // Any change of search or filter starts from the first page.
+    let set = move |signal: RwSignal<String>| {
+        move |ev: leptos::ev::Event| {
+            page.set(1);
+            signal.set(event_target_value(&ev));
+        }
+    };
     view! {
         <Title text="Users"/>
         <h1>"Users"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
+            <label>"Search "
+                <input type="search" name="search" placeholder="Name, email or user name"
+                    on:change=set(search)/>
+            </label>
+            <label>"Status "
+                <select name="status" on:change=set(status)>
+                    <option value="all" selected=true>"All"</option>
+                    <option value="active">"Active"</option>
+                    <option value="deactivated">"Deactivated"</option>
+                </select>
+            </label>
+            <label>"Source "
+                <select name="source" on:change=set(source)>
+                    <option value="" selected=true>"All integrations"</option>
+                    {KINDS.iter().map(|k| view! { <option value=*k>{kind_label(k)}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Sort "
+                <select name="sort" on:change=set(sort)>
+                    <option value="created" selected=true>"Oldest first"</option>
+                    <option value="newest">"Newest first"</option>
+                    <option value="name">"User name A–Z"</option>
+                    <option value="name-desc">"User name Z–A"</option>
+                    <option value="display">"Display name"</option>
+                </select>
+            </label>
+        </form>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let filtered = !search.get_untracked().trim().is_empty()
+                    || status.get_untracked() != "all"
+                    || !source.get_untracked().is_empty();
                 match data.await {
-                    Ok(v) if v.users.is_empty() => view! {
-                        <p class="empty">"No users provisioned yet. Connect an identity provider under Settings > Directory integrations."</p>
+                    Ok(v) if v.total == 0 && !filtered => view! {
+                        <p class="empty">"No users provisioned yet. Connect an identity provider under "
+                            <A href="/settings/directory-integrations">"Settings > Directory integrations"</A>"."</p>
+                    }.into_any(),
+                    Ok(v) if v.total == 0 => view! {
+                        <p class="empty">"No users match."</p>
                     }.into_any(),
                     Ok(v) => view! {
-                        <p class="muted">{format!("Showing {} of {} users", v.users.len(), v.total)}</p>
-                        <table class="grid">
-                            <thead><tr>
-                                <th scope="col">"User name"</th>
-                                <th scope="col">"Name"</th>
-                                <th scope="col">"Email"</th>
-                                <th scope="col">"Status"</th>
-                                <th scope="col">"Created"</th>
-                            </tr></thead>
-                            <tbody>
-                                {v.users.into_iter().map(|u| view! {
-                                    <tr data-user-id=u.id>
-                                        <td>{u.user_name}</td>
-                                        <td>{u.display_name.unwrap_or_default()}</td>
-                                        <td>{u.email.unwrap_or_default()}</td>
-                                        <td>{if u.active { "Active" } else { "Deactivated" }}</td>
-                                        <td><LocalTime moment=u.created/></td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
+                        <div class="table-scroll">
+                            <table class="grid" data-testid="users">
+                                <thead><tr>
+                                    <th scope="col">"User name"</th>
+                                    <th scope="col">"Name"</th>
+                                    <th scope="col">"Email"</th>
+                                    <th scope="col">"Status"</th>
+                                    <th scope="col">"Created"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {v.users.into_iter().map(|u| view! {
+                                        <tr data-user-id=u.id.clone()>
+                                            <td><A href=format!("/users/{}", u.id)>{u.user_name}</A></td>
+                                            <td>{u.display_name.unwrap_or_default()}</td>
+                                            <td>{u.email.unwrap_or_default()}</td>
+                                            <td><ActiveBadge active=u.active/></td>
+                                            <td><LocalTime moment=u.created/></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <Pager page total=v.total page_size=PAGE_SIZE noun="users"/>
                     }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+    }
+}
+
+#[component]
+pub fn ActiveBadge(active: bool) -> impl IntoView {
+    view! {
+        <span class=if active { "status good" } else { "status muted" }>
+            {if active { "Active" } else { "Deactivated" }}
+        </span>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDetailView {
+    pub user: UserRow,
+    pub attributes: String,
+    pub updated: Moment,
+    pub source: Option<String>,
+    pub groups: Vec<(String, String)>,
+    pub activity: Vec<ActivityEntry>,
+}
+
+/// One user with every stored attribute, their groups and their last 20 SCIM requests.
+#[server]
+pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
+    use crate::ssr::{console_error, require_admin};
+    let (state, admin) = require_admin().await?;
+    let org = &admin.organisation_id;
+    let detail = domain::directory::user_detail(&state.store, org, &id)
+        .await
+        .map_err(console_error)?
+        .ok_or_else(|| console_error(domain::Error::NotFound))?;
+    let activity = state
+        .store
+        .requests(
+            org,
+            &domain::activity::RequestQuery {
+                resource_id: Some(&id),
+                limit: 20,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(console_error)?;
+    let u = detail.summary;
+    Ok(UserDetailView {
+        user: UserRow {
+            id: u.id,
+            user_name: u.user_name,
+            display_name: u.display_name,
+            email: u.email,
+            active: u.active,
+            created: Moment::new(u.created_at),
+        },
+        attributes: detail.attributes,
+        updated: Moment::new(detail.updated_at),
+        source: detail.created_by,
+        groups: detail.groups,
+        activity: activity.into_iter().map(crate::activity::entry).collect(),
+    })
+}
+
+#[component]
+pub fn UserPage() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || params.with(|p| p.get("id").unwrap_or_default()),
+        console_user,
+    );
+    view! {
+        <Title text="User"/>
+        <p><A href="/users">"← All users"</A></p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => {
+                        let title = d.user.display_name.clone().unwrap_or_else(|| d.user.user_name.clone());
+                        view! {
+                            <h1>{title}</h1>
+                            <section class="card">
+                                <dl class="facts" data-testid="user-facts">
+                                    <dt>"User name"</dt><dd>{d.user.user_name.clone()}</dd>
+                                    <dt>"Email"</dt><dd>{d.user.email.clone().unwrap_or_default()}</dd>
+                                    <dt>"Status"</dt><dd><ActiveBadge active=d.user.active/></dd>
+                                    <dt>"Source"</dt><dd>{d.source.as_deref().map(kind_label).unwrap_or("—")}</dd>
+                                    <dt>"Created"</dt><dd><LocalTime moment=d.user.created.clone()/></dd>
+                                    <dt>"Last modified"</dt><dd><LocalTime moment=d.updated.clone()/></dd>
+                                    <dt>"Id"</dt><dd><code>{d.user.id.clone()}</code></dd>
+                                </dl>
+                            </section>
+                            <section class="card">
+                                <h2>"Groups"</h2>
+                                {if d.groups.is_empty() {
+                                    view! { <p class="empty">"Not a member of any group."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <ul class="plain" data-testid="user-groups">
+                                            {d.groups.into_iter().map(|(id, name)| view! {
+                                                <li><A href=format!("/groups/{id}")>{name}</A></li>
+                                            }).collect_view()}
+                                        </ul>
+                                    }.into_any()
+                                }}
+                            </section>
+                            <section class="card">
+                                <h2>"SCIM attributes"</h2>
+                                <pre class="body" data-testid="attributes">{d.attributes}</pre>
+                            </section>
+                            <section class="card">
+                                <h2>"Recent SCIM activity"</h2>
+                                {if d.activity.is_empty() {
+                                    view! { <p class="empty">"No SCIM requests recorded for this user."</p> }.into_any()
+                                } else {
+                                    view! { <ActivityTable entries=d.activity/> }.into_any()
+                                }}
+                            </section>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }

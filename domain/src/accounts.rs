@@ -1,7 +1,7 @@
-//! Organisations and their admins: creating the first admin, logging in.
+//! Organisations and their admins: creating admins, logging in (both audited).
 
 use crate::error::{Error, Result};
-use crate::store::{AdminRow, Organisation, Store};
+use crate::store::{AdminRow, AuditEntry, Organisation, Store};
 use crate::{password, time};
 
 /// A logged-in (or just created) admin, without the password hash.
@@ -50,12 +50,7 @@ pub async fn create_admin(
         ));
     }
     let email = normalise_email(email)?;
-    if pw.chars().count() < password::MIN_LENGTH {
-        return Err(Error::Invalid(format!(
-            "the password must be at least {} characters long",
-            password::MIN_LENGTH
-        )));
-    }
+    check_password(pw)?;
     let now = time::now_ms();
     let org = store
         .find_or_create_organisation(&uuid::Uuid::new_v4().to_string(), organisation_name, now)
@@ -67,7 +62,59 @@ pub async fn create_admin(
         password_hash: password::hash(pw)?,
     };
     store.insert_admin(&row, now).await?;
+    let audit = AuditEntry {
+        admin_id: None,
+        actor: OPERATOR.into(),
+        action: "admin.created",
+        detail: Some(row.email.clone()),
+    };
+    store.insert_audit(&org.id, &audit, now).await?;
     Ok((org, row.into()))
+}
+
+/// The audit log's name for the operator's command line.
+pub const OPERATOR: &str = "operator (command line)";
+
+/// An admin adds another admin to their own organisation.
+pub async fn add_admin(store: &Store, by: &Admin, email: &str, pw: &str) -> Result<Admin> {
+    let email = normalise_email(email)?;
+    check_password(pw)?;
+    let now = time::now_ms();
+    let row = AdminRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: by.organisation_id.clone(),
+        email,
+        password_hash: password::hash(pw)?,
+    };
+    store.insert_admin(&row, now).await?;
+    let audit = AuditEntry {
+        admin_id: Some(by.id.clone()),
+        actor: by.email.clone(),
+        action: "admin.added",
+        detail: Some(row.email.clone()),
+    };
+    store.insert_audit(&by.organisation_id, &audit, now).await?;
+    Ok(row.into())
+}
+
+/// The organisation's admins, by email.
+pub async fn admins(store: &Store, organisation_id: &str) -> Result<Vec<Admin>> {
+    Ok(store
+        .admins_of(organisation_id)
+        .await?
+        .into_iter()
+        .map(Admin::from)
+        .collect())
+}
+
+fn check_password(pw: &str) -> Result<()> {
+    if pw.chars().count() < password::MIN_LENGTH {
+        return Err(Error::Invalid(format!(
+            "the password must be at least {} characters long",
+            password::MIN_LENGTH
+        )));
+    }
+    Ok(())
 }
 
 /// Checks an email and password. Every failure is the same `InvalidCredentials`, and an
@@ -78,8 +125,23 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
         return Err(Error::InvalidCredentials);
     };
     match store.admin_by_email(&email).await? {
-        Some(row) if password::verify(pw, &row.password_hash) => Ok(row.into()),
-        Some(_) => Err(Error::InvalidCredentials),
+        Some(row) => {
+            let ok = password::verify(pw, &row.password_hash);
+            let audit = AuditEntry {
+                admin_id: Some(row.id.clone()),
+                actor: row.email.clone(),
+                action: if ok { "login" } else { "login.failed" },
+                detail: None,
+            };
+            store
+                .insert_audit(&row.organisation_id, &audit, time::now_ms())
+                .await?;
+            if ok {
+                Ok(row.into())
+            } else {
+                Err(Error::InvalidCredentials)
+            }
+        }
         None => {
             password::verify_nothing(pw);
             Err(Error::InvalidCredentials)

@@ -45,6 +45,11 @@ impl ActivityLog {
         }
     }
 
+    /// How long entries are kept; 0 when nothing is recorded.
+    pub fn retention_days(&self) -> u32 {
+        self.inner.retention_days
+    }
+
     pub fn enabled(&self) -> bool {
         self.inner.retention_days > 0
     }

@@ -115,11 +115,13 @@ impl Actor {
                 admin_id: Some(id.clone()),
                 actor: email.clone(),
                 action,
+                detail: None,
             },
             Actor::Operator => AuditEntry {
                 admin_id: None,
-                actor: "operator (command line)".into(),
+                actor: crate::accounts::OPERATOR.into(),
                 action,
+                detail: None,
             },
         }
     }

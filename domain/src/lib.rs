@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod directory;
 pub mod error;
 pub mod groups;
 pub mod integrations;

@@ -209,6 +209,7 @@ impl ListRequest<'_> {
             sort: self.sort,
             offset: self.page.offset(),
             limit: self.page.count,
+            created_by: None,
         }
     }
 }
@@ -231,46 +232,6 @@ pub async fn list_users(
     if with_groups && !users.is_empty() {
         load_groups(store, owner, base_url, &mut users).await?;
     }
-    Ok((total, users))
-}
-
-/// A user as the console lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserSummary {
-    pub id: String,
-    pub user_name: String,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub active: bool,
-    pub created_at: i64,
-}
-
-/// A page of the organisation's users for the console, oldest first, and the total.
-pub async fn browse_users(
-    store: &Store,
-    organisation_id: &str,
-    page: Page,
-) -> Result<(u64, Vec<UserSummary>)> {
-    let query = ListQuery {
-        offset: page.offset(),
-        limit: page.count,
-        ..ListQuery::default()
-    };
-    let (total, rows) = store.list_users(organisation_id, &query).await?;
-    let users = rows
-        .into_iter()
-        .map(|row| {
-            let doc = UserDoc::from_stored(&row.attributes)?;
-            Ok(UserSummary {
-                user_name: doc.user_name().to_owned(),
-                display_name: doc.display_name().map(str::to_owned),
-                email: doc.primary_email().map(str::to_owned),
-                active: doc.active(),
-                id: row.id,
-                created_at: row.created_at,
-            })
-        })
-        .collect::<Result<_>>()?;
     Ok((total, users))
 }
 

@@ -18,6 +18,7 @@ use sqlx::{Any, AnyPool, Executor, Row, SqlitePool};
 use crate::error::{Error, Result};
 
 pub mod activity;
+mod directory;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -107,20 +108,24 @@ pub struct TokenChange<'a> {
     pub at: i64,
 }
 
-/// Who changed a token, for the audit log.
+/// Who did what, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub admin_id: Option<String>,
     pub actor: String,
     pub action: &'static str,
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
+    pub id: i64,
     pub admin_id: Option<String>,
     pub actor: String,
     pub action: String,
     pub integration_id: Option<String>,
+    pub integration_kind: Option<String>,
+    pub detail: Option<String>,
     pub at: i64,
 }
 
@@ -162,6 +167,8 @@ pub struct NewGroup<'a> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListQuery<'a> {
     pub integration_id: Option<&'a str>,
+    /// Only resources this integration created (the console's source filter).
+    pub created_by: Option<&'a str>,
     pub filter: Option<&'a Condition>,
     pub sort: Option<Sort>,
     pub offset: u64,
@@ -169,7 +176,7 @@ pub struct ListQuery<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
+pub(crate) enum Table {
     Users,
     Groups,
 }
@@ -458,6 +465,26 @@ impl Store {
         }))
     }
 
+    /// The organisation's admins, by email (password hashes included: callers drop them).
+    pub async fn admins_of(&self, organisation_id: &str) -> Result<Vec<AdminRow>> {
+        let rows = sqlx::query(
+            "SELECT id, organisation_id, email, password_hash FROM admins \
+             WHERE organisation_id = $1 ORDER BY email",
+        )
+        .bind(organisation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AdminRow {
+                id: r.get(0),
+                organisation_id: r.get(1),
+                email: r.get(2),
+                password_hash: r.get(3),
+            })
+            .collect())
+    }
+
     pub async fn count_admins(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM admins")
             .fetch_one(&self.pool)
@@ -524,7 +551,7 @@ impl Store {
             &mut tx,
             change.organisation_id,
             change.audit,
-            &id,
+            Some(&id),
             change.at,
         )
         .await?;
@@ -570,7 +597,7 @@ impl Store {
         let Some(id) = id else {
             return Ok(false);
         };
-        record_audit(&mut tx, organisation_id, audit, &id, at).await?;
+        record_audit(&mut tx, organisation_id, audit, Some(&id), at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -588,24 +615,49 @@ impl Store {
         Ok(())
     }
 
-    pub async fn audit_events(&self, organisation_id: &str) -> Result<Vec<AuditRow>> {
+    /// The organisation's audit log, newest first: `limit` events older than `before_id`.
+    pub async fn audit_events(
+        &self,
+        organisation_id: &str,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
         let rows = sqlx::query(
-            "SELECT admin_id, actor, action, integration_id, at FROM audit_events \
-             WHERE organisation_id = $1 ORDER BY at, id",
+            "SELECT a.id, a.admin_id, a.actor, a.action, a.integration_id, i.kind, a.detail, a.at \
+             FROM audit_events a LEFT JOIN directory_integrations i ON i.id = a.integration_id \
+             WHERE a.organisation_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3",
         )
         .bind(organisation_id)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
             .map(|r| AuditRow {
-                admin_id: r.get(0),
-                actor: r.get(1),
-                action: r.get(2),
-                integration_id: r.get(3),
-                at: r.get(4),
+                id: r.get(0),
+                admin_id: r.get(1),
+                actor: r.get(2),
+                action: r.get(3),
+                integration_id: r.get(4),
+                integration_kind: r.get(5),
+                detail: r.get(6),
+                at: r.get(7),
             })
             .collect())
+    }
+
+    /// Records an event that concerns no integration (a login, a new admin).
+    pub async fn insert_audit(
+        &self,
+        organisation_id: &str,
+        audit: &AuditEntry,
+        at: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        record_audit(&mut tx, organisation_id, audit, None, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     // --- SCIM users ----------------------------------------------------------------------
@@ -1001,6 +1053,27 @@ impl Store {
         self.count(Table::Users, organisation_id).await
     }
 
+    /// Active and deactivated users per integration kind that created them (`None`: its
+    /// integration is gone).
+    pub async fn user_counts_by_integration(
+        &self,
+        organisation_id: &str,
+    ) -> Result<Vec<(Option<String>, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT i.kind, CAST(SUM(CASE WHEN u.active THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN u.active THEN 0 ELSE 1 END) AS BIGINT) \
+             FROM scim_users u LEFT JOIN directory_integrations i ON i.id = u.integration_id \
+             WHERE u.organisation_id = $1 GROUP BY i.kind",
+        )
+        .bind(organisation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
     pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
         self.count(Table::Groups, organisation_id).await
     }
@@ -1081,6 +1154,10 @@ impl ListSql {
             predicate.push_str(" AND ");
             condition_sql(b, table, filter, &mut predicate, &mut binds);
         }
+        if let Some(integration) = query.created_by {
+            binds.push(Bind::Str(integration.to_owned()));
+            predicate.push_str(&format!(" AND {name}.integration_id = ${}", binds.len()));
+        }
         let n = binds.len();
         let page = format!(
             "SELECT {columns}, {} FROM {name} WHERE {predicate} ORDER BY {} LIMIT ${} OFFSET ${}",
@@ -1093,7 +1170,7 @@ impl ListSql {
         page_binds.push(Bind::Int(i64::from(query.limit)));
         page_binds.push(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
         Self {
-            count: if query.filter.is_some() {
+            count: if query.filter.is_some() || query.created_by.is_some() {
                 // The count names $2 only through externalId filters; a no-op mention keeps
                 // the parameter list the same for both statements.
                 format!("SELECT COUNT(*) FROM {name} WHERE {predicate} AND $2 IS NOT NULL")
@@ -1497,18 +1574,19 @@ async fn record_audit(
     tx: &mut Tx<'_>,
     organisation_id: &str,
     audit: &AuditEntry,
-    integration_id: &str,
+    integration_id: Option<&str>,
     at: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, detail, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(organisation_id)
     .bind(&audit.admin_id)
     .bind(&audit.actor)
     .bind(audit.action)
     .bind(integration_id)
+    .bind(&audit.detail)
     .bind(at)
     .execute(&mut **tx)
     .await?;

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod console;
+mod console_pages;
 mod crash;
 mod discovery;
 mod groups;

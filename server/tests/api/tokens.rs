@@ -113,21 +113,38 @@ async fn create_refuses_to_replace_an_existing_token_and_both_are_audited() {
     domain::integrations::reset_token(store, &s.organisation_id, IntegrationKind::OneLogin, &admin)
         .await
         .unwrap();
-    let audit = store.audit_events(&s.organisation_id).await.unwrap();
-    let summary: Vec<(&str, &str, Option<&str>)> = audit
+    let audit = store
+        .audit_events(&s.organisation_id, None, 100)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str, Option<&str>, Option<&str>)> = audit
         .iter()
-        .map(|a| (a.action.as_str(), a.actor.as_str(), a.admin_id.as_deref()))
+        .map(|a| {
+            (
+                a.action.as_str(),
+                a.actor.as_str(),
+                a.admin_id.as_deref(),
+                a.integration_kind.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
         [
-            ("token.created", "operator (command line)", None),
             (
                 "token.reset",
                 "ada@example.com",
-                Some(admin_row.id.as_str())
+                Some(admin_row.id.as_str()),
+                Some("onelogin")
             ),
-        ]
+            (
+                "token.created",
+                "operator (command line)",
+                None,
+                Some("onelogin")
+            ),
+            ("admin.created", "operator (command line)", None, None),
+        ],
+        "newest first"
     );
-    assert!(audit.iter().all(|a| a.integration_id.is_some()));
 }

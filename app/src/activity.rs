@@ -1,0 +1,223 @@
+//! Sync activity: every SCIM request the identity providers made, newest first, with what
+//! they sent (passwords removed) and, for failures, the error they were answered.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{LocalTime, Moment};
+use crate::integrations::{kind_label, KINDS};
+
+/// Entries per page.
+#[cfg(feature = "ssr")]
+const PAGE: i64 = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityEntry {
+    pub id: i64,
+    pub at: Moment,
+    pub integration: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub duration_ms: String,
+    pub error: Option<String>,
+    pub request_body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityView {
+    pub entries: Vec<ActivityEntry>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub older: Option<i64>,
+    /// Days entries are kept; 0 when the log is off.
+    pub retention_days: u32,
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) fn entry(r: domain::activity::RequestRow) -> ActivityEntry {
+    ActivityEntry {
+        id: r.id,
+        at: Moment::new(r.at),
+        integration: r.integration_kind,
+        method: r.method,
+        path: r.path,
+        status: r.status,
+        resource_type: r.resource_type,
+        resource_id: r.resource_id,
+        duration_ms: format!("{:.1}", r.duration_us as f64 / 1000.0),
+        error: r.error,
+        request_body: r.request_body,
+    }
+}
+
+/// One page of the organisation's SCIM requests. `status` is `all` or `failures`;
+/// `integration` is empty for all, or an integration kind.
+#[server]
+pub async fn activity_log(
+    status: String,
+    integration: String,
+    before: Option<i64>,
+) -> Result<ActivityView, ServerFnError> {
+    use crate::ssr::{console_error, require_admin};
+    let (state, admin) = require_admin().await?;
+    let failures_only = match status.as_str() {
+        "" | "all" => false,
+        "failures" => true,
+        other => {
+            return Err(crate::ssr::invalid(format!(
+                "unknown status filter {other:?}"
+            )))
+        }
+    };
+    let integration = match integration.as_str() {
+        "" => None,
+        kind => Some(
+            kind.parse::<domain::integrations::IntegrationKind>()
+                .map_err(console_error)?
+                .as_str(),
+        ),
+    };
+    let mut rows = state
+        .store
+        .requests(
+            &admin.organisation_id,
+            &domain::activity::RequestQuery {
+                failures_only,
+                integration_kind: integration,
+                resource_id: None,
+                before_id: before,
+                limit: PAGE + 1,
+            },
+        )
+        .await
+        .map_err(console_error)?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    Ok(ActivityView {
+        older: more.then(|| rows.last().map(|r| r.id)).flatten(),
+        entries: rows.into_iter().map(entry).collect(),
+        retention_days: state.activity.retention_days(),
+    })
+}
+
+#[component]
+pub fn ActivityPage() -> impl IntoView {
+    let status = RwSignal::new(String::from("all"));
+    let integration = RwSignal::new(String::new());
+    let before = RwSignal::new(None::<i64>);
+    // Every filter change starts again from the newest entry.
+    let data = Resource::new(
+        move || (status.get(), integration.get(), before.get()),
+        |(status, integration, before)| activity_log(status, integration, before),
+    );
+    view! {
+        <Title text="Sync activity"/>
+        <h1>"Sync activity"</h1>
+        <p class="muted">"Every SCIM request your identity providers made, newest first. Passwords in request bodies are never stored."</p>
+        <form class="filters" on:submit=|ev| ev.prevent_default()>
+            <label>"Status "
+                <select name="status" on:change=move |ev| { before.set(None); status.set(event_target_value(&ev)); }>
+                    <option value="all" selected=true>"All requests"</option>
+                    <option value="failures">"Failures only"</option>
+                </select>
+            </label>
+            <label>"Integration "
+                <select name="integration" on:change=move |ev| { before.set(None); integration.set(event_target_value(&ev)); }>
+                    <option value="" selected=true>"All integrations"</option>
+                    {KINDS.iter().map(|k| view! { <option value=*k>{kind_label(k)}</option> }).collect_view()}
+                </select>
+            </label>
+        </form>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(v) if v.retention_days == 0 => view! {
+                        <p class="empty">"The activity log is switched off on this server (ACTIVITY_RETENTION_DAYS=0)."</p>
+                    }.into_any(),
+                    Ok(v) if v.entries.is_empty() && before.get_untracked().is_none() => view! {
+                        <p class="empty">"No SCIM requests recorded yet. They appear here as soon as an identity provider connects."</p>
+                    }.into_any(),
+                    Ok(v) => {
+                        let older = v.older;
+                        view! {
+                            <ActivityTable entries=v.entries/>
+                            <p class="muted">{format!("Requests are kept for {} days.", v.retention_days)}</p>
+                            <div class="pager">
+                                {before.get_untracked().is_some().then(|| view! {
+                                    <button type="button" on:click=move |_| before.set(None)>"Newest"</button>
+                                })}
+                                {older.map(|id| view! {
+                                    <button type="button" on:click=move |_| before.set(Some(id))>"Older requests"</button>
+                                })}
+                            </div>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Requests as a table; each row opens to show the error and the request body.
+#[component]
+pub fn ActivityTable(entries: Vec<ActivityEntry>) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="grid activity" data-testid="activity">
+                <thead><tr>
+                    <th scope="col">"Time"</th>
+                    <th scope="col">"Integration"</th>
+                    <th scope="col">"Request"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Resource"</th>
+                    <th scope="col">"Duration"</th>
+                </tr></thead>
+                <tbody>
+                    {entries.into_iter().map(|e| view! { <ActivityRow e/> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn ActivityRow(e: ActivityEntry) -> impl IntoView {
+    let failed = e.status >= 400;
+    let status_class = if failed { "status bad" } else { "status good" };
+    let resource = match (e.resource_type.as_deref(), e.resource_id.clone()) {
+        (Some("User"), Some(id)) => view! { <A href=format!("/users/{id}")>"User"</A> }.into_any(),
+        (Some("Group"), Some(id)) => {
+            view! { <A href=format!("/groups/{id}")>"Group"</A> }.into_any()
+        }
+        _ => "".into_any(),
+    };
+    let details = (e.error.is_some() || e.request_body.is_some()).then(|| {
+        let error = e.error.clone();
+        let body = e.request_body.clone();
+        view! {
+            <details>
+                <summary>{if failed { "Error and request" } else { "Request body" }}</summary>
+                {error.map(|m| view! { <p class="error-detail">{m}</p> })}
+                {body.map(|b| view! { <pre class="body">{b}</pre> })}
+            </details>
+        }
+    });
+    view! {
+        <tr data-status=e.status class:failed=failed>
+            <td><LocalTime moment=e.at/></td>
+            <td>{e.integration.as_deref().map(kind_label).unwrap_or("—")}</td>
+            <td class="request">
+                <code>{e.method}" "{e.path}</code>
+                {details}
+            </td>
+            <td><span class=status_class>{e.status}</span></td>
+            <td>{resource}</td>
+            <td class="number">{e.duration_ms}" ms"</td>
+        </tr>
+    }
+}

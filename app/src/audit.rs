@@ -1,0 +1,126 @@
+//! The audit log: who did what in the console or on the command line (tokens, settings,
+//! logins, admins), newest first.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{LocalTime, Moment};
+
+#[cfg(feature = "ssr")]
+const PAGE: i64 = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub id: i64,
+    pub at: Moment,
+    pub actor: String,
+    pub action: String,
+    pub what: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub lines: Vec<AuditLine>,
+    pub older: Option<i64>,
+}
+
+/// An audit action in words.
+#[cfg(feature = "ssr")]
+fn describe(action: &str, integration: Option<&str>, detail: Option<&str>) -> String {
+    let integration = integration
+        .map(crate::integrations::kind_label)
+        .unwrap_or("an integration");
+    let detail = detail.unwrap_or_default();
+    match action {
+        "token.created" => format!("Created the {integration} provisioning token"),
+        "token.reset" => format!("Reset the {integration} provisioning token"),
+        "settings.delete_removes" => format!("Set {integration} deletes to remove users"),
+        "settings.delete_deactivates" => format!("Set {integration} deletes to deactivate users"),
+        "login" => "Logged in".into(),
+        "login.failed" => "Failed login (wrong password)".into(),
+        "admin.created" => format!("Created admin {detail}"),
+        "admin.added" => format!("Added admin {detail}"),
+        other => other.to_owned(),
+    }
+}
+
+#[server]
+pub async fn audit_log(before: Option<i64>) -> Result<AuditView, ServerFnError> {
+    use crate::ssr::{console_error, require_admin};
+    let (state, admin) = require_admin().await?;
+    let mut rows = state
+        .store
+        .audit_events(&admin.organisation_id, before, PAGE + 1)
+        .await
+        .map_err(console_error)?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    Ok(AuditView {
+        older: more.then(|| rows.last().map(|r| r.id)).flatten(),
+        lines: rows
+            .into_iter()
+            .map(|r| AuditLine {
+                id: r.id,
+                at: Moment::new(r.at),
+                what: describe(
+                    &r.action,
+                    r.integration_kind.as_deref(),
+                    r.detail.as_deref(),
+                ),
+                actor: r.actor,
+                action: r.action,
+            })
+            .collect(),
+    })
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let before = RwSignal::new(None::<i64>);
+    let data = Resource::new(move || before.get(), audit_log);
+    view! {
+        <Title text="Audit log"/>
+        <h1>"Audit log"</h1>
+        <p class="muted">"Token changes, settings changes, logins and new admins, newest first."</p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(v) if v.lines.is_empty() => view! { <p class="empty">"Nothing recorded yet."</p> }.into_any(),
+                    Ok(v) => {
+                        let older = v.older;
+                        view! {
+                            <div class="table-scroll">
+                                <table class="grid" data-testid="audit">
+                                    <thead><tr>
+                                        <th scope="col">"Time"</th>
+                                        <th scope="col">"Who"</th>
+                                        <th scope="col">"What"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {v.lines.into_iter().map(|l| view! {
+                                            <tr data-action=l.action>
+                                                <td><LocalTime moment=l.at/></td>
+                                                <td>{l.actor}</td>
+                                                <td>{l.what}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            <div class="pager">
+                                {before.get_untracked().is_some().then(|| view! {
+                                    <button type="button" on:click=move |_| before.set(None)>"Newest"</button>
+                                })}
+                                {older.map(|id| view! {
+                                    <button type="button" on:click=move |_| before.set(Some(id))>"Older events"</button>
+                                })}
+                            </div>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
