@@ -6,6 +6,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # One target directory outside the clone, so a fresh clone (CI) builds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/scim-console/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Incremental compilation keeps a copy of every build's intermediate artifacts; on this
+# machine's disk it grew past 40 GB in an afternoon of test runs. Off unless asked for.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

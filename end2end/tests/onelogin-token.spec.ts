@@ -1,5 +1,6 @@
-import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext } from '@playwright/test';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, BASE_URL } from './env';
+import { reload, settled, watchPageErrors } from './helpers';
 
 // The issue's scenario, end to end in a real browser against one fresh server whose database
 // holds only the admin: log in, open Directory integrations > OneLogin, create the
@@ -11,38 +12,6 @@ const ALREADY_CREATED =
   "You've already created your provisioning token. If you don't know it, click to reset.";
 // "November 29, 2026 at 8:11:10 PM" (Chromium may put a narrow no-break space before PM).
 const HUMAN_TIME = /^[A-Z][a-z]+ \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2}\s[AP]M$/;
-
-/**
- * Collects uncaught errors thrown in the page (a panic in the wasm shows up as one); any of
- * them fails the test.
- */
-function watchPageErrors(page: Page) {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && message.text().startsWith('panicked at')) {
-      errors.push(message.text().split('\n').slice(0, 2).join(' '));
-    }
-  });
-  return async () => {
-    if (errors.length === 0) return;
-    const text = errors.join('\n');
-    test.info().annotations.push({ type: 'page errors', description: text });
-    console.warn(`page errors during "${test.info().title}":\n${text}`);
-    expect(errors, 'uncaught errors in the page').toEqual([]);
-  };
-}
-
-/** Waits until the page is loaded and the wasm has hydrated it (no requests left in flight). */
-async function settled(page: Page) {
-  await page.waitForLoadState('load');
-  await page.waitForLoadState('networkidle');
-}
-
-async function reload(page: Page) {
-  await page.reload();
-  await settled(page);
-}
 
 function scimUser(userName: string) {
   return {

@@ -1,4 +1,6 @@
 //! The browser entry point: hydrates the server-rendered console.
+// The console's nested views make deep types; the default limit (128) is too low for them.
+#![recursion_limit = "256"]
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
