@@ -62,6 +62,7 @@ const COLUMNS: usize = 11;
 impl Store {
     /// Writes a batch of recorded requests in one transaction.
     pub async fn insert_requests(&self, entries: &[RequestEntry]) -> Result<()> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         for chunk in entries.chunks(100) {
             let rows: Vec<String> = (0..chunk.len())
@@ -95,6 +96,7 @@ impl Store {
 
     /// Deletes recorded requests older than `before` (ms since the epoch); how many.
     pub async fn prune_requests(&self, before: i64) -> Result<u64> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM scim_requests WHERE at < $1")
             .bind(before)
             .execute(&self.pool)

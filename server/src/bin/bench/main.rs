@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p server --bin bench -- scale          # in-process, 1,000 and 100,000 users
+//! cargo run --release -p server --bin bench -- console        # console pages, 100,000 users
 //! scripts/bench-load sqlite                                   # HTTP load on a running server
 //! cargo run --release -p server --bin bench -- load --target http://127.0.0.1:3000  # BENCH_TOKEN=...
 //! ```
@@ -32,6 +33,13 @@ enum Command {
         /// Members of the large group.
         #[arg(long, default_value_t = 10_000)]
         group_size: usize,
+    },
+    /// Server-rendered console pages (logged in) as the organisation grows (in-process).
+    Console {
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
     },
     /// SCIM load over HTTP against running servers: throughput and latency per operation,
     /// then a check that every acknowledged write is there.
@@ -72,6 +80,10 @@ async fn main() -> std::process::ExitCode {
             group_size,
         } => {
             scale::scale(&users, samples, group_size).await;
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Console { users, samples } => {
+            scale::console_pages(users, samples).await;
             std::process::ExitCode::SUCCESS
         }
         Command::Load(options) => match load::run(options).await {

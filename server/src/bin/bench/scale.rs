@@ -322,3 +322,76 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
     assert_eq!(full["members"].as_array().map(Vec::len), Some(ids.len()));
     owned.finish().await;
 }
+
+/// Server-rendered console pages with `users` users in the organisation: the time from
+/// request to the last byte of the HTML, logged in, through the real router.
+pub async fn console_pages(users: usize, samples: usize) {
+    use leptos::server_fn::ServerFn;
+    let owned = Bench::start("console").await;
+    let bench = &owned;
+    let (ids, took) = bench.create_users(users).await;
+    println!("{users} users (created in {took:.2?}); {samples} requests per page");
+    let host = "127.0.0.1:3000";
+    let login = Request::builder()
+        .method(Method::POST)
+        .uri(app::auth::Login::PATH)
+        .header("host", host)
+        .header("origin", format!("http://{host}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(
+            "email=bench%40example.com&password=a+long+benchmark+password",
+        ))
+        .expect("request");
+    let response = bench
+        .app
+        .router
+        .clone()
+        .oneshot(login)
+        .await
+        .expect("login");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("console_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let cookie = &cookie;
+    let user_page = format!("/users/{}", ids[ids.len() / 2]);
+    for (path, marker) in [
+        ("/", "Dashboard"),
+        ("/users", "user0@bench.example"),
+        (user_page.as_str(), "SCIM attributes"),
+        ("/groups", "Groups"),
+        ("/activity", "Sync activity"),
+    ] {
+        timed(samples, |_| async move {
+            let request = Request::builder()
+                .uri(path)
+                .header("host", host)
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .expect("request");
+            let response = bench
+                .app
+                .router
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("page");
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let html = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            assert!(
+                String::from_utf8_lossy(&html).contains(marker),
+                "{path} lacks {marker}"
+            );
+        })
+        .await
+        .print(&format!("GET {path} (server-rendered HTML)"));
+    }
+    owned.finish().await;
+}
