@@ -133,14 +133,20 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
                 action: if ok { "login" } else { "login.failed" },
                 detail: None,
             };
-            store
-                .insert_audit(&row.organisation_id, &audit, time::now_ms())
-                .await?;
+            let at = time::now_ms();
             if ok {
-                Ok(row.into())
-            } else {
-                Err(Error::InvalidCredentials)
+                store.insert_audit(&row.organisation_id, &audit, at).await?;
+                return Ok(row.into());
             }
+            // Recorded after the answer, so that a wrong password takes as long as an
+            // unknown email (which has no organisation to record it in).
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.insert_audit(&row.organisation_id, &audit, at).await {
+                    tracing::warn!(error = %e, "could not record a failed login");
+                }
+            });
+            Err(Error::InvalidCredentials)
         }
         None => {
             password::verify_nothing(pw);
