@@ -57,6 +57,28 @@ pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
     }
 }
 
+/// Gives this page a fresh nonce and a Content-Security-Policy that lets only scripts
+/// carrying it run (Leptos puts it on its hydration and resource scripts), plus the wasm
+/// they load; everything else comes from this origin, and no other site may frame the
+/// console.
+pub fn content_security_policy() {
+    leptos::nonce::provide_nonce();
+    let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+    else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        &*nonce
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 /// Marks a response as never to be stored by a browser or proxy (it carries a secret).
 pub fn no_store() {
     if let Some(response) = use_context::<ResponseOptions>() {

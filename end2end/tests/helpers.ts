@@ -2,8 +2,8 @@
 import { expect, test, type Page } from '@playwright/test';
 
 /**
- * Collects uncaught errors thrown in the page (a panic in the wasm shows up as one); any of
- * them fails the test.
+ * Collects uncaught errors thrown in the page (a panic in the wasm shows up as one) and
+ * Content-Security-Policy violations; any of them fails the test.
  */
 export function watchPageErrors(page: Page) {
   const errors: string[] = [];
@@ -11,6 +11,10 @@ export function watchPageErrors(page: Page) {
   page.on('console', (message) => {
     if (message.type() === 'error' && message.text().startsWith('panicked at')) {
       errors.push(message.text().split('\n').slice(0, 2).join(' '));
+    }
+    // A script or style the Content-Security-Policy blocked.
+    if (message.type() === 'error' && message.text().includes('Content Security Policy')) {
+      errors.push(message.text());
     }
   });
   return async () => {

@@ -387,3 +387,43 @@ async fn the_delete_behaviour_is_a_per_integration_setting() {
         "newest first"
     );
 }
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_whose_nonce_only_their_scripts_have() {
+    let s = TestServer::start().await;
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let reply = s.raw(Method::GET, "/login", &[("host", HOST)], None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let policy = reply.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for directive in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "'wasm-unsafe-eval'",
+        ] {
+            assert!(policy.contains(directive), "{policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a nonce")
+            .to_owned();
+        assert!(nonce.len() >= 16, "{nonce}");
+        let html = reply.body.as_str().expect("HTML").to_owned();
+        let scripts = html.matches("<script").count();
+        assert!(scripts > 0, "{html}");
+        assert_eq!(
+            html.matches(&format!("nonce=\"{nonce}\"")).count(),
+            scripts,
+            "every script carries the nonce: {html}"
+        );
+        nonces.push(nonce);
+    }
+    assert_ne!(nonces[0], nonces[1], "a fresh nonce per page");
+}
