@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment};
+use crate::components::{LocalTime, Moment, NewerOlder};
 use crate::integrations::{kind_label, KINDS};
 
 /// Entries per page.
@@ -95,10 +95,9 @@ pub async fn activity_log(
         )
         .await
         .map_err(console_error)?;
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
+    let older = crate::ssr::newest_first_page(&mut rows, PAGE, |r| r.id);
     Ok(ActivityView {
-        older: more.then(|| rows.last().map(|r| r.id)).flatten(),
+        older,
         entries: rows.into_iter().map(entry).collect(),
         retention_days: state.activity.retention_days(),
     })
@@ -146,14 +145,7 @@ pub fn ActivityPage() -> impl IntoView {
                         view! {
                             <ActivityTable entries=v.entries/>
                             <p class="muted">{format!("Requests are kept for {} days.", v.retention_days)}</p>
-                            <div class="pager">
-                                {before.get_untracked().is_some().then(|| view! {
-                                    <button type="button" on:click=move |_| before.set(None)>"Newest"</button>
-                                })}
-                                {older.map(|id| view! {
-                                    <button type="button" on:click=move |_| before.set(Some(id))>"Older requests"</button>
-                                })}
-                            </div>
+                            <NewerOlder before older noun="requests"/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment};
+use crate::components::{LocalTime, Moment, NewerOlder};
 
 #[cfg(feature = "ssr")]
 const PAGE: i64 = 50;
@@ -54,10 +54,9 @@ pub async fn audit_log(before: Option<i64>) -> Result<AuditView, ServerFnError> 
         .audit_events(&admin.organisation_id, before, PAGE + 1)
         .await
         .map_err(console_error)?;
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
+    let older = crate::ssr::newest_first_page(&mut rows, PAGE, |r| r.id);
     Ok(AuditView {
-        older: more.then(|| rows.last().map(|r| r.id)).flatten(),
+        older,
         lines: rows
             .into_iter()
             .map(|r| AuditLine {
@@ -108,14 +107,7 @@ pub fn AuditPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            <div class="pager">
-                                {before.get_untracked().is_some().then(|| view! {
-                                    <button type="button" on:click=move |_| before.set(None)>"Newest"</button>
-                                })}
-                                {older.map(|id| view! {
-                                    <button type="button" on:click=move |_| before.set(Some(id))>"Older events"</button>
-                                })}
-                            </div>
+                            <NewerOlder before older noun="events"/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),

@@ -105,3 +105,23 @@ pub fn Pager(page: RwSignal<u64>, total: u64, page_size: u32, noun: &'static str
         </nav>
     }
 }
+
+/// Buttons for a newest-first list read in pages by id: back to the newest, and the next
+/// older page (`older` is `None` on the last one).
+#[component]
+pub fn NewerOlder(
+    before: RwSignal<Option<i64>>,
+    older: Option<i64>,
+    noun: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="pager">
+            {before.get_untracked().is_some().then(|| view! {
+                <button type="button" on:click=move |_| before.set(None)>"Newest"</button>
+            })}
+            {older.map(|id| view! {
+                <button type="button" on:click=move |_| before.set(Some(id))>{format!("Older {noun}")}</button>
+            })}
+        </div>
+    }
+}

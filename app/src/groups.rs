@@ -19,6 +19,18 @@ pub struct GroupRow {
     pub created: Moment,
 }
 
+#[cfg(feature = "ssr")]
+impl From<domain::directory::GroupSummary> for GroupRow {
+    fn from(g: domain::directory::GroupSummary) -> Self {
+        Self {
+            id: g.id,
+            display_name: g.display_name,
+            members: g.members,
+            created: Moment::new(g.created_at),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupsView {
     pub total: u64,
@@ -51,15 +63,7 @@ pub async fn list_console_groups(
             .map_err(console_error)?;
     Ok(GroupsView {
         total,
-        groups: groups
-            .into_iter()
-            .map(|g| GroupRow {
-                id: g.id,
-                display_name: g.display_name,
-                members: g.members,
-                created: Moment::new(g.created_at),
-            })
-            .collect(),
+        groups: groups.into_iter().map(GroupRow::from).collect(),
     })
 }
 
@@ -154,14 +158,8 @@ pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, Ser
     .await
     .map_err(console_error)?
     .ok_or_else(|| console_error(domain::Error::NotFound))?;
-    let g = detail.summary;
     Ok(GroupDetailView {
-        group: GroupRow {
-            id: g.id,
-            display_name: g.display_name,
-            members: g.members,
-            created: Moment::new(g.created_at),
-        },
+        group: detail.summary.into(),
         updated: Moment::new(detail.updated_at),
         source: detail.created_by,
         members: detail

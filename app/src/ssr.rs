@@ -79,6 +79,15 @@ pub fn content_security_policy() {
     }
 }
 
+/// Cuts `rows`, fetched newest first with one row more than `page`, to one page; the id
+/// to read the next, older page before, or `None` on the last page.
+pub fn newest_first_page<T>(rows: &mut Vec<T>, page: i64, id: impl Fn(&T) -> i64) -> Option<i64> {
+    let page = usize::try_from(page).unwrap_or(0);
+    let more = rows.len() > page;
+    rows.truncate(page);
+    more.then(|| rows.last().map(id)).flatten()
+}
+
 /// Marks a response as never to be stored by a browser or proxy (it carries a secret).
 pub fn no_store() {
     if let Some(response) = use_context::<ResponseOptions>() {

@@ -24,6 +24,20 @@ pub struct UserRow {
     pub created: Moment,
 }
 
+#[cfg(feature = "ssr")]
+impl From<domain::directory::UserSummary> for UserRow {
+    fn from(u: domain::directory::UserSummary) -> Self {
+        Self {
+            id: u.id,
+            user_name: u.user_name,
+            display_name: u.display_name,
+            email: u.email,
+            active: u.active,
+            created: Moment::new(u.created_at),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsersView {
     /// Users matching the search and filters.
@@ -107,17 +121,7 @@ pub async fn list_console_users(
             .map_err(console_error)?;
     Ok(UsersView {
         total,
-        users: users
-            .into_iter()
-            .map(|u| UserRow {
-                id: u.id,
-                user_name: u.user_name,
-                display_name: u.display_name,
-                email: u.email,
-                active: u.active,
-                created: Moment::new(u.created_at),
-            })
-            .collect(),
+        users: users.into_iter().map(UserRow::from).collect(),
     })
 }
 
@@ -266,16 +270,8 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         )
         .await
         .map_err(console_error)?;
-    let u = detail.summary;
     Ok(UserDetailView {
-        user: UserRow {
-            id: u.id,
-            user_name: u.user_name,
-            display_name: u.display_name,
-            email: u.email,
-            active: u.active,
-            created: Moment::new(u.created_at),
-        },
+        user: detail.summary.into(),
         attributes: detail.attributes,
         updated: Moment::new(detail.updated_at),
         source: detail.created_by,
