@@ -8,11 +8,17 @@ use leptos_router::components::Redirect;
 /// dashboard.
 #[server]
 pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
-    use crate::ssr::{console_error, session, state, ADMIN_ID};
+    use crate::ssr::{client_addr, console_error, session, state, ADMIN_ID};
     let state = state()?;
-    let admin = domain::accounts::login(&state.store, &email, &password)
-        .await
-        .map_err(console_error)?;
+    let admin = domain::accounts::login_throttled(
+        &state.store,
+        &state.throttles,
+        client_addr(),
+        &email,
+        &password,
+    )
+    .await
+    .map_err(console_error)?;
     let session = session().await?;
     // A new id at login, so a session id planted before login is worthless.
     session

@@ -4,6 +4,7 @@
 use domain::accounts::Admin;
 use domain::activity::ActivityLog;
 use domain::last_sync::LastSync;
+use domain::throttle::{retry_after_secs, ClientAddr, Throttles};
 use domain::{Error, Store};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
@@ -18,12 +19,22 @@ pub struct ConsoleState {
     pub store: Store,
     pub last_sync: LastSync,
     pub activity: ActivityLog,
+    /// Failed logins and bad SCIM tokens, counted per account and client address.
+    pub throttles: Throttles,
     /// The SCIM base URL IdPs are given, e.g. `https://console.example.com/scimapi/`.
     pub scim_base_url: String,
 }
 
 pub fn state() -> Result<ConsoleState, ServerFnError> {
     use_context::<ConsoleState>().ok_or_else(|| ServerFnError::new("server state is missing"))
+}
+
+/// The address the request came from, as the server determined it.
+pub fn client_addr() -> Option<ClientAddr> {
+    use_context::<http::request::Parts>()?
+        .extensions
+        .get::<ClientAddr>()
+        .copied()
 }
 
 pub async fn session() -> Result<Session, ServerFnError> {
@@ -88,7 +99,8 @@ pub fn newest_first_page<T>(rows: &mut Vec<T>, page: i64, id: impl Fn(&T) -> i64
     more.then(|| rows.last().map(id)).flatten()
 }
 
-/// Marks a response as never to be stored by a browser or proxy (it carries a secret).
+/// Marks a response as never to be stored by a browser or proxy, nor kept in the
+/// back/forward cache (it carries, or may come to show, a secret).
 pub fn no_store() {
     if let Some(response) = use_context::<ResponseOptions>() {
         response.insert_header(
@@ -108,6 +120,7 @@ pub fn invalid(message: impl Into<String>) -> ServerFnError {
 pub fn console_error(e: Error) -> ServerFnError {
     let status = match &e {
         Error::InvalidCredentials => http::StatusCode::UNAUTHORIZED,
+        Error::TooManyAttempts(_) => http::StatusCode::TOO_MANY_REQUESTS,
         Error::Conflict(_) => http::StatusCode::CONFLICT,
         Error::NotFound => http::StatusCode::NOT_FOUND,
         Error::Invalid(_) | Error::Scim(_) | Error::PreconditionFailed => {
@@ -120,9 +133,16 @@ pub fn console_error(e: Error) -> ServerFnError {
     };
     if let Some(response) = use_context::<ResponseOptions>() {
         response.set_status(status);
+        if let Error::TooManyAttempts(wait) = &e {
+            response.insert_header(http::header::RETRY_AFTER, retry_after_secs(*wait).into());
+        }
     }
     let message = match e {
         Error::InvalidCredentials => "Wrong email or password.".to_owned(),
+        Error::TooManyAttempts(wait) => format!(
+            "Too many failed attempts. Try again in {} seconds.",
+            retry_after_secs(wait)
+        ),
         Error::Conflict(m) | Error::Invalid(m) => m,
         Error::NotFound => "Not found.".to_owned(),
         Error::Scim(e) => e.detail,

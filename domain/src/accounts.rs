@@ -1,7 +1,10 @@
 //! Organisations and their admins: creating admins, logging in (both audited).
 
 use crate::error::{Error, Result};
+use std::time::Instant;
+
 use crate::store::{AdminRow, AuditEntry, Organisation, Store};
+use crate::throttle::{ClientAddr, Throttles};
 use crate::{password, time};
 
 /// A logged-in (or just created) admin, without the password hash.
@@ -155,6 +158,42 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
     }
 }
 
+/// [`login`], throttled per account and per client address: while either has failed too
+/// often, the attempt is refused before the password is even checked (so a flood costs no
+/// password hashing either). A successful login forgets its account's failures, not its
+/// address's: one good account must not let an address go on guessing others.
+pub async fn login_throttled(
+    store: &Store,
+    throttles: &Throttles,
+    client: Option<ClientAddr>,
+    email: &str,
+    pw: &str,
+) -> Result<Admin> {
+    let now = Instant::now();
+    let account = email.trim().to_lowercase();
+    let address = client.map(|c| c.0.to_string());
+    let account_wait = throttles.login_account.wait(&account, now);
+    let address_wait = address
+        .as_deref()
+        .and_then(|a| throttles.login_address.wait(a, now));
+    if let Some(wait) = account_wait.max(address_wait) {
+        tracing::debug!(account, ?address, "login refused: too many failed attempts");
+        return Err(Error::TooManyAttempts(wait));
+    }
+    let result = login(store, email, pw).await;
+    match &result {
+        Ok(_) => throttles.login_account.forget(&account),
+        Err(Error::InvalidCredentials) => {
+            throttles.login_account.fail(&account, now);
+            if let Some(address) = &address {
+                throttles.login_address.fail(address, now);
+            }
+        }
+        Err(_) => {}
+    }
+    result
+}
+
 /// The admin behind a session, if it still exists.
 pub async fn admin(store: &Store, id: &str) -> Result<Option<Admin>> {
     Ok(store.admin_by_id(id).await?.map(Admin::from))
@@ -212,5 +251,78 @@ mod tests {
             create_admin(&store, "Acme", "c@example.com", "short").await,
             Err(Error::Invalid(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn failed_logins_are_throttled_per_account_and_per_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        create_admin(&store, "Acme", "ada@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let throttles = Throttles::default();
+        let from = |last: u8| Some(ClientAddr([10, 0, 0, last].into()));
+        // Five wrong passwords for Ada from five addresses: her account is now locked,
+        // even for the right password, and whatever the address.
+        for i in 0..5 {
+            assert!(matches!(
+                login_throttled(
+                    &store,
+                    &throttles,
+                    from(i),
+                    "ada@example.com",
+                    "wrong!!!!!!!"
+                )
+                .await,
+                Err(Error::InvalidCredentials)
+            ));
+        }
+        let locked = login_throttled(
+            &store,
+            &throttles,
+            from(9),
+            " ADA@example.com",
+            "correct horse battery",
+        )
+        .await;
+        assert!(
+            matches!(locked, Err(Error::TooManyAttempts(wait)) if wait.as_secs() >= 59),
+            "{locked:?}"
+        );
+        // Unknown accounts count too, and an address guessing many accounts is stopped at
+        // twenty, however the accounts fare.
+        for i in 0..19 {
+            let email = format!("nobody{i}@example.com");
+            assert!(matches!(
+                login_throttled(&store, &throttles, from(1), &email, "guess guess guess").await,
+                Err(Error::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            login_throttled(
+                &store,
+                &throttles,
+                from(1),
+                "bob@example.com",
+                "guess guess"
+            )
+            .await,
+            Err(Error::TooManyAttempts(_))
+        ));
+        // Without a known address only the account is throttled.
+        create_admin(&store, "Acme", "bob@example.com", "another long password")
+            .await
+            .unwrap();
+        assert!(login_throttled(
+            &store,
+            &throttles,
+            None,
+            "bob@example.com",
+            "another long password"
+        )
+        .await
+        .is_ok());
     }
 }

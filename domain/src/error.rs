@@ -18,6 +18,9 @@ pub enum Error {
     /// Email or password is wrong; deliberately says nothing about which.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// Too many failed attempts from this account or address; try again after the wait.
+    #[error("too many failed attempts; try again in {} s", crate::throttle::retry_after_secs(*.0))]
+    TooManyAttempts(std::time::Duration),
     /// Input an operator or admin typed is unusable; the text says why.
     #[error("{0}")]
     Invalid(String),

@@ -14,6 +14,7 @@ pub mod last_sync;
 pub mod password;
 pub mod provisioning;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod token;
 

@@ -17,6 +17,11 @@ use crate::user::fold_case;
 /// The longest filter accepted, in bytes.
 pub const MAX_FILTER_LEN: usize = 4096;
 
+/// The deepest nesting of parentheses and value-path brackets accepted. Real IdPs send one
+/// or two levels; the limit keeps the parser and the SQL it becomes far from any stack or
+/// expression-depth limit.
+pub const MAX_FILTER_DEPTH: usize = 16;
+
 /// An attribute a filter may compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attr {
@@ -109,16 +114,53 @@ impl Resource {
 
 /// Parses the `filter` query parameter of `GET /Users` or `GET /Groups`.
 pub fn parse_filter(resource: Resource, input: &str) -> Result<Condition, ScimError> {
-    if input.len() > MAX_FILTER_LEN {
-        return Err(ScimError::invalid_filter(format!(
-            "filter is longer than {MAX_FILTER_LEN} bytes"
-        )));
-    }
+    check_size(input).map_err(|e| ScimError::invalid_filter(format!("filter {e}")))?;
     let rewritten = sub_attribute_after_value_path(input);
     let filter: Filter = rewritten
         .parse()
         .map_err(|e| ScimError::invalid_filter(format!("{input:?} is not a valid filter: {e}")))?;
     translate(resource, &filter)
+}
+
+/// Refuses a filter or PATCH path longer than [`MAX_FILTER_LEN`] or nested deeper than
+/// [`MAX_FILTER_DEPTH`], before any parser sees it.
+pub(crate) fn check_size(input: &str) -> Result<(), String> {
+    if input.len() > MAX_FILTER_LEN {
+        return Err(format!("is longer than {MAX_FILTER_LEN} bytes"));
+    }
+    if nesting_depth(input) > MAX_FILTER_DEPTH {
+        return Err(format!(
+            "nests parentheses or brackets more than {MAX_FILTER_DEPTH} deep"
+        ));
+    }
+    Ok(())
+}
+
+/// The deepest nesting of `(` and `[` outside string literals.
+fn nesting_depth(input: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in input.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' | '[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn translate(resource: Resource, filter: &Filter) -> Result<Condition, ScimError> {
@@ -652,6 +694,24 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(sub_attribute_after_value_path(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn nesting_is_limited_outside_strings() {
+        let nested = |depth: usize| {
+            format!(
+                "{}userName eq \"x\"{}",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            )
+        };
+        assert!(user(&nested(MAX_FILTER_DEPTH)).is_ok());
+        let err = user(&nested(MAX_FILTER_DEPTH + 1)).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.detail.contains("deep"), "{}", err.detail);
+        let brackets = format!("userName eq \"{}\"", "([".repeat(100));
+        assert!(user(&brackets).is_ok());
+        assert_eq!(nesting_depth(r#"emails[type eq "a\"((("] or (a pr)"#), 1);
     }
 
     #[test]

@@ -4,12 +4,18 @@
 //! [`GroupChange`]s that storage applies row by row, so changing one member of a
 //! 10,000-member group costs one row.
 
+use std::collections::HashSet;
+
 use scim_v2::filter::{AttrExp, CompValue, CompareOp, PatchPath, ValFilter};
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
 use crate::patch::{get_ci, Op, Operation, PatchRequest};
 use crate::schema;
+
+/// The most member ids one PATCH may name, over all its operations. Entra and Okta send far
+/// fewer per request; a bigger change takes several requests.
+pub const MAX_MEMBERS_PER_PATCH: usize = 10_000;
 
 /// A Group body (POST or PUT), validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +70,7 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
         }
     };
     let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    let mut seen = HashSet::with_capacity(items.len());
     for item in items {
         let id = item
             .as_object()
@@ -73,7 +80,7 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
             .ok_or_else(|| {
                 ScimError::invalid_value("each member needs a \"value\" holding its id")
             })?;
-        if !ids.iter().any(|known| known == id) {
+        if seen.insert(id) {
             ids.push(id.to_owned());
         }
     }
@@ -104,6 +111,24 @@ pub fn group_changes(
             e.detail = format!("Operations[{i}]: {}", e.detail);
             e
         })?;
+    }
+    let named: usize = changes
+        .iter()
+        .map(|c| match c {
+            GroupChange::AddMembers(ids)
+            | GroupChange::RemoveMembers(ids)
+            | GroupChange::SetMembers(ids) => ids.len(),
+            _ => 0,
+        })
+        .sum();
+    if named > MAX_MEMBERS_PER_PATCH {
+        return Err(ScimError::new(
+            413,
+            None,
+            format!(
+                "at most {MAX_MEMBERS_PER_PATCH} members per request; send the rest in another"
+            ),
+        ));
     }
     Ok(changes)
 }
@@ -321,6 +346,32 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn members_per_patch_are_limited_over_all_operations() {
+        let members = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| json!({"value": format!("u{i}")}))
+                .collect::<Vec<_>>()
+        };
+        let half = MAX_MEMBERS_PER_PATCH / 2;
+        let at_limit = changes(json!([
+            {"op": "add", "path": "members", "value": members(0, half)},
+            {"op": "remove", "path": "members", "value": members(half, half)},
+        ]));
+        assert!(at_limit.is_ok());
+        let over = changes(json!([
+            {"op": "add", "path": "members", "value": members(0, half)},
+            {"op": "remove", "path": "members", "value": members(half, half + 1)},
+        ]))
+        .unwrap_err();
+        assert_eq!(over.status, 413);
+        assert!(
+            over.detail.contains("members per request"),
+            "{}",
+            over.detail
+        );
     }
 
     #[test]

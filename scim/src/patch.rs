@@ -116,10 +116,14 @@ fn parse_operation(value: &Value) -> Result<Operation, ScimError> {
     let path = match get_ci(map, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p.trim().is_empty() => None,
-        Some(Value::String(p)) => Some(
-            p.parse::<PatchPath>()
-                .map_err(|e| ScimError::invalid_path(format!("path {p:?}: {e}")))?,
-        ),
+        Some(Value::String(p)) => {
+            crate::filter::check_size(p)
+                .map_err(|e| ScimError::invalid_path(format!("the path {e}")))?;
+            Some(
+                p.parse::<PatchPath>()
+                    .map_err(|e| ScimError::invalid_path(format!("path {p:?}: {e}")))?,
+            )
+        }
         Some(_) => return Err(ScimError::invalid_path("path must be a string")),
     };
     let value = get_ci(map, "value").cloned();
@@ -852,6 +856,14 @@ mod tests {
             (
                 json!([{"op": "replace", "path": "emails[type sw \"w\"].value", "value": "v"}]),
                 ScimType::NoTarget,
+            ),
+            (
+                json!([{"op": "remove", "path": format!("emails[{}type pr{}]", "(".repeat(20), ")".repeat(20))}]),
+                ScimType::InvalidPath,
+            ),
+            (
+                json!([{"op": "remove", "path": format!("emails[value eq \"{}\"]", "x".repeat(5000))}]),
+                ScimType::InvalidPath,
             ),
         ];
         for (ops, expected) in cases {

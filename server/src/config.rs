@@ -1,6 +1,7 @@
 //! Configuration, read once from the environment at start.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Where to listen, which database to use and how the service is reached from outside.
 #[derive(Debug, Clone)]
@@ -19,12 +20,21 @@ pub struct Config {
     /// `ACTIVITY_RETENTION_DAYS`: how long SCIM requests stay in the activity log; 0 records
     /// none.
     pub activity_retention_days: u32,
+    /// `TRUSTED_PROXY_HOPS`: how many reverse proxies in front of the server append to
+    /// `X-Forwarded-For`. 0 (the default) uses the TCP peer as the client address; N takes
+    /// the N-th address from the right of the header, the one the outermost trusted proxy
+    /// saw. Client addresses key the throttling of failed logins and bad SCIM tokens.
+    pub trusted_proxy_hops: usize,
+    /// `REQUEST_TIMEOUT_SECONDS`: the longest a request may take, body upload included,
+    /// before it is answered with 408. Default 30.
+    pub request_timeout: Duration,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/console.db";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
 pub const DEFAULT_ACTIVITY_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
@@ -55,34 +65,30 @@ impl Config {
             None => format!("http://{site_addr}"),
         };
         let pool_size = match get("DATABASE_POOL_SIZE") {
-            Some(size) => Some(
-                size.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        format!("DATABASE_POOL_SIZE {size:?} must be a number from 1 to 1000")
-                    })?,
-            ),
+            Some(_) => Some(number(&get, "DATABASE_POOL_SIZE", 1, 1000, 0)?),
             None => None,
         };
-        let activity_retention_days = match get("ACTIVITY_RETENTION_DAYS") {
-            Some(days) => days
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 3650)
-                .ok_or_else(|| {
-                    format!(
-                        "ACTIVITY_RETENTION_DAYS {days:?} must be a number of days from 0 to 3650"
-                    )
-                })?,
-            None => DEFAULT_ACTIVITY_RETENTION_DAYS,
-        };
+        let activity_retention_days = number(
+            &get,
+            "ACTIVITY_RETENTION_DAYS",
+            0,
+            3650,
+            DEFAULT_ACTIVITY_RETENTION_DAYS.into(),
+        )?;
+        let trusted_proxy_hops = number(&get, "TRUSTED_PROXY_HOPS", 0, 10, 0)?;
+        let timeout = number(
+            &get,
+            "REQUEST_TIMEOUT_SECONDS",
+            1,
+            3600,
+            DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        )?;
         Ok(Self {
             site_addr,
-            pool_size,
-            activity_retention_days,
+            pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
+            activity_retention_days: u32::try_from(activity_retention_days).unwrap_or_default(),
+            trusted_proxy_hops: usize::try_from(trusted_proxy_hops).unwrap_or(0),
+            request_timeout: Duration::from_secs(timeout),
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
@@ -97,6 +103,25 @@ impl Config {
     /// Cookies get the `Secure` flag when the public URL is HTTPS.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+}
+
+/// The whole number in variable `name`, from `min` to `max`, or `default` when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> Result<u64, String> {
+    match get(name) {
+        Some(value) => value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("{name} {value:?} must be a number from {min} to {max}")),
+        None => Ok(default),
     }
 }
 
@@ -119,6 +144,8 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.pool_size, None);
         assert_eq!(c.activity_retention_days, DEFAULT_ACTIVITY_RETENTION_DAYS);
+        assert_eq!(c.trusted_proxy_hops, 0);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
     }
@@ -156,5 +183,17 @@ mod tests {
             config(&[("DATABASE_POOL_SIZE", "32")]).unwrap().pool_size,
             Some(32)
         );
+        assert!(config(&[("TRUSTED_PROXY_HOPS", "11")])
+            .unwrap_err()
+            .contains("TRUSTED_PROXY_HOPS"));
+        assert_eq!(
+            config(&[("TRUSTED_PROXY_HOPS", "1")])
+                .unwrap()
+                .trusted_proxy_hops,
+            1
+        );
+        assert!(config(&[("REQUEST_TIMEOUT_SECONDS", "0")])
+            .unwrap_err()
+            .contains("REQUEST_TIMEOUT_SECONDS"));
     }
 }

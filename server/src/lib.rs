@@ -4,11 +4,12 @@
 pub mod config;
 pub mod scim_api;
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use app::ssr::ConsoleState;
 use axum::body::Body;
-use axum::extract::{FromRef, Request};
+use axum::extract::{ConnectInfo, FromRef, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,7 @@ use axum::Router;
 use domain::activity::ActivityLog;
 use domain::last_sync::LastSync;
 use domain::store::NativePool;
+use domain::throttle::{ClientAddr, Throttles};
 use domain::Store;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -67,6 +69,7 @@ impl App {
                 store: store.clone(),
                 last_sync: LastSync::default(),
                 activity: ActivityLog::new(config.activity_retention_days),
+                throttles: Throttles::default(),
                 scim_base_url: config.scim_base_url(),
             },
         };
@@ -133,11 +136,12 @@ where
             }
         }
     });
-    (router(state, layer), cleanup)
+    (router(state, config, layer), cleanup)
 }
 
 fn router<S: tower_sessions::SessionStore + Clone>(
     state: AppState,
+    config: &Config,
     sessions: SessionManagerLayer<S>,
 ) -> Router {
     let routes = generate_route_list(app::App);
@@ -168,11 +172,85 @@ fn router<S: tower_sessions::SessionStore + Clone>(
     Router::new()
         .nest("/scimapi", scim_api::router(state.clone()))
         .merge(console)
+        .layer(axum::middleware::from_fn({
+            let timeout = config.request_timeout;
+            move |req, next| time_limit(timeout, req, next)
+        }))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(axum::middleware::from_fn({
+            let hops = config.trusted_proxy_hops;
+            move |mut req: Request, next: Next| {
+                if let Some(addr) = client_addr(&req, hops) {
+                    req.extensions_mut().insert(ClientAddr(addr));
+                }
+                next.run(req)
+            }
+        }))
         .with_state(state)
+}
+
+/// The client's address: the TCP peer, or behind `hops` trusted proxies the `hops`-th
+/// address from the right of `X-Forwarded-For` (each proxy appends the address it was
+/// reached from, so entries further left are whatever the client claimed).
+fn client_addr(req: &Request, hops: usize) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if hops == 0 {
+        return peer;
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    forwarded
+        .len()
+        .checked_sub(hops)
+        .and_then(|i| {
+            let entry = forwarded[i];
+            entry
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        })
+        .or(peer)
+}
+
+/// Answers 408 when a request (its body upload included) takes longer than `timeout`: a
+/// client trickling a body cannot hold a connection and a database turn for ever. Work cut
+/// short is rolled back with its transaction.
+async fn time_limit(timeout: Duration, req: Request, next: Next) -> Response {
+    let scim = req.uri().path().starts_with("/scimapi/");
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%method, path, "request timed out");
+            if scim {
+                scim_api::ApiError::from(scim::ScimError::new(
+                    408,
+                    None,
+                    format!("the request took longer than {} s", timeout.as_secs()),
+                ))
+                .into_response()
+            } else {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The request took too long; try again.",
+                )
+                    .into_response()
+            }
+        }
+    }
 }
 
 /// CSRF defence for the console's server functions: a state-changing request that a browser
@@ -226,4 +304,42 @@ pub fn collapse_slashes(mut req: Request) -> Request {
         }
     }
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: &str, forwarded: &[&str]) -> Request {
+        let mut builder = Request::builder().uri("/");
+        for value in forwarded {
+            builder = builder.header("x-forwarded-for", *value);
+        }
+        let mut req = builder.body(Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        req
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_proxies_are_trusted() {
+        let spoofed = request("10.0.0.1:5000", &["1.2.3.4"]);
+        assert_eq!(client_addr(&spoofed, 0), ip("10.0.0.1"));
+        // One trusted proxy: the address it appended, whatever the client put before it.
+        let one = request("10.0.0.1:5000", &["1.2.3.4, 203.0.113.5"]);
+        assert_eq!(client_addr(&one, 1), ip("203.0.113.5"));
+        // Two proxies, headers split over lines, ports and IPv6.
+        let two = request("10.0.0.1:5000", &["1.2.3.4", "[2001:db8::7]:443, 10.0.0.9"]);
+        assert_eq!(client_addr(&two, 2), ip("2001:db8::7"));
+        // Fewer entries than proxies, or garbage: the peer.
+        assert_eq!(client_addr(&one, 3), ip("10.0.0.1"));
+        let garbage = request("10.0.0.1:5000", &["not an address"]);
+        assert_eq!(client_addr(&garbage, 1), ip("10.0.0.1"));
+        let unknown = Request::builder().uri("/").body(Body::empty()).unwrap();
+        assert_eq!(client_addr(&unknown, 0), None);
+    }
 }

@@ -166,9 +166,12 @@ async fn serve(config: &Config) -> Result<(), String> {
         config.scim_base_url()
     );
     let service = app.router.clone().map_request(server::collapse_slashes);
-    let served = axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(
+        listener,
+        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     app.shutdown().await;
     served.map_err(|e| e.to_string())
 }

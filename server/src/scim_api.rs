@@ -5,6 +5,7 @@
 
 use axum::body::Bytes;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
 use axum::http::request::Parts;
@@ -17,6 +18,7 @@ use domain::activity::RequestEntry;
 use domain::groups::{self, Group};
 use domain::provisioning::{self, ListRequest, User};
 use domain::store::TokenOwner;
+use domain::throttle::{retry_after_secs, ClientAddr};
 use scim::discovery;
 use scim::filter::Resource;
 use scim::list::{list_response, Page, Sort};
@@ -124,6 +126,19 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             response
         }
         Ok(None) => {
+            // A valid token is never throttled, whoever shares its address; missing and
+            // unknown ones are counted per address, and past the limit answered with 429
+            // and Retry-After, so an IdP backs off instead of quarantining the app.
+            if let Some(ClientAddr(address)) = req.extensions().get::<ClientAddr>() {
+                let address = address.to_string();
+                let throttle = &state.console.throttles.scim_address;
+                let now = Instant::now();
+                if let Some(wait) = throttle.wait(&address, now) {
+                    return ApiError(domain::Error::TooManyAttempts(wait)).into_response();
+                }
+                throttle.fail(&address, now);
+                tracing::debug!(%address, "SCIM request without a valid bearer token");
+            }
             let mut response = ApiError::from(ScimError::new(
                 401,
                 None,
@@ -212,6 +227,10 @@ impl From<ScimError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use domain::Error;
+        let retry_after = match &self.0 {
+            Error::TooManyAttempts(wait) => Some(retry_after_secs(*wait)),
+            _ => None,
+        };
         let error = match self.0 {
             Error::Scim(e) => e,
             Error::NotFound => ScimError::not_found("resource not found"),
@@ -225,6 +244,14 @@ impl IntoResponse for ApiError {
                 ScimError::new(401, None, "a valid bearer token is required")
             }
             Error::Invalid(detail) => ScimError::invalid_value(detail),
+            Error::TooManyAttempts(wait) => ScimError::new(
+                429,
+                None,
+                format!(
+                    "too many requests without a valid bearer token; retry in {} s",
+                    retry_after_secs(wait)
+                ),
+            ),
             e @ (Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_)) => {
                 tracing::error!(error = %e, "SCIM request failed");
                 ScimError::new(500, None, "internal server error")
@@ -232,7 +259,13 @@ impl IntoResponse for ApiError {
         };
         let status =
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        scim_json(status, &error.body())
+        let mut response = scim_json(status, &error.body());
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 

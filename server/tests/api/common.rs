@@ -102,12 +102,20 @@ pub async fn database_contents(database_url: &str, dir: &std::path::Path) -> Vec
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A server configured with `vars` besides its database and public URL.
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = fresh_database(dir.path(), "test").await;
         let config = Config::from_lookup(|name| match name {
             "DATABASE_URL" => Some(database_url.clone()),
             "PUBLIC_URL" => Some("https://console.example.com".into()),
-            _ => None,
+            _ => vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned()),
         })
         .expect("config");
         let app = App::build(&config).await.expect("app");
@@ -167,13 +175,29 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Reply {
-        let mut builder = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let request = builder
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-            .expect("request");
+        self.send(request(method, path, headers, body)).await
+    }
+
+    /// [`raw`](Self::raw) from the client address `peer`, as a TCP connection gives it.
+    pub async fn raw_from(
+        &self,
+        peer: std::net::IpAddr,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let mut request = request(method, path, headers, body);
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                peer, 40000,
+            )));
+        self.send(request).await
+    }
+
+    /// Sends `request` through the router and reads the whole answer.
+    pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .app
             .router
@@ -242,6 +266,21 @@ impl TestServer {
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body
     }
+}
+
+fn request(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("request")
 }
 
 /// URL-encodes a filter for a query string.

@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API through the real router on a real SQLite database.
 
+mod abuse;
 mod activity;
 mod cli;
 mod common;
@@ -11,5 +12,6 @@ mod discovery;
 mod groups;
 mod instances;
 mod replay;
+mod secrets;
 mod tokens;
 mod users;

@@ -1,0 +1,189 @@
+//! Throttling of failed attempts (wrong passwords, bad SCIM tokens) per key: an account, a
+//! client address. Each key may fail `burst` times at once, then once every `every`; while
+//! over that rate it is refused with the time to wait. Successes are never counted, so a
+//! client that keeps failing does not slow down one that does not.
+//!
+//! The state is in memory, per instance (behind a load balancer each instance throttles on
+//! its own), and bounded: at most [`MAX_KEYS`] keys are tracked, the expired ones dropped
+//! first.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Keys tracked at most; past that, keys whose penalty has expired are dropped, and a new
+/// key is not tracked until there is room (its attempts are still counted on its other
+/// keys, e.g. the account of a login from a new address).
+pub const MAX_KEYS: usize = 100_000;
+
+/// The client address a request came from, as the server determined it (the peer, or the
+/// address a trusted proxy forwarded). Absent when unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// How many failures a key may have: `burst` at once, then one per `every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub burst: u32,
+    pub every: Duration,
+}
+
+/// Failed attempts per key, by the generic cell rate algorithm: each key keeps one instant,
+/// the time at which its failures will have been "paid off".
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    policy: Policy,
+    paid_off: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Throttle {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            paid_off: Arc::default(),
+        }
+    }
+
+    /// How long `key` must wait before its next attempt counts, or `None` if it may try now.
+    pub fn wait(&self, key: &str, now: Instant) -> Option<Duration> {
+        let paid_off = *self.lock().get(key)?;
+        let allowance = self.policy.every * self.policy.burst.saturating_sub(1);
+        let wait = paid_off
+            .checked_duration_since(now)?
+            .checked_sub(allowance)?;
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// Counts a failed attempt of `key`.
+    pub fn fail(&self, key: &str, now: Instant) {
+        let mut map = self.lock();
+        if let Some(paid_off) = map.get_mut(key) {
+            *paid_off = (*paid_off).max(now) + self.policy.every;
+            return;
+        }
+        if map.len() >= MAX_KEYS {
+            map.retain(|_, paid_off| *paid_off > now);
+            if map.len() >= MAX_KEYS {
+                return;
+            }
+        }
+        map.insert(key.to_owned(), now + self.policy.every);
+    }
+
+    /// Forgets the failures of `key` (an admin who finally typed the right password).
+    pub fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        // The map stays consistent whatever a panicking holder did, so poison is ignored.
+        self.paid_off
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The throttles of one server: console logins and SCIM bearer tokens.
+#[derive(Debug, Clone)]
+pub struct Throttles {
+    /// Failed logins per account (by normalised email, known or not).
+    pub login_account: Throttle,
+    /// Failed logins per client address.
+    pub login_address: Throttle,
+    /// Missing or unknown SCIM bearer tokens per client address.
+    pub scim_address: Throttle,
+}
+
+impl Default for Throttles {
+    /// Five wrong passwords for one account, then one a minute; twenty from one address,
+    /// then one every ten seconds. Twenty bad SCIM tokens from one address, then one every
+    /// five seconds: enough for an admin pasting tokens by hand, and an IdP with a stale
+    /// one is told to back off rather than hammer.
+    fn default() -> Self {
+        Self {
+            login_account: Throttle::new(Policy {
+                burst: 5,
+                every: Duration::from_secs(60),
+            }),
+            login_address: Throttle::new(Policy {
+                burst: 20,
+                every: Duration::from_secs(10),
+            }),
+            scim_address: Throttle::new(Policy {
+                burst: 20,
+                every: Duration::from_secs(5),
+            }),
+        }
+    }
+}
+
+/// `wait` as whole seconds for a `Retry-After` header, rounded up.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle(burst: u32, every_secs: u64) -> Throttle {
+        Throttle::new(Policy {
+            burst,
+            every: Duration::from_secs(every_secs),
+        })
+    }
+
+    #[test]
+    fn a_burst_is_allowed_then_one_per_period() {
+        let t = throttle(3, 10);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(t.wait("k", start), None);
+            t.fail("k", start);
+        }
+        assert_eq!(t.wait("k", start), Some(Duration::from_secs(10)));
+        assert_eq!(
+            t.wait("k", start + Duration::from_secs(4)),
+            Some(Duration::from_secs(6))
+        );
+        let later = start + Duration::from_secs(10);
+        assert_eq!(t.wait("k", later), None);
+        t.fail("k", later);
+        assert_eq!(t.wait("k", later), Some(Duration::from_secs(10)));
+        // A quiet key is forgiven entirely.
+        assert_eq!(t.wait("k", later + Duration::from_secs(30)), None);
+    }
+
+    #[test]
+    fn keys_are_independent_and_can_be_forgotten() {
+        let t = throttle(1, 60);
+        let now = Instant::now();
+        t.fail("a", now);
+        assert!(t.wait("a", now).is_some());
+        assert_eq!(t.wait("b", now), None);
+        t.forget("a");
+        assert_eq!(t.wait("a", now), None);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_expired_keys_make_room() {
+        let t = throttle(1, 1);
+        let now = Instant::now();
+        for i in 0..MAX_KEYS + 10 {
+            t.fail(&i.to_string(), now);
+        }
+        assert_eq!(t.lock().len(), MAX_KEYS);
+        let later = now + Duration::from_secs(2);
+        t.fail("new", later);
+        assert_eq!(t.lock().len(), 1);
+        assert!(t.wait("new", later).is_some());
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(5)), 5);
+        assert_eq!(retry_after_secs(Duration::from_millis(5001)), 6);
+    }
+}

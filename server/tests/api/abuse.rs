@@ -1,0 +1,220 @@
+//! Abuse resistance through the real router and database: throttled failed logins and bad
+//! SCIM tokens (429 with Retry-After, the valid token unharmed), and the limits on what one
+//! request may ask for (body size, filter depth, members per PATCH, time).
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use futures::StreamExt;
+use leptos::server_fn::ServerFn;
+use serde_json::json;
+
+use crate::common::{q, Reply, TestServer};
+use crate::console::PASSWORD;
+
+fn addr(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+impl TestServer {
+    async fn users_from(&self, peer: &str, token: &str) -> Reply {
+        let auth = format!("Bearer {token}");
+        self.raw_from(
+            addr(peer),
+            Method::GET,
+            "/scimapi/Users",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await
+    }
+
+    async fn login_from(&self, peer: &str, email: &str, password: &str) -> Reply {
+        let body = serde_urlencoded::to_string([("email", email), ("password", password)]).unwrap();
+        self.raw_from(
+            addr(peer),
+            Method::POST,
+            app::auth::Login::PATH,
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("host", "console.example.com"),
+                ("origin", "https://console.example.com"),
+            ],
+            Some(&body),
+        )
+        .await
+    }
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bad_scim_tokens_are_throttled_per_address_and_the_valid_token_is_not() {
+    let s = TestServer::start().await;
+    for _ in 0..20 {
+        let reply = s.users_from("203.0.113.7", "dcpt_guess").await;
+        reply.assert_error(401, None);
+    }
+    let throttled = s.users_from("203.0.113.7", "dcpt_guess").await;
+    throttled.assert_error(429, None);
+    assert!((1..=5).contains(&retry_after(&throttled)));
+    // No token at all is just as bad.
+    let anonymous = s
+        .raw_from(
+            addr("203.0.113.7"),
+            Method::GET,
+            "/scimapi/Users",
+            &[],
+            None,
+        )
+        .await;
+    anonymous.assert_error(429, None);
+    // The organisation's IdP behind the same address keeps working ...
+    let valid = s.users_from("203.0.113.7", &s.token).await;
+    assert_eq!(valid.status, StatusCode::OK, "{}", valid.body);
+    // ... and other addresses are unaffected.
+    s.users_from("198.51.100.1", "dcpt_guess")
+        .await
+        .assert_error(401, None);
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_with_a_readable_message() {
+    let s = TestServer::start().await;
+    for _ in 0..5 {
+        let reply = s
+            .login_from("203.0.113.9", "ada@example.com", "not the password")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    }
+    // Now even the right password waits, from any address.
+    let locked = s
+        .login_from("198.51.100.2", "ada@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+    assert!((55..=60).contains(&retry_after(&locked)));
+    let message = locked.body.to_string();
+    assert!(
+        message.contains("Too many failed attempts. Try again in"),
+        "{message}"
+    );
+    assert!(locked.headers.get("set-cookie").is_none());
+    // Another account is not locked, but an address that guesses many is.
+    for i in 0..15 {
+        let email = format!("nobody{i}@example.com");
+        let reply = s
+            .login_from("203.0.113.9", &email, "guess guess guess")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let hank = s
+        .login_from("203.0.113.9", "hank@example.com", "guess guess guess")
+        .await;
+    assert_eq!(hank.status, StatusCode::TOO_MANY_REQUESTS, "{}", hank.body);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_with_a_scim_error() {
+    let s = TestServer::start().await;
+    let big = json!({"userName": "big", "title": "x".repeat(3 << 20)});
+    let reply = s.scim(Method::POST, "/Users", Some(big)).await;
+    reply.assert_error(413, None);
+    // Nothing was created.
+    let list = s.scim(Method::GET, "/Users", None).await;
+    assert_eq!(list.body["totalResults"], 0);
+}
+
+#[tokio::test]
+async fn deep_filters_are_refused_and_long_flat_ones_work() {
+    let s = TestServer::start().await;
+    s.create_user("ada@example.com").await;
+    let deep = format!("{}userName eq \"x\"{}", "(".repeat(17), ")".repeat(17));
+    s.scim(Method::GET, &format!("/Users?filter={}", q(&deep)), None)
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    // The longest flat filter the length limit allows becomes one query the database takes.
+    let terms: Vec<String> = (0..170)
+        .map(|i| format!("userName eq \"u{i}\""))
+        .chain(std::iter::once("userName eq \"ada@example.com\"".into()))
+        .collect();
+    let flat = terms.join(" or ");
+    assert!(flat.len() <= scim::filter::MAX_FILTER_LEN);
+    let reply = s
+        .scim(Method::GET, &format!("/Users?filter={}", q(&flat)), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["totalResults"], 1);
+    let nested = format!(
+        "{}userName eq \"ada@example.com\"{}",
+        "(".repeat(16),
+        ")".repeat(16)
+    );
+    let reply = s
+        .scim(Method::GET, &format!("/Users?filter={}", q(&nested)), None)
+        .await;
+    assert_eq!(reply.body["totalResults"], 1, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn too_many_members_in_one_patch_are_413_and_change_nothing() {
+    let s = TestServer::start().await;
+    let group = s
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Everyone"})),
+        )
+        .await;
+    let id = group.body["id"].as_str().unwrap().to_owned();
+    let members: Vec<_> = (0..=scim::group::MAX_MEMBERS_PER_PATCH)
+        .map(|i| json!({"value": format!("u{i}")}))
+        .collect();
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": members}]
+    });
+    let reply = s
+        .scim(Method::PATCH, &format!("/Groups/{id}"), Some(patch))
+        .await;
+    reply.assert_error(413, None);
+    assert!(reply.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("members per request"));
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_408() {
+    let s = TestServer::start_with(&[("REQUEST_TIMEOUT_SECONDS", "1")]).await;
+    // A client that sends the start of its body and then nothing more.
+    let start = futures::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"userName\":"))
+    });
+    let body = Body::from_stream(start.chain(futures::stream::pending()));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/scimapi/Users")
+        .header("authorization", format!("Bearer {}", s.token))
+        .header("content-type", "application/scim+json")
+        .body(body)
+        .unwrap();
+    let started = Instant::now();
+    let reply = s.send(request).await;
+    reply.assert_error(408, None);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let list = s.scim(Method::GET, "/Users", None).await;
+    assert_eq!(list.body["totalResults"], 0);
+}
