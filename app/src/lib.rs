@@ -22,7 +22,12 @@ use leptos_router::{path, SsrMode};
 /// The HTML document around the application, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    ssr::content_security_policy();
+    {
+        ssr::content_security_policy();
+        // Pages are per admin and may come to show a fresh token: no cache keeps them, and
+        // `no-store` also keeps them out of the browser's back/forward cache.
+        ssr::no_store();
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -389,12 +389,13 @@ async fn the_delete_behaviour_is_a_per_integration_setting() {
 }
 
 #[tokio::test]
-async fn pages_carry_a_content_security_policy_whose_nonce_only_their_scripts_have() {
+async fn pages_carry_no_store_and_a_content_security_policy_whose_nonce_only_their_scripts_have() {
     let s = TestServer::start().await;
     let mut nonces = Vec::new();
     for _ in 0..2 {
         let reply = s.raw(Method::GET, "/login", &[("host", HOST)], None).await;
         assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers["cache-control"], "no-store");
         let policy = reply.headers["content-security-policy"]
             .to_str()
             .unwrap()

@@ -37,6 +37,11 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(db: &str) -> Self {
+        Self::start_logging(db, "warn", Stdio::null()).await
+    }
+
+    /// A server logging at `rust_log` (a `RUST_LOG` value) to `log`.
+    pub(crate) async fn start_logging(db: &str, rust_log: &str, log: Stdio) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("port")
             .local_addr()
@@ -45,9 +50,9 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_server"))
             .env("DATABASE_URL", db)
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("server binary");
         let server = Self { child, port };
@@ -85,6 +90,12 @@ impl Server {
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body.as_bytes()).await?;
         read_response(&mut stream).await
+    }
+
+    /// Stops the server as an operator would (SIGTERM) and waits for it to exit.
+    pub(crate) fn stop(mut self) {
+        self.signal("TERM");
+        let _ = self.child.wait();
     }
 
     fn signal(&self, name: &str) {

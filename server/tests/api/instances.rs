@@ -11,7 +11,7 @@ use crate::crash::{prepare, Server};
 
 /// A console call as a browser on `port` makes it: same-origin form POST, with a cookie.
 /// Returns the status, the session cookie it sets (if any) and the body.
-async fn console_call(
+pub(crate) async fn console_call(
     port: u16,
     path: &str,
     form: &str,
