@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release -p server --bin bench -- scale          # in-process, 1,000 and 100,000 users
 //! cargo run --release -p server --bin bench -- console        # console pages, 100,000 users
+//! cargo run --release -p server --bin bench -- token          # the per-request token check
 //! scripts/bench-load sqlite                                   # HTTP load on a running server
 //! cargo run --release -p server --bin bench -- load --target http://127.0.0.1:3000  # BENCH_TOKEN=...
 //! ```
@@ -39,6 +40,11 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         users: usize,
         #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
+    /// The per-request token check (digest, then digest and lookup), in-process.
+    Token {
+        #[arg(long, default_value_t = 100_000)]
         samples: usize,
     },
     /// SCIM load over HTTP against running servers: throughput and latency per operation,
@@ -84,6 +90,10 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Console { users, samples } => {
             scale::console_pages(users, samples).await;
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Token { samples } => {
+            scale::token_check(samples).await;
             std::process::ExitCode::SUCCESS
         }
         Command::Load(options) => match load::run(options).await {

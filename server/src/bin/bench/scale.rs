@@ -395,3 +395,39 @@ pub async fn console_pages(users: usize, samples: usize) {
     }
     owned.finish().await;
 }
+
+/// The per-request token check: the digest alone, then digest and lookup for a valid and
+/// an unknown token, as the SCIM middleware does it.
+pub async fn token_check(samples: usize) {
+    let bench = Bench::start("token").await;
+    let store = bench.app.state.console.store.clone();
+    println!("token check, {samples} sequential checks each (SQLite)");
+    timed(samples, |_| async {
+        std::hint::black_box(domain::token::TokenHash::of(std::hint::black_box(
+            &bench.token,
+        )));
+    })
+    .await
+    .print("SHA-256 digest of the token, hex");
+    for (what, token) in [
+        ("digest + lookup, valid token", bench.token.clone()),
+        (
+            "digest + lookup, unknown token",
+            format!("{}x", bench.token),
+        ),
+    ] {
+        let expect_valid = token == bench.token;
+        timed(samples, |_| {
+            let (store, token) = (&store, &token);
+            async move {
+                let owner = domain::integrations::authenticate(store, token)
+                    .await
+                    .expect("lookup");
+                assert_eq!(owner.is_some(), expect_valid);
+            }
+        })
+        .await
+        .print(what);
+    }
+    bench.finish().await;
+}
