@@ -171,7 +171,7 @@ pub async fn login_throttled(
 ) -> Result<Admin> {
     let now = Instant::now();
     let account = email.trim().to_lowercase();
-    let address = client.map(|c| c.0.to_string());
+    let address = client.map(ClientAddr::throttle_key);
     let account_wait = throttles.login_account.wait(&account, now);
     let address_wait = address
         .as_deref()

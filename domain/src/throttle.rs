@@ -22,6 +22,23 @@ pub const MAX_KEYS: usize = 100_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    /// The key an address is throttled under: an IPv4 address, or the /64 network of an
+    /// IPv6 one (one subscriber is handed a whole /64, and could rotate through it).
+    pub fn throttle_key(self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        }
+    }
+}
+
 /// How many failures a key may have: `burst` at once, then one per `every`.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -178,6 +195,16 @@ mod tests {
         t.fail("new", later);
         assert_eq!(t.lock().len(), 1);
         assert!(t.wait("new", later).is_some());
+    }
+
+    #[test]
+    fn ipv6_clients_are_throttled_per_64() {
+        let key = |text: &str| ClientAddr(text.parse().unwrap()).throttle_key();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff::9"), key("2001:db8:1:2::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
     }
 
     #[test]

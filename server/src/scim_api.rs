@@ -129,8 +129,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             // A valid token is never throttled, whoever shares its address; missing and
             // unknown ones are counted per address, and past the limit answered with 429
             // and Retry-After, so an IdP backs off instead of quarantining the app.
-            if let Some(ClientAddr(address)) = req.extensions().get::<ClientAddr>() {
-                let address = address.to_string();
+            if let Some(client) = req.extensions().get::<ClientAddr>() {
+                let address = client.throttle_key();
                 let throttle = &state.console.throttles.scim_address;
                 let now = Instant::now();
                 if let Some(wait) = throttle.wait(&address, now) {
