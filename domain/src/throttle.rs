@@ -17,6 +17,19 @@ use std::time::{Duration, Instant};
 /// keys, e.g. the account of a login from a new address).
 pub const MAX_KEYS: usize = 100_000;
 
+/// Longest key kept, in bytes: a longer one (a megabyte "email") is cut, so that memory
+/// stays bounded by [`MAX_KEYS`] whatever clients send.
+pub const MAX_KEY_LEN: usize = 320;
+
+/// `key` cut to at most [`MAX_KEY_LEN`] bytes, on a character boundary.
+fn bounded(key: &str) -> &str {
+    let mut end = key.len().min(MAX_KEY_LEN);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
+}
+
 /// The client address a request came from, as the server determined it (the peer, or the
 /// address a trusted proxy forwarded). Absent when unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +77,7 @@ impl Throttle {
 
     /// How long `key` must wait before its next attempt counts, or `None` if it may try now.
     pub fn wait(&self, key: &str, now: Instant) -> Option<Duration> {
-        let paid_off = *self.lock().get(key)?;
+        let paid_off = *self.lock().get(bounded(key))?;
         let allowance = self.policy.every * self.policy.burst.saturating_sub(1);
         let wait = paid_off
             .checked_duration_since(now)?
@@ -74,6 +87,7 @@ impl Throttle {
 
     /// Counts a failed attempt of `key`.
     pub fn fail(&self, key: &str, now: Instant) {
+        let key = bounded(key);
         let mut map = self.lock();
         if let Some(paid_off) = map.get_mut(key) {
             *paid_off = (*paid_off).max(now) + self.policy.every;
@@ -90,7 +104,7 @@ impl Throttle {
 
     /// Forgets the failures of `key` (an admin who finally typed the right password).
     pub fn forget(&self, key: &str) {
-        self.lock().remove(key);
+        self.lock().remove(bounded(key));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
@@ -195,6 +209,18 @@ mod tests {
         t.fail("new", later);
         assert_eq!(t.lock().len(), 1);
         assert!(t.wait("new", later).is_some());
+    }
+
+    #[test]
+    fn long_keys_are_cut_and_still_throttled() {
+        let t = throttle(1, 60);
+        let now = Instant::now();
+        let long = "é".repeat(100_000);
+        t.fail(&long, now);
+        assert!(t.wait(&long, now).is_some());
+        let map = t.lock();
+        let stored = map.keys().next().unwrap();
+        assert!(stored.len() <= MAX_KEY_LEN && stored.len() >= MAX_KEY_LEN - 1);
     }
 
     #[test]
