@@ -228,14 +228,15 @@ fn client_addr(req: &Request, hops: usize) -> Option<IpAddr> {
 /// client trickling a body cannot hold a connection and a database turn for ever. Work cut
 /// short is rolled back with its transaction.
 async fn time_limit(timeout: Duration, req: Request, next: Next) -> Response {
-    let scim = req.uri().path().starts_with("/scimapi/");
+    // Both clones share the request's buffers: nothing is copied on the way through.
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
+            let path = uri.path();
             tracing::warn!(%method, path, "request timed out");
-            if scim {
+            if path.starts_with("/scimapi/") {
                 scim_api::ApiError::from(scim::ScimError::new(
                     408,
                     None,

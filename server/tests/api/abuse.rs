@@ -212,7 +212,10 @@ async fn a_request_that_takes_too_long_is_408() {
         .body(body)
         .unwrap();
     let started = Instant::now();
-    let reply = s.send(request).await;
+    // Without a time limit the request would never end: fail instead of hanging.
+    let reply = tokio::time::timeout(Duration::from_secs(10), s.send(request))
+        .await
+        .expect("an answer within 10 s");
     reply.assert_error(408, None);
     assert!(started.elapsed() < Duration::from_secs(5));
     let list = s.scim(Method::GET, "/Users", None).await;
