@@ -1,8 +1,9 @@
 //! Storage: one function per operation the domain needs. All SQL lives here, every statement
 //! is parameterised, and callers never see which backend runs it. The store runs on SQLite
-//! (the default; WAL, foreign keys, busy timeout set per connection) or PostgreSQL through
-//! sqlx's `Any` driver: one set of statements, with the few dialect differences (substring
-//! functions, the insertion sequence, GREATEST) decided by [`Backend`] where the SQL is built.
+//! (the default; WAL, foreign keys, busy timeout set per connection; statements run in the
+//! calling task, see [`db`]) or PostgreSQL: one set of statements, with the few dialect
+//! differences (substring functions, the insertion sequence, GREATEST) decided by
+//! [`Backend`] where the SQL is built.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,14 +12,17 @@ use scim::filter::{Attr, Condition, ElementCondition, Field, Op, Operand};
 use scim::group::GroupChange;
 use scim::list::{Sort, SortKey};
 use scim::user::IndexedValue;
-use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Any, AnyPool, Executor, Row, SqlitePool};
+use sqlx::SqlitePool;
 
 use crate::error::{Error, Result};
 
 pub mod activity;
+mod db;
 mod directory;
+
+pub use db::DbError;
+use db::{is_unique_violation, stmt, Db, On, Query, Row, Tx};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -55,7 +59,7 @@ pub enum NativePool {
 /// Handle to the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    db: Db,
     backend: Backend,
     url: String,
     /// See [`Store::write_turn`].
@@ -248,24 +252,8 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
         .busy_timeout(Duration::from_secs(5)))
 }
 
-/// The URL with SQLite's `mode=rwc`, so the file is created on first start.
-fn create_if_missing(url: &str) -> String {
-    if url.contains("mode=") || url.contains(":memory:") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
-}
-
-/// Connections per process on SQLite: readers run in parallel under WAL, writers queue on
-/// the file's one write lock anyway.
+/// Idle connections a process keeps open on SQLite. Statements run in the task that asks, so
+/// at most one or two connections per runtime thread are in use at once.
 pub const DEFAULT_SQLITE_POOL_SIZE: u32 = 8;
 /// Connections per process on PostgreSQL. N instances hold up to N times this many (plus 4
 /// each for sessions), which must stay under the server's `max_connections`.
@@ -276,7 +264,7 @@ pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 16;
 /// commits ("table already exists", or a busy database). Such a process runs the migrator
 /// again, which now finds the migration applied. A migration that fails for another reason
 /// fails every attempt and is reported.
-async fn migrate_sqlite(pool: &AnyPool) -> Result<()> {
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<()> {
     let mut attempt = 1;
     loop {
         match SQLITE_MIGRATIONS.run(pool).await {
@@ -294,59 +282,57 @@ async fn migrate_sqlite(pool: &AnyPool) -> Result<()> {
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
-    /// `sqlite://path/to/file.db`, `sqlite::memory:` or `postgres://user@host/database`.
+    /// `sqlite://path/to/file.db` or `postgres://user@host/database`.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with_pool_size(url, None).await
     }
 
-    /// [`Store::connect`] with at most `pool_size` connections instead of the backend's
+    /// [`Store::connect`] with `pool_size` connections instead of the backend's
     /// default ([`DEFAULT_SQLITE_POOL_SIZE`], [`DEFAULT_POSTGRES_POOL_SIZE`]).
     pub async fn connect_with_pool_size(url: &str, pool_size: Option<u32>) -> Result<Self> {
-        sqlx::any::install_default_drivers();
         let backend = Backend::of(url)?;
-        let pool = match backend {
+        let db = match backend {
             Backend::Sqlite => {
+                if url.contains(":memory:") || url.contains("mode=memory") {
+                    return Err(Error::Invalid(
+                        "DATABASE_URL must name a SQLite file: an in-memory database would be \
+                         a different one on every connection"
+                            .into(),
+                    ));
+                }
                 let options = sqlite_options(url)?;
-                if let Some(dir) = options.get_filename().parent() {
+                let path = options.get_filename().to_owned();
+                if let Some(dir) = path.parent() {
                     if !dir.as_os_str().is_empty() {
                         std::fs::create_dir_all(dir).map_err(|e| {
                             Error::Invalid(format!("cannot create {}: {e}", dir.display()))
                         })?;
                     }
                 }
-                let pool = AnyPoolOptions::new()
-                    .max_connections(pool_size.unwrap_or(DEFAULT_SQLITE_POOL_SIZE))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // What SqliteConnectOptions sets for the native pool, per connection.
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA synchronous = NORMAL",
-                                "PRAGMA foreign_keys = ON",
-                                "PRAGMA busy_timeout = 5000",
-                            ] {
-                                conn.execute(pragma).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&create_if_missing(url))
+                // sqlx's migrator creates the file and applies the migrations; the store's
+                // own connections open it afterwards.
+                let migrator = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
                     .await?;
-                migrate_sqlite(&pool).await?;
-                pool
+                let migrated = migrate_sqlite(&migrator).await;
+                migrator.close().await;
+                migrated?;
+                let keep = pool_size.unwrap_or(DEFAULT_SQLITE_POOL_SIZE);
+                Db::Sqlite(db::SqliteConnections::open(path, keep as usize)?)
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
+                let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(pool_size.unwrap_or(DEFAULT_POSTGRES_POOL_SIZE))
                     .connect(url)
                     .await?;
                 // sqlx takes an advisory lock, so instances starting together migrate once.
                 POSTGRES_MIGRATIONS.run(&pool).await?;
-                pool
+                Db::Postgres(pool)
             }
         };
         Ok(Self {
-            pool,
+            db,
             backend,
             url: url.to_owned(),
             writer: Default::default(),
@@ -384,7 +370,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     // --- organisations and admins -------------------------------------------------------
@@ -397,48 +383,49 @@ impl Store {
         at: i64,
     ) -> Result<Organisation> {
         let _turn = self.write_turn().await;
-        sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        stmt("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
             .bind(id)
             .bind(name)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
-        let row = sqlx::query("SELECT id, name FROM organisations WHERE name = $1")
+        let row = stmt("SELECT id, name FROM organisations WHERE name = $1")
             .bind(name)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
+        let mut row = row;
         Ok(Organisation {
-            id: row.get(0),
-            name: row.get(1),
+            id: row.take(0),
+            name: row.take(1),
         })
     }
 
     pub async fn organisation_by_name(&self, name: &str) -> Result<Option<Organisation>> {
-        let row = sqlx::query("SELECT id, name FROM organisations WHERE name = $1")
+        let row = stmt("SELECT id, name FROM organisations WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
-        Ok(row.map(|r| Organisation {
-            id: r.get(0),
-            name: r.get(1),
+        Ok(row.map(|mut r| Organisation {
+            id: r.take(0),
+            name: r.take(1),
         }))
     }
 
     pub async fn organisation(&self, id: &str) -> Result<Option<Organisation>> {
-        let row = sqlx::query("SELECT id, name FROM organisations WHERE id = $1")
+        let row = stmt("SELECT id, name FROM organisations WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
-        Ok(row.map(|r| Organisation {
-            id: r.get(0),
-            name: r.get(1),
+        Ok(row.map(|mut r| Organisation {
+            id: r.take(0),
+            name: r.take(1),
         }))
     }
 
     /// Inserts an admin; `Conflict` when the email is taken.
     pub async fn insert_admin(&self, admin: &AdminRow, at: i64) -> Result<()> {
         let _turn = self.write_turn().await;
-        let result = sqlx::query(
+        let result = stmt(
             "INSERT INTO admins (id, organisation_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&admin.id)
@@ -446,7 +433,7 @@ impl Store {
         .bind(&admin.email)
         .bind(&admin.password_hash)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await;
         match result {
             Ok(_) => Ok(()),
@@ -454,7 +441,7 @@ impl Store {
                 "an admin with the email {} already exists",
                 admin.email
             ))),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -470,42 +457,39 @@ impl Store {
         let sql = format!(
             "SELECT id, organisation_id, email, password_hash FROM admins WHERE {column} = $1"
         );
-        let row = sqlx::query(&sql)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| AdminRow {
-            id: r.get(0),
-            organisation_id: r.get(1),
-            email: r.get(2),
-            password_hash: r.get(3),
+        let row = stmt(&sql).bind(value).fetch_optional(&self.db).await?;
+        Ok(row.map(|mut r| AdminRow {
+            id: r.take(0),
+            organisation_id: r.take(1),
+            email: r.take(2),
+            password_hash: r.take(3),
         }))
     }
 
     /// The organisation's admins, by email (password hashes included: callers drop them).
     pub async fn admins_of(&self, organisation_id: &str) -> Result<Vec<AdminRow>> {
-        let rows = sqlx::query(
+        let rows = stmt(
             "SELECT id, organisation_id, email, password_hash FROM admins \
              WHERE organisation_id = $1 ORDER BY email",
         )
         .bind(organisation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| AdminRow {
-                id: r.get(0),
-                organisation_id: r.get(1),
-                email: r.get(2),
-                password_hash: r.get(3),
+            .map(|mut r| AdminRow {
+                id: r.take(0),
+                organisation_id: r.take(1),
+                email: r.take(2),
+                password_hash: r.take(3),
             })
             .collect())
     }
 
     pub async fn count_admins(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM admins")
-            .fetch_one(&self.pool)
-            .await?)
+        stmt("SELECT COUNT(*) FROM admins")
+            .fetch_scalar(&self.db)
+            .await
     }
 
     // --- directory integrations ----------------------------------------------------------
@@ -515,23 +499,23 @@ impl Store {
         organisation_id: &str,
         kind: &str,
     ) -> Result<Option<IntegrationRow>> {
-        let row = sqlx::query(
+        let row = stmt(
             "SELECT id, organisation_id, kind, CAST(CASE WHEN token_hash IS NULL THEN 0 ELSE 1 END AS BIGINT), token_created_at, last_sync_at, \
              delete_mode FROM directory_integrations WHERE organisation_id = $1 AND kind = $2",
         )
         .bind(organisation_id)
         .bind(kind)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
-        Ok(row.map(|r| IntegrationRow {
-            id: r.get(0),
-            organisation_id: r.get(1),
-            kind: r.get(2),
+        Ok(row.map(|mut r| IntegrationRow {
+            id: r.take(0),
+            organisation_id: r.take(1),
+            kind: r.take(2),
             // Computed truth values are integers: the backends disagree on booleans.
-            has_token: r.get::<i64, _>(3) != 0,
-            token_created_at: r.get(4),
-            last_sync_at: r.get(5),
-            delete_mode: r.get(6),
+            has_token: r.take::<i64>(3) != 0,
+            token_created_at: r.take(4),
+            last_sync_at: r.take(5),
+            delete_mode: r.take(6),
         }))
     }
 
@@ -541,7 +525,7 @@ impl Store {
     /// returned. Returns the integration id.
     pub async fn set_token(&self, change: &TokenChange<'_>) -> Result<Option<String>> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let guard = if change.only_if_absent {
             " WHERE directory_integrations.token_hash IS NULL"
         } else {
@@ -554,13 +538,13 @@ impl Store {
              SET token_hash = excluded.token_hash, token_created_at = excluded.token_created_at{guard} \
              RETURNING id"
         );
-        let id: Option<String> = sqlx::query_scalar(&sql)
+        let id: Option<String> = stmt(&sql)
             .bind(change.new_integration_id)
             .bind(change.organisation_id)
             .bind(change.kind)
             .bind(change.token_hash)
             .bind(change.at)
-            .fetch_optional(&mut *tx)
+            .fetch_optional_scalar(&mut tx)
             .await?;
         let Some(id) = id else {
             return Ok(None);
@@ -579,17 +563,17 @@ impl Store {
 
     /// The integration whose token hashes to `token_hash`.
     pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
-        let row = sqlx::query(
+        let row = stmt(
             "SELECT id, organisation_id, CAST(CASE WHEN delete_mode = 'remove' THEN 1 ELSE 0 END AS BIGINT) \
              FROM directory_integrations WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
-        Ok(row.map(|r| TokenOwner {
-            integration_id: r.get(0),
-            organisation_id: r.get(1),
-            delete_removes: r.get::<i64, _>(2) != 0,
+        Ok(row.map(|mut r| TokenOwner {
+            integration_id: r.take(0),
+            organisation_id: r.take(1),
+            delete_removes: r.take::<i64>(2) != 0,
         }))
     }
 
@@ -604,14 +588,14 @@ impl Store {
         at: i64,
     ) -> Result<bool> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        let id: Option<String> = sqlx::query_scalar(
+        let mut tx = self.db.begin().await?;
+        let id: Option<String> = stmt(
             "UPDATE directory_integrations SET delete_mode = $1 WHERE organisation_id = $2 AND kind = $3 RETURNING id",
         )
         .bind(mode)
         .bind(organisation_id)
         .bind(kind)
-        .fetch_optional(&mut *tx)
+        .fetch_optional_scalar(&mut tx)
         .await?;
         let Some(id) = id else {
             return Ok(false);
@@ -624,13 +608,13 @@ impl Store {
     /// Moves an integration's last sync forward to `at`; never backwards.
     pub async fn advance_last_sync(&self, integration_id: &str, at: i64) -> Result<()> {
         let _turn = self.write_turn().await;
-        sqlx::query(
+        stmt(
             "UPDATE directory_integrations SET last_sync_at = $1 \
              WHERE id = $2 AND (last_sync_at IS NULL OR last_sync_at < $1)",
         )
         .bind(at)
         .bind(integration_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -642,7 +626,7 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
+        let rows = stmt(
             "SELECT a.id, a.admin_id, a.actor, a.action, a.integration_id, i.kind, a.detail, a.at \
              FROM audit_events a LEFT JOIN directory_integrations i ON i.id = a.integration_id \
              WHERE a.organisation_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3",
@@ -650,19 +634,19 @@ impl Store {
         .bind(organisation_id)
         .bind(before_id.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| AuditRow {
-                id: r.get(0),
-                admin_id: r.get(1),
-                actor: r.get(2),
-                action: r.get(3),
-                integration_id: r.get(4),
-                integration_kind: r.get(5),
-                detail: r.get(6),
-                at: r.get(7),
+            .map(|mut r| AuditRow {
+                id: r.take(0),
+                admin_id: r.take(1),
+                actor: r.take(2),
+                action: r.take(3),
+                integration_id: r.take(4),
+                integration_kind: r.take(5),
+                detail: r.take(6),
+                at: r.take(7),
             })
             .collect())
     }
@@ -675,7 +659,7 @@ impl Store {
         at: i64,
     ) -> Result<()> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         record_audit(&mut tx, organisation_id, audit, None, at).await?;
         tx.commit().await?;
         Ok(())
@@ -686,8 +670,8 @@ impl Store {
     /// Inserts a user; `Conflict` when the userName is taken in the organisation.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
+        let mut tx = self.db.begin().await?;
+        let result = stmt(
             "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
              display_name, display_name_key, active, attributes, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
@@ -702,12 +686,12 @@ impl Store {
         .bind(user.active)
         .bind(user.attributes)
         .bind(user.at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         match result {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         insert_values(&mut tx, user).await?;
         set_external_id(
@@ -727,8 +711,8 @@ impl Store {
     /// gone); `Conflict` when the new userName is taken.
     pub async fn update_user(&self, user: &NewUser<'_>, expected_version: i64) -> Result<bool> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
+        let mut tx = self.db.begin().await?;
+        let result = stmt(
             "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
              display_name = $3, display_name_key = $4, active = $5, attributes = $6, \
              version = version + 1, updated_at = $7 \
@@ -744,17 +728,17 @@ impl Store {
         .bind(user.organisation_id)
         .bind(user.id)
         .bind(expected_version)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         match result {
-            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(1) => {}
             Ok(_) => return Ok(false),
             Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
-        sqlx::query("DELETE FROM scim_user_values WHERE user_id = $1")
+        stmt("DELETE FROM scim_user_values WHERE user_id = $1")
             .bind(user.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         insert_values(&mut tx, user).await?;
         set_external_id(
@@ -780,11 +764,11 @@ impl Store {
             "SELECT {USER_COLUMNS}, {} FROM scim_users WHERE organisation_id = $1 AND id = $2",
             Table::Users.external_id_column(3)
         );
-        let row = sqlx::query(&sql)
+        let row = stmt(&sql)
             .bind(organisation_id)
             .bind(id)
             .bind(integration_id.unwrap_or_default())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(row.map(user_row))
     }
@@ -808,16 +792,16 @@ impl Store {
         columns: &str,
         organisation_id: &str,
         query: &ListQuery<'_>,
-    ) -> Result<(u64, Vec<AnyRow>)> {
+    ) -> Result<(u64, Vec<Row>)> {
         let sql = ListSql::new(self.backend, table, columns, organisation_id, query);
-        let total: i64 = bind_all(sqlx::query_scalar(&sql.count), &sql.binds)
-            .fetch_one(&self.pool)
+        let total: i64 = bind_all(stmt(&sql.count), &sql.binds)
+            .fetch_scalar(&self.db)
             .await?;
         if query.limit == 0 || query.offset >= total as u64 {
             return Ok((total as u64, Vec::new()));
         }
-        let rows = bind_all_rows(sqlx::query(&sql.page), &sql.page_binds)
-            .fetch_all(&self.pool)
+        let rows = bind_all(stmt(&sql.page), &sql.page_binds)
+            .fetch_all(&self.db)
             .await?;
         Ok((total as u64, rows))
     }
@@ -839,10 +823,13 @@ impl Store {
                 Backend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
                 Backend::Postgres => ("EXPLAIN", 0),
             };
-            let rows = bind_all_rows(sqlx::query(&format!("{explain} {text}")), binds)
-                .fetch_all(&self.pool)
+            let rows = bind_all(stmt(format!("{explain} {text}")), binds)
+                .fetch_all(&self.db)
                 .await?;
-            *plan = rows.iter().map(|r| r.get::<String, _>(column)).collect();
+            *plan = rows
+                .into_iter()
+                .map(|mut r| r.take::<String>(column))
+                .collect();
         }
         Ok(plans)
     }
@@ -872,12 +859,12 @@ impl Store {
                  WHERE m.organisation_id = $1 AND m.user_id IN ({}) ORDER BY g.display_name_key, g.id",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(organisation_id);
+            let mut q = stmt(&sql).bind(organisation_id);
             for id in chunk {
                 q = q.bind(*id);
             }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push((r.get(0), r.get(1), r.get(2)));
+            for mut r in q.fetch_all(&self.db).await? {
+                out.push((r.take(0), r.take(1), r.take(2)));
             }
         }
         Ok(out)
@@ -889,8 +876,8 @@ impl Store {
     /// of the organisation is an `invalidValue` error.
     pub async fn insert_group(&self, group: &NewGroup<'_>, members: &[String]) -> Result<()> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let mut tx = self.db.begin().await?;
+        stmt(
             "INSERT INTO scim_groups (id, organisation_id, integration_id, display_name, display_name_key, \
              version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
         )
@@ -900,7 +887,7 @@ impl Store {
         .bind(group.display_name)
         .bind(group.display_name_key)
         .bind(group.at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         set_external_id(
             &mut tx,
@@ -922,7 +909,7 @@ impl Store {
         id: &str,
         integration_id: Option<&str>,
     ) -> Result<Option<GroupRow>> {
-        read_group(&self.pool, organisation_id, id, integration_id).await
+        read_group(&self.db, organisation_id, id, integration_id).await
     }
 
     pub async fn list_groups(
@@ -951,12 +938,12 @@ impl Store {
                  WHERE m.organisation_id = $1 AND m.group_id IN ({}) ORDER BY m.group_id, u.user_name_key",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(organisation_id);
+            let mut q = stmt(&sql).bind(organisation_id);
             for id in chunk {
                 q = q.bind(*id);
             }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push((r.get(0), r.get(1), r.get(2)));
+            for mut r in q.fetch_all(&self.db).await? {
+                out.push((r.take(0), r.take(1), r.take(2)));
             }
         }
         Ok(out)
@@ -979,7 +966,7 @@ impl Store {
             GroupChange::DisplayName(n) => Some(n.as_str()),
             _ => None,
         });
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         // The update comes first: it takes the write lock and checks the version at once.
         if !bump_group(
             self.backend,
@@ -1014,7 +1001,7 @@ impl Store {
                 GroupChange::DisplayName(_) => {}
             }
         }
-        let row = read_group(&mut *tx, organisation_id, id, Some(integration_id)).await?;
+        let row = read_group(&mut tx, organisation_id, id, Some(integration_id)).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -1042,11 +1029,11 @@ impl Store {
         let mut sql = format!("DELETE FROM {table} WHERE organisation_id = $1 AND id = $2");
         let (guard, versions) = version_guard(if_match, 3);
         sql.push_str(&guard);
-        let mut q = sqlx::query(&sql).bind(organisation_id).bind(id);
+        let mut q = stmt(&sql).bind(organisation_id).bind(id);
         for v in versions {
             q = q.bind(v);
         }
-        if q.execute(&self.pool).await?.rows_affected() == 1 {
+        if q.execute(&self.db).await? == 1 {
             return Ok(true);
         }
         self.missing_or_changed(organisation_id, id, table)
@@ -1063,10 +1050,10 @@ impl Store {
         table: &'static str,
     ) -> Result<Option<T>> {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE organisation_id = $1 AND id = $2");
-        let exists: i64 = sqlx::query_scalar(&sql)
+        let exists: i64 = stmt(&sql)
             .bind(organisation_id)
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_scalar(&self.db)
             .await?;
         if exists == 0 {
             Ok(None)
@@ -1085,18 +1072,18 @@ impl Store {
         &self,
         organisation_id: &str,
     ) -> Result<Vec<(Option<String>, i64, i64)>> {
-        let rows = sqlx::query(
+        let rows = stmt(
             "SELECT i.kind, CAST(SUM(CASE WHEN u.active THEN 1 ELSE 0 END) AS BIGINT), \
              CAST(SUM(CASE WHEN u.active THEN 0 ELSE 1 END) AS BIGINT) \
              FROM scim_users u LEFT JOIN directory_integrations i ON i.id = u.integration_id \
              WHERE u.organisation_id = $1 GROUP BY i.kind",
         )
         .bind(organisation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|mut r| (r.take(0), r.take(1), r.take(2)))
             .collect())
     }
 
@@ -1105,11 +1092,11 @@ impl Store {
     }
 
     async fn count(&self, table: Table, organisation_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(&count_sql(table))
+        stmt(count_sql(table))
             .bind(organisation_id)
             .bind("")
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_scalar(&self.db)
+            .await
     }
 }
 
@@ -1119,14 +1106,14 @@ fn user_name_taken(user_name: &str) -> Error {
 
 const USER_COLUMNS: &str = "id, attributes, version, created_at, updated_at";
 
-fn user_row(r: AnyRow) -> UserRow {
+fn user_row(mut r: Row) -> UserRow {
     UserRow {
-        id: r.get(0),
-        attributes: r.get(1),
-        version: r.get(2),
-        created_at: r.get(3),
-        updated_at: r.get(4),
-        external_id: r.get(5),
+        id: r.take(0),
+        attributes: r.take(1),
+        version: r.take(2),
+        created_at: r.take(3),
+        updated_at: r.take(4),
+        external_id: r.take(5),
     }
 }
 
@@ -1210,26 +1197,7 @@ impl ListSql {
     }
 }
 
-type Args<'q> = sqlx::any::AnyArguments<'q>;
-
-fn bind_all<'q, O>(
-    mut q: sqlx::query::QueryScalar<'q, Any, O, Args<'q>>,
-    binds: &'q [Bind],
-) -> sqlx::query::QueryScalar<'q, Any, O, Args<'q>> {
-    for b in binds {
-        q = match b {
-            Bind::Str(s) => q.bind(s.as_str()),
-            Bind::Int(i) => q.bind(*i),
-            Bind::Bool(v) => q.bind(*v),
-        };
-    }
-    q
-}
-
-fn bind_all_rows<'q>(
-    mut q: sqlx::query::Query<'q, Any, Args<'q>>,
-    binds: &'q [Bind],
-) -> sqlx::query::Query<'q, Any, Args<'q>> {
+fn bind_all<'q>(mut q: Query<'q>, binds: &'q [Bind]) -> Query<'q> {
     for b in binds {
         q = match b {
             Bind::Str(s) => q.bind(s.as_str()),
@@ -1496,19 +1464,19 @@ const CHUNK: usize = 500;
 
 const GROUP_COLUMNS: &str = "id, display_name, version, created_at, updated_at";
 
-fn group_row(r: AnyRow) -> GroupRow {
+fn group_row(mut r: Row) -> GroupRow {
     GroupRow {
-        id: r.get(0),
-        display_name: r.get(1),
-        version: r.get(2),
-        created_at: r.get(3),
-        updated_at: r.get(4),
-        external_id: r.get(5),
+        id: r.take(0),
+        display_name: r.take(1),
+        version: r.take(2),
+        created_at: r.take(3),
+        updated_at: r.take(4),
+        external_id: r.take(5),
     }
 }
 
-async fn read_group<'e>(
-    executor: impl Executor<'e, Database = Any>,
+async fn read_group<'a>(
+    on: impl Into<On<'a>>,
     organisation_id: &str,
     id: &str,
     integration_id: Option<&str>,
@@ -1517,18 +1485,18 @@ async fn read_group<'e>(
         "SELECT {GROUP_COLUMNS}, {} FROM scim_groups WHERE organisation_id = $1 AND id = $2",
         Table::Groups.external_id_column(3)
     );
-    let row = sqlx::query(&sql)
+    let row = stmt(&sql)
         .bind(organisation_id)
         .bind(id)
         .bind(integration_id.unwrap_or_default())
-        .fetch_optional(executor)
+        .fetch_optional(on)
         .await?;
     Ok(row.map(group_row))
 }
 
 /// Sets (or with `None` clears) the externalId `integration_id` keeps for a resource.
 async fn set_external_id(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     table: Table,
     resource_id: &str,
     integration_id: &str,
@@ -1537,34 +1505,32 @@ async fn set_external_id(
     let ids = table.external_ids();
     match external_id {
         Some(e) => {
-            sqlx::query(&format!(
+            stmt(format!(
                 "INSERT INTO {ids} (resource_id, integration_id, external_id) VALUES ($1, $2, $3) \
                  ON CONFLICT (resource_id, integration_id) DO UPDATE SET external_id = excluded.external_id"
             ))
             .bind(resource_id)
             .bind(integration_id)
             .bind(e)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         None => {
-            sqlx::query(&format!(
+            stmt(format!(
                 "DELETE FROM {ids} WHERE resource_id = $1 AND integration_id = $2"
             ))
             .bind(resource_id)
             .bind(integration_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
     }
     Ok(())
 }
 
-type Tx<'c> = sqlx::Transaction<'c, Any>;
-
 async fn bump_group(
     b: Backend,
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     organisation_id: &str,
     id: &str,
     if_match: Option<&[i64]>,
@@ -1583,7 +1549,7 @@ async fn bump_group(
     let (guard, versions) = version_guard(if_match, 6);
     sql.push_str(&guard);
     let key = display_name.map(scim::user::fold_case);
-    let mut q = sqlx::query(&sql)
+    let mut q = stmt(&sql)
         .bind(organisation_id)
         .bind(id)
         .bind(at)
@@ -1592,18 +1558,18 @@ async fn bump_group(
     for v in versions {
         q = q.bind(v);
     }
-    Ok(q.execute(&mut **tx).await?.rows_affected() == 1)
+    Ok(q.execute(&mut *tx).await? == 1)
 }
 
 /// Records who did what to an integration, in the transaction that did it.
 async fn record_audit(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     organisation_id: &str,
     audit: &AuditEntry,
     integration_id: Option<&str>,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    stmt(
         "INSERT INTO audit_events (organisation_id, admin_id, actor, action, integration_id, detail, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -1614,13 +1580,13 @@ async fn record_audit(
     .bind(integration_id)
     .bind(&audit.detail)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Writes a user's filterable values (see `scim_user_values` in the schema).
-async fn insert_values(tx: &mut Tx<'_>, user: &NewUser<'_>) -> Result<()> {
+async fn insert_values(tx: &mut Tx, user: &NewUser<'_>) -> Result<()> {
     for chunk in user.values.chunks(CHUNK / 8) {
         let rows = (0..chunk.len())
             .map(|i| {
@@ -1640,7 +1606,7 @@ async fn insert_values(tx: &mut Tx<'_>, user: &NewUser<'_>) -> Result<()> {
             "INSERT INTO scim_user_values (organisation_id, user_id, attribute, element, value_key, \
              type_key, display_key, is_primary) VALUES {rows}"
         );
-        let mut q = sqlx::query(&sql).bind(user.organisation_id).bind(user.id);
+        let mut q = stmt(&sql).bind(user.organisation_id).bind(user.id);
         for v in chunk {
             q = q
                 .bind(&v.attribute)
@@ -1650,14 +1616,14 @@ async fn insert_values(tx: &mut Tx<'_>, user: &NewUser<'_>) -> Result<()> {
                 .bind(&v.display)
                 .bind(v.primary);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 /// Adds members, refusing ids that are not users of the organisation.
 async fn add_members(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     organisation_id: &str,
     group_id: &str,
     ids: &[String],
@@ -1667,11 +1633,11 @@ async fn add_members(
             "SELECT id FROM scim_users WHERE organisation_id = $1 AND id IN ({})",
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(organisation_id);
+        let mut q = stmt(&sql).bind(organisation_id);
         for id in chunk {
             q = q.bind(id);
         }
-        let known = q.fetch_all(&mut **tx).await?;
+        let known: Vec<String> = q.fetch_all_scalar(&mut *tx).await?;
         if known.len() < chunk.len() {
             let missing = chunk
                 .iter()
@@ -1690,34 +1656,34 @@ async fn add_members(
             "INSERT INTO scim_group_members (organisation_id, group_id, user_id) VALUES {values} \
              ON CONFLICT (group_id, user_id) DO NOTHING"
         );
-        let mut q = sqlx::query(&sql).bind(organisation_id).bind(group_id);
+        let mut q = stmt(&sql).bind(organisation_id).bind(group_id);
         for id in chunk {
             q = q.bind(id);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-async fn remove_members(tx: &mut Tx<'_>, group_id: &str, ids: &[String]) -> Result<()> {
+async fn remove_members(tx: &mut Tx, group_id: &str, ids: &[String]) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
             "DELETE FROM scim_group_members WHERE group_id = $1 AND user_id IN ({})",
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(group_id);
+        let mut q = stmt(&sql).bind(group_id);
         for id in chunk {
             q = q.bind(id);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-async fn remove_all_members(tx: &mut Tx<'_>, group_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
+async fn remove_all_members(tx: &mut Tx, group_id: &str) -> Result<()> {
+    stmt("DELETE FROM scim_group_members WHERE group_id = $1")
         .bind(group_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -1825,23 +1791,31 @@ mod tests {
     #[tokio::test]
     async fn every_sqlite_connection_runs_in_wal_mode_with_foreign_keys() {
         let (_dir, store, _, _) = store().await;
+        let Db::Sqlite(conns) = &store.db else {
+            panic!("a sqlite:// store runs on SQLite");
+        };
         // Hold several connections at once so the check is not about a single one.
         let mut held = Vec::new();
         for _ in 0..4 {
-            let mut conn = store.pool.acquire().await.unwrap();
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-            let keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-            assert_eq!((mode.as_str(), keys, sync), ("wal", 1, 1));
+            let conn = conns.get().unwrap();
+            let pragma = |name: &str| -> String {
+                conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap()
+            };
+            let settings = [
+                pragma("journal_mode"),
+                pragma("foreign_keys"),
+                pragma("synchronous"),
+                pragma("busy_timeout"),
+            ];
+            assert_eq!(settings, ["wal", "1", "1", "5000"]);
             held.push(conn);
         }
     }

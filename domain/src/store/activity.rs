@@ -1,8 +1,6 @@
 //! Storage of the sync activity log (`scim_requests`).
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
+use super::db::{stmt, Row};
 use super::{placeholders, Store};
 use crate::error::Result;
 
@@ -63,7 +61,7 @@ impl Store {
     /// Writes a batch of recorded requests in one transaction.
     pub async fn insert_requests(&self, entries: &[RequestEntry]) -> Result<()> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         // Ten rows a statement: sqlx binds SQLite parameters at a cost that grows with the
         // statement's parameter count, and 100-row statements (1,100 parameters) made a
         // OneLogin-style sync 15-30 % slower with the log on; ten rows are within noise.
@@ -76,7 +74,7 @@ impl Store {
                  resource_type, resource_id, duration_us, error, request_body) VALUES {}",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = stmt(sql);
             for e in chunk {
                 query = query
                     .bind(&e.organisation_id)
@@ -91,7 +89,7 @@ impl Store {
                     .bind(&e.error)
                     .bind(&e.request_body);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -100,11 +98,11 @@ impl Store {
     /// Deletes recorded requests older than `before` (ms since the epoch); how many.
     pub async fn prune_requests(&self, before: i64) -> Result<u64> {
         let _turn = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM scim_requests WHERE at < $1")
+        let done = stmt("DELETE FROM scim_requests WHERE at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     /// The organisation's recorded requests, newest first.
@@ -135,11 +133,11 @@ impl Store {
             sql.push_str(&format!(" AND r.id < {before}"));
         }
         sql.push_str(&format!(" ORDER BY r.id DESC LIMIT {}", query.limit.max(0)));
-        let mut q = sqlx::query(&sql).bind(organisation_id);
+        let mut q = stmt(&sql).bind(organisation_id);
         for b in &binds {
             q = q.bind(b);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(&self.db).await?;
         Ok(rows.into_iter().map(request_row).collect())
     }
 
@@ -149,7 +147,7 @@ impl Store {
         organisation_id: &str,
         since: i64,
     ) -> Result<Vec<RequestSummary>> {
-        let rows = sqlx::query(
+        let rows = stmt(
             "SELECT i.kind, COUNT(r.id), \
              COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) \
              FROM directory_integrations i \
@@ -158,12 +156,12 @@ impl Store {
         )
         .bind(organisation_id)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kind: String = r.get(0);
-            let last_error = sqlx::query(
+        for mut r in rows {
+            let kind: String = r.take(0);
+            let last_error = stmt(
                 "SELECT r.at, COALESCE(r.error, '') FROM scim_requests r \
                  JOIN directory_integrations i ON i.id = r.integration_id \
                  WHERE r.organisation_id = $1 AND i.kind = $2 AND r.status >= 400 \
@@ -171,13 +169,13 @@ impl Store {
             )
             .bind(organisation_id)
             .bind(&kind)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?
-            .map(|e| (e.get::<i64, _>(0), e.get::<String, _>(1)));
+            .map(|mut e| (e.take::<i64>(0), e.take::<String>(1)));
             out.push(RequestSummary {
                 integration_kind: kind,
-                requests: r.get(1),
-                failures: r.get(2),
+                requests: r.take(1),
+                failures: r.take(2),
                 last_error,
             });
         }
@@ -185,18 +183,18 @@ impl Store {
     }
 }
 
-fn request_row(r: AnyRow) -> RequestRow {
+fn request_row(mut r: Row) -> RequestRow {
     RequestRow {
-        id: r.get(0),
-        integration_kind: r.get(1),
-        at: r.get(2),
-        method: r.get(3),
-        path: r.get(4),
-        status: r.get(5),
-        resource_type: r.get(6),
-        resource_id: r.get(7),
-        duration_us: r.get(8),
-        error: r.get(9),
-        request_body: r.get(10),
+        id: r.take(0),
+        integration_kind: r.take(1),
+        at: r.take(2),
+        method: r.take(3),
+        path: r.take(4),
+        status: r.take(5),
+        resource_type: r.take(6),
+        resource_id: r.take(7),
+        duration_us: r.take(8),
+        error: r.take(9),
+        request_body: r.take(10),
     }
 }

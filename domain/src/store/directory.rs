@@ -1,7 +1,6 @@
 //! Storage queries behind the console's Users and Groups pages (the SCIM API never needs them).
 
-use sqlx::Row;
-
+use super::db::stmt;
 use super::{placeholders, Store, Table, CHUNK};
 use crate::error::Result;
 
@@ -18,11 +17,11 @@ impl Store {
              WHERE r.organisation_id = $1 AND r.id = $2",
             table.name()
         );
-        Ok(sqlx::query_scalar(&sql)
+        stmt(&sql)
             .bind(organisation_id)
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional_scalar(&self.db)
+            .await
     }
 
     /// Members per group, for the groups of one page.
@@ -38,12 +37,12 @@ impl Store {
                  WHERE organisation_id = $1 AND group_id IN ({}) GROUP BY group_id",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(organisation_id);
+            let mut q = stmt(&sql).bind(organisation_id);
             for id in chunk {
                 q = q.bind(*id);
             }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push((r.get(0), r.get(1)));
+            for mut r in q.fetch_all(&self.db).await? {
+                out.push((r.take(0), r.take(1)));
             }
         }
         Ok(out)
@@ -58,14 +57,14 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(i64, Vec<(String, String, Option<String>, bool)>)> {
-        let total: i64 = sqlx::query_scalar(
+        let total: i64 = stmt(
             "SELECT COUNT(*) FROM scim_group_members WHERE organisation_id = $1 AND group_id = $2",
         )
         .bind(organisation_id)
         .bind(group_id)
-        .fetch_one(&self.pool)
+        .fetch_scalar(&self.db)
         .await?;
-        let rows = sqlx::query(
+        let rows = stmt(
             "SELECT u.id, u.user_name, u.display_name, CAST(CASE WHEN u.active THEN 1 ELSE 0 END AS BIGINT) \
              FROM scim_group_members m JOIN scim_users u ON u.id = m.user_id \
              WHERE m.organisation_id = $1 AND m.group_id = $2 \
@@ -75,12 +74,12 @@ impl Store {
         .bind(group_id)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok((
             total,
             rows.into_iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2), r.get::<i64, _>(3) != 0))
+                .map(|mut r| (r.take(0), r.take(1), r.take(2), r.take::<i64>(3) != 0))
                 .collect(),
         ))
     }
