@@ -62,8 +62,6 @@ pub struct Store {
     db: Db,
     backend: Backend,
     url: String,
-    /// See [`Store::write_turn`].
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,20 +333,7 @@ impl Store {
             db,
             backend,
             url: url.to_owned(),
-            writer: Default::default(),
         })
-    }
-
-    /// On SQLite, this process's writers take turns here before they take the file's one
-    /// write lock, so they queue in order instead of sleeping in SQLite's busy handler (which
-    /// backs off for up to 100 ms at a time, and made write p99 ~100 ms under 16 concurrent
-    /// clients). Held until the write commits. Other processes on the same file still wait
-    /// in the busy handler. PostgreSQL locks rows and needs no turn.
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.writer.lock().await),
-            Backend::Postgres => None,
-        }
     }
 
     /// A small pool of the backend's own driver on the same database, for the session store.
@@ -382,18 +367,18 @@ impl Store {
         name: &str,
         at: i64,
     ) -> Result<Organisation> {
-        let _turn = self.write_turn().await;
+        let mut tx = self.db.begin().await?;
         stmt("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
             .bind(id)
             .bind(name)
             .bind(at)
-            .execute(&self.db)
+            .execute(&mut tx)
             .await?;
-        let row = stmt("SELECT id, name FROM organisations WHERE name = $1")
+        let mut row = stmt("SELECT id, name FROM organisations WHERE name = $1")
             .bind(name)
-            .fetch_one(&self.db)
+            .fetch_one(&mut tx)
             .await?;
-        let mut row = row;
+        tx.commit().await?;
         Ok(Organisation {
             id: row.take(0),
             name: row.take(1),
@@ -424,7 +409,7 @@ impl Store {
 
     /// Inserts an admin; `Conflict` when the email is taken.
     pub async fn insert_admin(&self, admin: &AdminRow, at: i64) -> Result<()> {
-        let _turn = self.write_turn().await;
+        let mut tx = self.db.begin().await?;
         let result = stmt(
             "INSERT INTO admins (id, organisation_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -433,10 +418,10 @@ impl Store {
         .bind(&admin.email)
         .bind(&admin.password_hash)
         .bind(at)
-        .execute(&self.db)
+        .execute(&mut tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => tx.commit().await,
             Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
                 "an admin with the email {} already exists",
                 admin.email
@@ -524,7 +509,6 @@ impl Store {
     /// this commits. With `only_if_absent`, an existing token is left alone and `None` is
     /// returned. Returns the integration id.
     pub async fn set_token(&self, change: &TokenChange<'_>) -> Result<Option<String>> {
-        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         let guard = if change.only_if_absent {
             " WHERE directory_integrations.token_hash IS NULL"
@@ -587,7 +571,6 @@ impl Store {
         audit: &AuditEntry,
         at: i64,
     ) -> Result<bool> {
-        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         let id: Option<String> = stmt(
             "UPDATE directory_integrations SET delete_mode = $1 WHERE organisation_id = $2 AND kind = $3 RETURNING id",
@@ -607,16 +590,16 @@ impl Store {
 
     /// Moves an integration's last sync forward to `at`; never backwards.
     pub async fn advance_last_sync(&self, integration_id: &str, at: i64) -> Result<()> {
-        let _turn = self.write_turn().await;
+        let mut tx = self.db.begin().await?;
         stmt(
             "UPDATE directory_integrations SET last_sync_at = $1 \
              WHERE id = $2 AND (last_sync_at IS NULL OR last_sync_at < $1)",
         )
         .bind(at)
         .bind(integration_id)
-        .execute(&self.db)
+        .execute(&mut tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The organisation's audit log, newest first: `limit` events older than `before_id`.
@@ -658,7 +641,6 @@ impl Store {
         audit: &AuditEntry,
         at: i64,
     ) -> Result<()> {
-        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         record_audit(&mut tx, organisation_id, audit, None, at).await?;
         tx.commit().await?;
@@ -669,7 +651,6 @@ impl Store {
 
     /// Inserts a user; `Conflict` when the userName is taken in the organisation.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
-        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         let result = stmt(
             "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
@@ -710,7 +691,6 @@ impl Store {
     /// created the user stays its source. Returns false when it is not (changed meanwhile, or
     /// gone); `Conflict` when the new userName is taken.
     pub async fn update_user(&self, user: &NewUser<'_>, expected_version: i64) -> Result<bool> {
-        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         let result = stmt(
             "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
@@ -875,7 +855,6 @@ impl Store {
     /// Inserts a group with its members, in one transaction. A member id that is not a user
     /// of the organisation is an `invalidValue` error.
     pub async fn insert_group(&self, group: &NewGroup<'_>, members: &[String]) -> Result<()> {
-        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         stmt(
             "INSERT INTO scim_groups (id, organisation_id, integration_id, display_name, display_name_key, \
@@ -961,7 +940,6 @@ impl Store {
         changes: &[GroupChange],
         at: i64,
     ) -> Result<Option<GroupRow>> {
-        let _turn = self.write_turn().await;
         let display_name = changes.iter().rev().find_map(|c| match c {
             GroupChange::DisplayName(n) => Some(n.as_str()),
             _ => None,
@@ -979,9 +957,7 @@ impl Store {
         )
         .await?
         {
-            return self
-                .missing_or_changed(organisation_id, id, "scim_groups")
-                .await;
+            return missing_or_changed(&mut tx, organisation_id, id, "scim_groups").await;
         }
         for change in changes {
             match change {
@@ -1025,41 +1001,21 @@ impl Store {
         id: &str,
         if_match: Option<&[i64]>,
     ) -> Result<bool> {
-        let _turn = self.write_turn().await;
         let mut sql = format!("DELETE FROM {table} WHERE organisation_id = $1 AND id = $2");
         let (guard, versions) = version_guard(if_match, 3);
         sql.push_str(&guard);
+        let mut tx = self.db.begin().await?;
         let mut q = stmt(&sql).bind(organisation_id).bind(id);
         for v in versions {
             q = q.bind(v);
         }
-        if q.execute(&self.db).await? == 1 {
+        if q.execute(&mut tx).await? == 1 {
+            tx.commit().await?;
             return Ok(true);
         }
-        self.missing_or_changed(organisation_id, id, table)
+        missing_or_changed(&mut tx, organisation_id, id, table)
             .await
             .map(|_: Option<()>| false)
-    }
-
-    /// After a guarded write changed nothing: `Ok(None)` if the resource is gone,
-    /// `PreconditionFailed` if it exists (so its version did not match).
-    async fn missing_or_changed<T>(
-        &self,
-        organisation_id: &str,
-        id: &str,
-        table: &'static str,
-    ) -> Result<Option<T>> {
-        let sql = format!("SELECT COUNT(*) FROM {table} WHERE organisation_id = $1 AND id = $2");
-        let exists: i64 = stmt(&sql)
-            .bind(organisation_id)
-            .bind(id)
-            .fetch_scalar(&self.db)
-            .await?;
-        if exists == 0 {
-            Ok(None)
-        } else {
-            Err(Error::PreconditionFailed)
-        }
     }
 
     pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
@@ -1494,6 +1450,28 @@ async fn read_group<'a>(
     Ok(row.map(group_row))
 }
 
+/// After a guarded write changed nothing: `Ok(None)` if the resource is gone,
+/// `PreconditionFailed` if it exists (so its version did not match). Asked in the write's
+/// transaction, which sees what it saw.
+async fn missing_or_changed<T>(
+    tx: &mut Tx,
+    organisation_id: &str,
+    id: &str,
+    table: &'static str,
+) -> Result<Option<T>> {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE organisation_id = $1 AND id = $2");
+    let exists: i64 = stmt(&sql)
+        .bind(organisation_id)
+        .bind(id)
+        .fetch_scalar(tx)
+        .await?;
+    if exists == 0 {
+        Ok(None)
+    } else {
+        Err(Error::PreconditionFailed)
+    }
+}
+
 /// Sets (or with `None` clears) the externalId `integration_id` keeps for a resource.
 async fn set_external_id(
     tx: &mut Tx,
@@ -1786,6 +1764,94 @@ mod tests {
             .unwrap();
         assert_eq!(total, 2);
         assert_eq!(store.count_groups(&org).await.unwrap(), 0);
+    }
+
+    /// Waits until `n` writers wait for their turn.
+    async fn writers_waiting(store: &Store, n: usize) {
+        while store.db.writers().1 < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_writers_share_one_transaction_and_a_failed_one_changes_nothing() {
+        let (_dir, store, org, integration) = store().await;
+        let (begun, _) = store.db.writers();
+        let first = store.db.begin().await.unwrap();
+        let mut writers = Vec::new();
+        // "dup" takes the userName "a" has just taken in the same transaction.
+        for (id, name) in [("a", "a"), ("b", "b"), ("dup", "a"), ("c", "c")] {
+            let (store, org, integration) = (store.clone(), org.clone(), integration.clone());
+            writers.push(tokio::spawn(async move {
+                store
+                    .insert_user(&user(id, name, &org, &integration, 1))
+                    .await
+            }));
+        }
+        writers_waiting(&store, 4).await;
+        first.commit().await.unwrap();
+        let mut results = Vec::new();
+        for writer in writers {
+            results.push(writer.await.unwrap().map_err(|e| e.to_string()));
+        }
+        assert_eq!(
+            results,
+            [
+                Ok(()),
+                Ok(()),
+                Err("userName \"a\" is already taken".to_owned()),
+                Ok(())
+            ]
+        );
+        assert_eq!(store.db.writers().0 - begun, 1, "one transaction for all");
+        assert_eq!(store.count_users(&org).await.unwrap(), 3);
+        assert!(store.user(&org, "dup", None).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_write_commits_itself_when_the_writer_after_it_gives_up() {
+        let (_dir, store, org, integration) = store().await;
+        let mut first = store.db.begin().await.unwrap();
+        stmt("INSERT INTO organisations (id, name, created_at) VALUES ('o2', 'Second', 1)")
+            .execute(&mut first)
+            .await
+            .unwrap();
+        // The next writer's request, polled once so that it waits for its turn, and then
+        // dropped without running.
+        let new_user = user("b", "b", &org, &integration, 1);
+        let mut next = Box::pin(store.insert_user(&new_user));
+        tokio::select! {
+            biased;
+            _ = &mut next => panic!("the next writer cannot have had its turn"),
+            () = std::future::ready(()) => {}
+        }
+        assert_eq!(store.db.writers().1, 1);
+        // The first write passes the open transaction to the next writer and waits for
+        // its commit.
+        let committing = tokio::spawn(first.commit());
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            store
+                .organisation_by_name("Second")
+                .await
+                .unwrap()
+                .is_none(),
+            "handed over, not committed"
+        );
+        drop(next);
+        tokio::time::timeout(Duration::from_secs(5), committing)
+            .await
+            .expect("the first write committed by itself")
+            .unwrap()
+            .unwrap();
+        assert!(store
+            .organisation_by_name("Second")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store.user(&org, "b", None).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -56,52 +56,58 @@ pub struct RequestSummary {
 }
 
 const COLUMNS: usize = 11;
+/// Rows per INSERT: ten keep the statement (and its cached preparation) small.
+const ROWS_PER_STATEMENT: usize = 10;
+/// Rows per transaction when writing the log.
+const ROWS_PER_TRANSACTION: usize = 100;
 
 impl Store {
-    /// Writes a batch of recorded requests in one transaction.
+    /// Writes recorded requests, [`ROWS_PER_TRANSACTION`] to a transaction: on SQLite each
+    /// joins the SCIM writes around it (see `Db::begin`) rather than holding them all up
+    /// while a second's worth of log is written. On an error, the transactions before it
+    /// are kept.
     pub async fn insert_requests(&self, entries: &[RequestEntry]) -> Result<()> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.db.begin().await?;
-        // Ten rows a statement: sqlx binds SQLite parameters at a cost that grows with the
-        // statement's parameter count, and 100-row statements (1,100 parameters) made a
-        // OneLogin-style sync 15-30 % slower with the log on; ten rows are within noise.
-        for chunk in entries.chunks(10) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO scim_requests (organisation_id, integration_id, at, method, path, status, \
-                 resource_type, resource_id, duration_us, error, request_body) VALUES {}",
-                rows.join(", ")
-            );
-            let mut query = stmt(sql);
-            for e in chunk {
-                query = query
-                    .bind(&e.organisation_id)
-                    .bind(&e.integration_id)
-                    .bind(e.at)
-                    .bind(&e.method)
-                    .bind(&e.path)
-                    .bind(i64::from(e.status))
-                    .bind(e.resource_type)
-                    .bind(&e.resource_id)
-                    .bind(e.duration_us)
-                    .bind(&e.error)
-                    .bind(&e.request_body);
+        for part in entries.chunks(ROWS_PER_TRANSACTION) {
+            let mut tx = self.db.begin().await?;
+            for chunk in part.chunks(ROWS_PER_STATEMENT) {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO scim_requests (organisation_id, integration_id, at, method, path, status, \
+                     resource_type, resource_id, duration_us, error, request_body) VALUES {}",
+                    rows.join(", ")
+                );
+                let mut query = stmt(sql);
+                for e in chunk {
+                    query = query
+                        .bind(&e.organisation_id)
+                        .bind(&e.integration_id)
+                        .bind(e.at)
+                        .bind(&e.method)
+                        .bind(&e.path)
+                        .bind(i64::from(e.status))
+                        .bind(e.resource_type)
+                        .bind(&e.resource_id)
+                        .bind(e.duration_us)
+                        .bind(&e.error)
+                        .bind(&e.request_body);
+                }
+                query.execute(&mut tx).await?;
             }
-            query.execute(&mut tx).await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
     /// Deletes recorded requests older than `before` (ms since the epoch); how many.
     pub async fn prune_requests(&self, before: i64) -> Result<u64> {
-        let _turn = self.write_turn().await;
+        let mut tx = self.db.begin().await?;
         let done = stmt("DELETE FROM scim_requests WHERE at < $1")
             .bind(before)
-            .execute(&self.db)
+            .execute(&mut tx)
             .await?;
+        tx.commit().await?;
         Ok(done)
     }
 

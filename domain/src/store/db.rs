@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -383,17 +384,55 @@ pub(crate) enum Db {
 }
 
 impl Db {
-    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
-    /// every transaction here writes, and one that read first and then found the lock taken
-    /// could not go on.
+    /// Starts a transaction: every transaction here writes.
+    ///
+    /// On SQLite, the process's writers take turns, and their transactions are grouped:
+    /// each runs in a savepoint of a transaction that stays open while further writers
+    /// wait for their turn, and is committed by the last of them (see [`Tx::commit`]).
+    /// One commit then writes the pages many writes share (a table's last page, the upper
+    /// pages of its indexes) once instead of once per write, which is most of what a
+    /// commit costs. Taking turns here also keeps the writers out of SQLite's busy handler,
+    /// which backs off for up to 100 ms at a time.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         match self {
             Db::Sqlite(conns) => {
-                let conn = conns.get()?;
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                Ok(Tx::Sqlite(SqliteTx { conn: Some(conn) }))
+                let mut turn = {
+                    let _waiting = Waiting::count(&conns.writers.waiting);
+                    Arc::clone(&conns.writers.turn).lock_owned().await
+                };
+                if turn.is_none() {
+                    let conn = conns.get()?;
+                    // IMMEDIATE takes the write lock now: a transaction that read first and
+                    // found the lock taken by another process afterwards could not go on.
+                    stmt("BEGIN IMMEDIATE").sqlite_execute(&conn)?;
+                    let id = conns.writers.batches.fetch_add(1, Ordering::Relaxed);
+                    *turn = Some(Batch {
+                        id,
+                        conn,
+                        writes: 0,
+                        outcome: tokio::sync::watch::channel(None).0,
+                    });
+                }
+                let tx = SqliteTx {
+                    turn: Some(turn),
+                    conns: Arc::clone(conns),
+                };
+                stmt("SAVEPOINT write").sqlite_execute(tx.conn()?)?;
+                Ok(Tx::Sqlite(tx))
             }
             Db::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await?)),
+        }
+    }
+
+    /// Grouped transactions begun so far, and writers waiting for their turn (SQLite).
+    #[cfg(test)]
+    pub(crate) fn writers(&self) -> (u64, usize) {
+        match self {
+            Db::Sqlite(conns) => (
+                conns.writers.batches.load(Ordering::Relaxed),
+                conns.writers.waiting.load(Ordering::Relaxed),
+            ),
+            Db::Postgres(_) => (0, 0),
         }
     }
 
@@ -412,39 +451,183 @@ pub(crate) enum Tx {
 }
 
 impl Tx {
+    /// Commits. On SQLite this returns once the grouped transaction holding this one's
+    /// savepoint has committed (or failed, which fails every write in it).
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(mut tx) => {
-                tx.conn()?.execute_batch("COMMIT")?;
-                tx.conn = None;
-                Ok(())
+                let conns = Arc::clone(&tx.conns);
+                let mut turn = tx.turn.take().ok_or_else(closed)?;
+                let Some(batch) = turn.as_mut() else {
+                    return Err(closed());
+                };
+                if let Err(e) = stmt("RELEASE write").sqlite_execute(&batch.conn) {
+                    fail(&mut turn, &e);
+                    return Err(e);
+                }
+                batch.writes += 1;
+                let (id, outcome) = (batch.id, batch.outcome.subscribe());
+                conns.writers.pass(turn, false);
+                conns.writers.outcome(id, outcome).await
             }
             Tx::Postgres(tx) => Ok(tx.commit().await?),
         }
     }
 }
 
+/// A write's savepoint in the open grouped transaction, holding the writers' turn.
 pub(crate) struct SqliteTx {
-    /// Taken when the transaction ends; the connection then goes back to the pool.
-    conn: Option<Pooled>,
+    /// Taken when the write ends.
+    turn: Option<tokio::sync::OwnedMutexGuard<Option<Batch>>>,
+    conns: Arc<SqliteConnections>,
 }
 
 impl SqliteTx {
     fn conn(&self) -> Result<&rusqlite::Connection> {
-        self.conn
+        self.turn
             .as_deref()
-            .ok_or(Error::Database(DbError::Sqlx(sqlx::Error::PoolClosed)))
+            .and_then(Option::as_ref)
+            .map(|batch| &*batch.conn)
+            .ok_or_else(closed)
     }
 }
 
 impl Drop for SqliteTx {
+    /// Undoes this write's savepoint, and passes the turn on (or commits the others).
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            // A failed rollback leaves the connection unusable: close it instead of pooling.
-            if conn.execute_batch("ROLLBACK").is_err() {
-                conn.discard();
+        let Some(mut turn) = self.turn.take() else {
+            return;
+        };
+        if let Some(batch) = turn.as_ref() {
+            let undone = stmt("ROLLBACK TO write")
+                .sqlite_execute(&batch.conn)
+                .and_then(|_| stmt("RELEASE write").sqlite_execute(&batch.conn));
+            if let Err(e) = undone {
+                // What this write did cannot be told apart from the others' any more.
+                fail(&mut turn, &e);
             }
         }
+        self.conns.writers.pass(turn, false);
+    }
+}
+
+fn closed() -> Error {
+    Error::Database(DbError::Sqlx(sqlx::Error::PoolClosed))
+}
+
+/// The open grouped transaction.
+struct Batch {
+    /// Tells batches apart, for a writer waiting for its own.
+    id: u64,
+    conn: Pooled,
+    /// Writes released into it.
+    writes: usize,
+    /// Set once it has committed (Ok) or failed (the error's text).
+    outcome: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
+}
+
+/// Ends the open batch after an error that SQLite may have answered by rolling back the
+/// whole transaction: every write in it fails.
+fn fail(turn: &mut Option<Batch>, e: &Error) {
+    if let Some(batch) = turn.take() {
+        if !batch.conn.is_autocommit() && batch.conn.execute_batch("ROLLBACK").is_err() {
+            batch.conn.discard();
+        }
+        batch.outcome.send_replace(Some(Err(e.to_string())));
+    }
+}
+
+/// Commits the open batch, if there is one, and tells its writers.
+fn commit(turn: &mut Option<Batch>) {
+    if turn
+        .as_ref()
+        .is_some_and(|batch| batch.conn.is_autocommit())
+    {
+        // An error made SQLite roll the whole transaction back.
+        let e = Error::Database(DbError::Commit(
+            "the grouped transaction was rolled back".into(),
+        ));
+        fail(turn, &e);
+        return;
+    }
+    let Some(batch) = turn.take() else {
+        return;
+    };
+    let committed = stmt("COMMIT").sqlite_execute(&batch.conn);
+    if let Err(e) = &committed {
+        if batch.conn.execute_batch("ROLLBACK").is_err() {
+            batch.conn.discard();
+        }
+        tracing::error!(error = %e, writes = batch.writes, "a grouped commit failed");
+    }
+    batch
+        .outcome
+        .send_replace(Some(committed.map(drop).map_err(|e| e.to_string())));
+}
+
+/// At most this many writes share a transaction, which bounds how long its first one waits.
+const MAX_BATCH: usize = 32;
+/// A write waits this long for the writer after it to commit their transaction, then
+/// commits it itself (that writer may have been cancelled while waiting for its turn).
+const HANDOVER_WAIT: Duration = Duration::from_millis(20);
+
+/// The process's SQLite writers: their turn, which holds the open batch.
+#[derive(Default)]
+pub(crate) struct Writers {
+    turn: Arc<tokio::sync::Mutex<Option<Batch>>>,
+    /// Writers waiting for the turn.
+    waiting: AtomicUsize,
+    batches: AtomicU64,
+}
+
+impl Writers {
+    /// Passes the turn on: to the next writer, within the open batch, when one is waiting
+    /// and the batch has room; otherwise after committing the batch (`now`: in any case).
+    fn pass(&self, mut turn: tokio::sync::OwnedMutexGuard<Option<Batch>>, now: bool) {
+        let full = turn.as_ref().is_some_and(|batch| batch.writes >= MAX_BATCH);
+        if now || full || self.waiting.load(Ordering::Acquire) == 0 {
+            commit(&mut turn);
+        }
+    }
+
+    /// Waits for the outcome of batch `id`, committing it after [`HANDOVER_WAIT`] if it is
+    /// still open.
+    async fn outcome(
+        &self,
+        id: u64,
+        mut outcome: tokio::sync::watch::Receiver<Option<std::result::Result<(), String>>>,
+    ) -> Result<()> {
+        loop {
+            if let Some(result) = outcome.borrow_and_update().clone() {
+                return result.map_err(|e| Error::Database(DbError::Commit(e)));
+            }
+            match tokio::time::timeout(HANDOVER_WAIT, outcome.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(closed()),
+                Err(_) => {
+                    let turn = Arc::clone(&self.turn).lock_owned().await;
+                    if turn.as_ref().is_some_and(|batch| batch.id == id) {
+                        self.pass(turn, true);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts a writer waiting for its turn until dropped (also when its request is dropped).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -455,6 +638,8 @@ pub(crate) struct SqliteConnections {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
     keep: usize,
+    closed: AtomicBool,
+    writers: Writers,
 }
 
 impl std::fmt::Debug for SqliteConnections {
@@ -471,22 +656,34 @@ impl std::fmt::Debug for SqliteConnections {
 const STATEMENT_CACHE: usize = 256;
 
 impl SqliteConnections {
+    /// Opens the pool, and a thread of its own that checkpoints the write-ahead log (see
+    /// [`checkpoint`]) until the pool is closed or dropped.
     pub(crate) fn open(path: PathBuf, keep: usize) -> Result<Arc<Self>> {
         let conns = Arc::new(Self {
             path,
             idle: Mutex::new(Vec::new()),
             keep,
+            closed: AtomicBool::new(false),
+            writers: Writers::default(),
         });
         // Opening one now reports a file that cannot be opened at start, not at first use.
-        drop(conns.get()?);
+        let checkpointer = conns.connect()?;
+        let weak = Arc::downgrade(&conns);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint(&checkpointer, &weak))
+            .map_err(|e| Error::Invalid(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(conns)
     }
 
     fn connect(&self) -> Result<rusqlite::Connection> {
         let conn = rusqlite::Connection::open(&self.path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        // No automatic checkpoints: they would run inside a writer's commit, while every
+        // other writer waits, and stall them for the checkpoint's fsync.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 100663296;",
         )?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
@@ -506,8 +703,61 @@ impl SqliteConnections {
     }
 
     fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
+}
+
+/// How often the checkpoint thread copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Once the log holds this many pages (64 MiB), the checkpoint thread lets it start over.
+const RESTART_AT: i64 = 16384;
+/// Pages it leaves for the last, locked pass when letting the log start over.
+const SMALL_TAIL: i64 = 256;
+
+/// Copies committed pages from the write-ahead log into the database file, beside the
+/// writers rather than inside one of their commits (SQLite's automatic checkpoints, turned
+/// off here, run in a committing writer while every other writer waits for it).
+///
+/// A passive checkpoint takes no lock a writer needs, but SQLite starts the log over only
+/// when a writer begins with every page of it copied, which never happens while writers
+/// keep committing: the log would grow without end. So once it holds [`RESTART_AT`] pages,
+/// the thread copies until a small tail is left, then takes the writers' turn, commits the
+/// open batch if there is one, copies the tail and lets go: the next writer finds the log
+/// fully copied and starts it over. Ends with a last checkpoint once the pool is closed or
+/// gone.
+fn checkpoint(conn: &rusqlite::Connection, pool: &std::sync::Weak<SqliteConnections>) {
+    // (pages in the log, pages of it copied), or None when the checkpoint failed.
+    let passive = || match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    }) {
+        Ok(pages) => Some(pages),
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint failed");
+            None
+        }
+    };
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let Some(pool) = pool.upgrade().filter(|p| !p.closed.load(Ordering::Relaxed)) else {
+            break;
+        };
+        let Some((log, _)) = passive() else { continue };
+        if log < RESTART_AT {
+            continue;
+        }
+        for _ in 0..8 {
+            match passive() {
+                Some((log, copied)) if log - copied > SMALL_TAIL => {}
+                _ => break,
+            }
+        }
+        let mut turn = pool.writers.turn.blocking_lock();
+        commit(&mut turn);
+        passive();
+        drop(turn);
+    }
+    passive();
 }
 
 /// A connection out of the pool; it goes back when dropped.
@@ -551,6 +801,9 @@ pub enum DbError {
     Sqlx(sqlx::Error),
     #[error(transparent)]
     Sqlite(rusqlite::Error),
+    /// The grouped SQLite transaction a write was part of did not commit.
+    #[error("the transaction did not commit: {0}")]
+    Commit(String),
 }
 
 impl DbError {
@@ -565,7 +818,7 @@ impl DbError {
                 rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             ),
-            DbError::Sqlite(_) => false,
+            DbError::Sqlite(_) | DbError::Commit(_) => false,
         }
     }
 }
