@@ -674,7 +674,7 @@ impl Store {
             Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
             Err(e) => return Err(e),
         }
-        insert_values(&mut tx, user).await?;
+        insert_values(&mut tx, user.organisation_id, user.id, user.values).await?;
         set_external_id(
             &mut tx,
             Table::Users,
@@ -716,11 +716,19 @@ impl Store {
             Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
             Err(e) => return Err(e),
         }
-        stmt("DELETE FROM scim_user_values WHERE user_id = $1")
-            .bind(user.id)
-            .execute(&mut tx)
-            .await?;
-        insert_values(&mut tx, user).await?;
+        // Only the indexed values that changed are rewritten: a change touches one or two
+        // of them (or none: active, a name), and each rewritten one dirties index pages.
+        let stored = stored_values(&mut tx, user.id).await?;
+        let (gone, added) = value_changes(&stored, &sorted_values(user.values));
+        for v in gone {
+            stmt("DELETE FROM scim_user_values WHERE user_id = $1 AND attribute = $2 AND element = $3")
+                .bind(user.id)
+                .bind(&v.attribute)
+                .bind(v.element)
+                .execute(&mut tx)
+                .await?;
+        }
+        insert_values(&mut tx, user.organisation_id, user.id, &added).await?;
         set_external_id(
             &mut tx,
             Table::Users,
@@ -1485,7 +1493,8 @@ async fn set_external_id(
         Some(e) => {
             stmt(format!(
                 "INSERT INTO {ids} (resource_id, integration_id, external_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT (resource_id, integration_id) DO UPDATE SET external_id = excluded.external_id"
+                 ON CONFLICT (resource_id, integration_id) DO UPDATE SET external_id = excluded.external_id \
+                 WHERE {ids}.external_id <> excluded.external_id"
             ))
             .bind(resource_id)
             .bind(integration_id)
@@ -1563,9 +1572,81 @@ async fn record_audit(
     Ok(())
 }
 
-/// Writes a user's filterable values (see `scim_user_values` in the schema).
-async fn insert_values(tx: &mut Tx, user: &NewUser<'_>) -> Result<()> {
-    for chunk in user.values.chunks(CHUNK / 8) {
+/// A user's stored filterable values, in [`sorted_values`] order.
+async fn stored_values(tx: &mut Tx, user_id: &str) -> Result<Vec<IndexedValue>> {
+    let rows = stmt(
+        "SELECT attribute, element, value_key, type_key, display_key, is_primary \
+         FROM scim_user_values WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(tx)
+    .await?;
+    let values = rows
+        .into_iter()
+        .map(|mut r| IndexedValue {
+            attribute: r.take(0),
+            element: r.take(1),
+            value: r.take(2),
+            kind: r.take(3),
+            display: r.take(4),
+            primary: r.take(5),
+        })
+        .collect::<Vec<_>>();
+    Ok(sorted_values(&values))
+}
+
+/// Every field of an indexed value, in the order [`sorted_values`] sorts by.
+fn value_order(v: &IndexedValue) -> impl Ord + '_ {
+    (
+        v.attribute.as_str(),
+        v.element,
+        v.value.as_deref(),
+        v.kind.as_deref(),
+        v.display.as_deref(),
+        v.primary,
+    )
+}
+
+/// `values` in one order, to compare them whatever order they were written in.
+fn sorted_values(values: &[IndexedValue]) -> Vec<IndexedValue> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| value_order(a).cmp(&value_order(b)));
+    sorted
+}
+
+/// The values in `stored` but not in `new`, and those in `new` but not in `stored` (both
+/// sorted by [`sorted_values`]).
+fn value_changes(
+    stored: &[IndexedValue],
+    new: &[IndexedValue],
+) -> (Vec<IndexedValue>, Vec<IndexedValue>) {
+    let (mut gone, mut added) = (Vec::new(), Vec::new());
+    let (mut old, mut new) = (stored.iter().peekable(), new.iter().peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (Some(o), Some(n)) => match value_order(o).cmp(&value_order(n)) {
+                std::cmp::Ordering::Equal => {
+                    old.next();
+                    new.next();
+                }
+                std::cmp::Ordering::Less => gone.extend(old.next().cloned()),
+                std::cmp::Ordering::Greater => added.extend(new.next().cloned()),
+            },
+            (Some(_), None) => gone.extend(old.next().cloned()),
+            (None, Some(_)) => added.extend(new.next().cloned()),
+            (None, None) => return (gone, added),
+        }
+    }
+}
+
+/// Writes filterable values of a user (see `scim_user_values` in the schema).
+async fn insert_values(
+    tx: &mut Tx,
+    organisation_id: &str,
+    user_id: &str,
+    values: &[IndexedValue],
+) -> Result<()> {
+    for chunk in values.chunks(CHUNK / 8) {
         let rows = (0..chunk.len())
             .map(|i| {
                 let b = 3 + i * 6;
@@ -1584,7 +1665,7 @@ async fn insert_values(tx: &mut Tx, user: &NewUser<'_>) -> Result<()> {
             "INSERT INTO scim_user_values (organisation_id, user_id, attribute, element, value_key, \
              type_key, display_key, is_primary) VALUES {rows}"
         );
-        let mut q = stmt(&sql).bind(user.organisation_id).bind(user.id);
+        let mut q = stmt(&sql).bind(organisation_id).bind(user_id);
         for v in chunk {
             q = q
                 .bind(&v.attribute)
@@ -1764,6 +1845,33 @@ mod tests {
             .unwrap();
         assert_eq!(total, 2);
         assert_eq!(store.count_groups(&org).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn only_changed_values_are_rewritten() {
+        let value = |attribute: &str, element: i64, value: &str| IndexedValue {
+            attribute: attribute.into(),
+            element,
+            value: Some(value.into()),
+            kind: None,
+            display: None,
+            primary: false,
+        };
+        let stored = sorted_values(&[
+            value("title", 0, "cto"),
+            value("emails", 0, "a@x"),
+            value("emails", 1, "b@x"),
+        ]);
+        let new = sorted_values(&[
+            value("emails", 1, "b@x"),
+            value("emails", 0, "a@x"),
+            value("title", 0, "ceo"),
+            value("nickname", 0, "j"),
+        ]);
+        let (gone, added) = value_changes(&stored, &new);
+        assert_eq!(gone, [value("title", 0, "cto")]);
+        assert_eq!(added, [value("nickname", 0, "j"), value("title", 0, "ceo")]);
+        assert_eq!(value_changes(&new, &new), (vec![], vec![]));
     }
 
     /// Waits until `n` writers wait for their turn.
