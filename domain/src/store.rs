@@ -712,7 +712,12 @@ impl Store {
         .await;
         match result {
             Ok(1) => {}
-            Ok(_) => return Ok(false),
+            Ok(_) => {
+                // Changed meanwhile, maybe by a write grouped with this one and not yet
+                // committed: once it is, the caller's next read sees it.
+                tx.settle().await?;
+                return Ok(false);
+            }
             Err(e) if is_unique_violation(&e) => return Err(user_name_taken(user.user_name)),
             Err(e) => return Err(e),
         }
@@ -1960,6 +1965,51 @@ mod tests {
             .unwrap()
             .is_some());
         assert!(store.user(&org, "b", None).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_update_that_finds_the_row_changed_in_its_group_returns_once_that_commits() {
+        let (_dir, store, org, integration) = store().await;
+        store
+            .insert_user(&user("a", "a", &org, &integration, 1))
+            .await
+            .unwrap();
+        let mut first = store.db.begin().await.unwrap();
+        stmt("UPDATE scim_users SET version = 2 WHERE id = 'a'")
+            .execute(&mut first)
+            .await
+            .unwrap();
+        let second = {
+            let (store, org, integration) = (store.clone(), org.clone(), integration.clone());
+            tokio::spawn(async move {
+                store
+                    .update_user(&user("a", "renamed", &org, &integration, 2), 1)
+                    .await
+            })
+        };
+        writers_waiting(&store, 1).await;
+        // A third writer keeps the group open; it is polled once and dropped later.
+        let new_user = user("c", "c", &org, &integration, 1);
+        let mut third = Box::pin(store.insert_user(&new_user));
+        tokio::select! {
+            biased;
+            _ = &mut third => panic!("the third writer cannot have had its turn"),
+            () = std::future::ready(()) => {}
+        }
+        writers_waiting(&store, 2).await;
+        let committing = tokio::spawn(first.commit());
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !second.is_finished(),
+            "the update waits for the group holding the newer version to commit"
+        );
+        drop(third);
+        assert!(!second.await.unwrap().unwrap(), "version 1 is gone");
+        let row = store.user(&org, "a", None).await.unwrap().unwrap();
+        assert_eq!(row.version, 2, "and the caller's next read sees it");
+        committing.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -475,6 +475,31 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Undoes this transaction, and returns once the writes it was grouped with have
+    /// committed (SQLite): a reader on another connection then sees them. For a write that
+    /// found a row changed by one of them and will read it again.
+    pub(crate) async fn settle(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => {
+                let conns = Arc::clone(&tx.conns);
+                let batch = tx
+                    .turn
+                    .as_deref()
+                    .and_then(Option::as_ref)
+                    .map(|batch| (batch.id, batch.outcome.subscribe()));
+                drop(tx);
+                if let Some((id, outcome)) = batch {
+                    // Their outcome is theirs to report.
+                    conns.writers.outcome(id, outcome).await.ok();
+                }
+                Ok(())
+            }
+            Tx::Postgres(tx) => Ok(tx.rollback().await?),
+        }
+    }
+}
+
 /// A write's savepoint in the open grouped transaction, holding the writers' turn.
 pub(crate) struct SqliteTx {
     /// Taken when the write ends.
