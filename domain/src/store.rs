@@ -1,7 +1,7 @@
 //! Storage: one function per operation the domain needs. All SQL lives here, every statement
 //! is parameterised, and callers never see which backend runs it. The store runs on SQLite
 //! (the default; WAL, foreign keys, busy timeout set per connection; statements run in the
-//! calling task, see [`db`]) or PostgreSQL: one set of statements, with the few dialect
+//! calling task, see `store::db`) or PostgreSQL: one set of statements, with the few dialect
 //! differences (substring functions, the insertion sequence, GREATEST) decided by
 //! [`Backend`] where the SQL is built.
 

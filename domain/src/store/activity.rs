@@ -62,7 +62,7 @@ const ROWS_PER_STATEMENT: usize = 10;
 const ROWS_PER_TRANSACTION: usize = 100;
 
 impl Store {
-    /// Writes recorded requests, [`ROWS_PER_TRANSACTION`] to a transaction: on SQLite each
+    /// Writes recorded requests, 100 to a transaction: on SQLite each
     /// joins the SCIM writes around it (see `Db::begin`) rather than holding them all up
     /// while a second's worth of log is written. On an error, the transactions before it
     /// are kept.

@@ -7,6 +7,9 @@
 //! sqlx's asynchronous driver. Statements number their parameters `$1`, `$2` ... on both.
 //!
 //! Rows come back owned, as [`Row`]s of [`Value`]s, the same for both backends.
+//!
+//! On SQLite a process's writes are grouped into shared transactions (see [`Db::begin`]),
+//! and a thread of the pool's own checkpoints the write-ahead log (see [`checkpoint`]).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -697,7 +700,7 @@ impl SqliteConnections {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint(&checkpointer, &weak))
-            .map_err(|e| Error::Invalid(format!("cannot start the checkpoint thread: {e}")))?;
+            .map_err(|e| Error::Database(DbError::Sqlx(sqlx::Error::Io(e))))?;
         Ok(conns)
     }
 
