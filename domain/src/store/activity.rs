@@ -62,10 +62,9 @@ const ROWS_PER_STATEMENT: usize = 10;
 const ROWS_PER_TRANSACTION: usize = 100;
 
 impl Store {
-    /// Writes recorded requests, 100 to a transaction: on SQLite each
-    /// joins the SCIM writes around it (see `Db::begin`) rather than holding them all up
-    /// while a second's worth of log is written. On an error, the transactions before it
-    /// are kept.
+    /// Writes recorded requests, 100 to a transaction: on SQLite each joins the SCIM writes
+    /// around it (see `Db::begin`) rather than holding them all up while a second's worth of
+    /// log is written. On an error, the transactions before it are kept.
     pub async fn insert_requests(&self, entries: &[RequestEntry]) -> Result<()> {
         for part in entries.chunks(ROWS_PER_TRANSACTION) {
             let mut tx = self.db.begin().await?;
