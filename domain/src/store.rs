@@ -1879,6 +1879,15 @@ mod tests {
         assert_eq!(value_changes(&new, &new), (vec![], vec![]));
     }
 
+    /// Polls a writer once, so that it waits for its turn; it cannot have had it yet.
+    async fn poll_once(writer: &mut (impl std::future::Future + Unpin)) {
+        tokio::select! {
+            biased;
+            _ = writer => panic!("the writer cannot have had its turn"),
+            () = std::future::ready(()) => {}
+        }
+    }
+
     /// Waits until `n` writers wait for their turn.
     async fn writers_waiting(store: &Store, n: usize) {
         while store.db.writers().1 < n {
@@ -1933,11 +1942,7 @@ mod tests {
         // dropped without running.
         let new_user = user("b", "b", &org, &integration, 1);
         let mut next = Box::pin(store.insert_user(&new_user));
-        tokio::select! {
-            biased;
-            _ = &mut next => panic!("the next writer cannot have had its turn"),
-            () = std::future::ready(()) => {}
-        }
+        poll_once(&mut next).await;
         assert_eq!(store.db.writers().1, 1);
         // The first write passes the open transaction to the next writer and waits for
         // its commit.
@@ -1991,11 +1996,7 @@ mod tests {
         // A third writer keeps the group open; it is polled once and dropped later.
         let new_user = user("c", "c", &org, &integration, 1);
         let mut third = Box::pin(store.insert_user(&new_user));
-        tokio::select! {
-            biased;
-            _ = &mut third => panic!("the third writer cannot have had its turn"),
-            () = std::future::ready(()) => {}
-        }
+        poll_once(&mut third).await;
         writers_waiting(&store, 2).await;
         let committing = tokio::spawn(first.commit());
         for _ in 0..10 {

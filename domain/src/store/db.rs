@@ -42,12 +42,6 @@ impl<'q> From<&'q String> for Param<'q> {
     }
 }
 
-impl From<String> for Param<'_> {
-    fn from(v: String) -> Self {
-        Param::Text(Some(Cow::Owned(v)))
-    }
-}
-
 impl<'q> From<Option<&'q str>> for Param<'q> {
     fn from(v: Option<&'q str>) -> Self {
         Param::Text(v.map(Cow::Borrowed))
