@@ -22,6 +22,12 @@ pub const MAX_FILTER_LEN: usize = 4096;
 /// expression-depth limit.
 pub const MAX_FILTER_DEPTH: usize = 16;
 
+/// The most attribute comparisons and presence tests one filter may hold, counting those
+/// inside value paths and under `not`. Each term is a probe of the values index, and a term
+/// like `emails co "x"` cannot use it at all: 195 of them, joined by `or` and well within
+/// [`MAX_FILTER_LEN`], made one query scan for a minute. Real IdPs send one to a few terms.
+pub const MAX_FILTER_TERMS: usize = 50;
+
 /// An attribute a filter may compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attr {
@@ -119,7 +125,32 @@ pub fn parse_filter(resource: Resource, input: &str) -> Result<Condition, ScimEr
     let filter: Filter = rewritten
         .parse()
         .map_err(|e| ScimError::invalid_filter(format!("{input:?} is not a valid filter: {e}")))?;
+    let terms = terms(&filter);
+    if terms > MAX_FILTER_TERMS {
+        return Err(ScimError::invalid_filter(format!(
+            "the filter has {terms} comparisons; at most {MAX_FILTER_TERMS} are accepted"
+        )));
+    }
     translate(resource, &filter)
+}
+
+/// The attribute comparisons and presence tests in `filter`, wherever they sit. The
+/// recursion is as deep as the filter's nesting, which [`check_size`] has bounded.
+fn terms(filter: &Filter) -> usize {
+    match filter {
+        Filter::Attr(_) => 1,
+        Filter::ValuePath(vp) => element_terms(&vp.filter),
+        Filter::Not(inner) => terms(inner),
+        Filter::And(items) | Filter::Or(items) => items.iter().map(terms).sum(),
+    }
+}
+
+fn element_terms(filter: &ValFilter) -> usize {
+    match filter {
+        ValFilter::Attr(_) => 1,
+        ValFilter::Not(inner) => element_terms(inner),
+        ValFilter::And(items) | ValFilter::Or(items) => items.iter().map(element_terms).sum(),
+    }
 }
 
 /// Refuses a filter or PATCH path longer than [`MAX_FILTER_LEN`] or nested deeper than
@@ -712,6 +743,88 @@ mod tests {
         let brackets = format!("userName eq \"{}\"", "([".repeat(100));
         assert!(user(&brackets).is_ok());
         assert_eq!(nesting_depth(r#"emails[type eq "a\"((("] or (a pr)"#), 1);
+    }
+
+    /// `n` copies of `term`, each with `{i}` replaced by its index, joined by `joiner`.
+    fn repeated(term: &str, n: usize, joiner: &str) -> String {
+        (0..n)
+            .map(|i| term.replace("{i}", &i.to_string()))
+            .collect::<Vec<_>>()
+            .join(joiner)
+    }
+
+    #[test]
+    fn terms_are_counted_wherever_they_sit_and_limited() {
+        use Resource::{Group, User};
+        let work_co = r#"emails[type eq "work" and value co "{i}"]"#;
+        let cases = [
+            (User, r#"userName eq "a""#.to_owned(), 1),
+            (User, "title pr".to_owned(), 1),
+            // Words that look like terms inside a string are not terms.
+            (
+                User,
+                r#"userName eq "x) or title pr or emails[type pr] or (y""#.to_owned(),
+                1,
+            ),
+            (User, work_co.replace("{i}", "x"), 2),
+            // Entra's form counts as the value path it is rewritten into.
+            (User, r#"emails[type eq "work"].value eq "x""#.to_owned(), 2),
+            (User, r#"not (userName eq "a" or title pr)"#.to_owned(), 2),
+            (User, r#"emails[not (type eq "home")]"#.to_owned(), 1),
+            (
+                User,
+                r#"((userName eq "a" or title pr) and (active eq true or emails pr))"#.to_owned(),
+                4,
+            ),
+            (
+                Group,
+                r#"members[value eq "a" or value eq "b"]"#.to_owned(),
+                2,
+            ),
+            (User, repeated(r#"userName eq "u{i}""#, 50, " or "), 50),
+            (User, repeated(r#"userName eq "u{i}""#, 51, " or "), 51),
+            (User, repeated("title pr", 51, " and "), 51),
+            (User, repeated(work_co, 25, " or "), 50),
+            (
+                User,
+                format!("{} or title pr", repeated(work_co, 25, " or ")),
+                51,
+            ),
+            (
+                User,
+                repeated(r#"not (userName eq "u{i}")"#, 51, " and "),
+                51,
+            ),
+            (
+                User,
+                repeated(r#"emails[type eq "w"].value eq "{i}""#, 26, " or "),
+                52,
+            ),
+            // The reviewer's query: 3.8 KB, within the length limit.
+            (User, repeated(r#"emails co "q{i}""#, 195, " or "), 195),
+            (
+                Group,
+                format!("members[{}]", repeated(r#"value eq "u{i}""#, 51, " or ")),
+                51,
+            ),
+        ];
+        for (resource, input, expected) in cases {
+            assert!(input.len() <= MAX_FILTER_LEN, "{input}");
+            let parsed: Filter = sub_attribute_after_value_path(&input).parse().unwrap();
+            assert_eq!(terms(&parsed), expected, "{input}");
+            let result = parse_filter(resource, &input);
+            if expected <= MAX_FILTER_TERMS {
+                assert!(result.is_ok(), "{input}: {result:?}");
+                continue;
+            }
+            let err = result.expect_err(&input);
+            assert_eq!(err.status, 400, "{input}");
+            assert_eq!(err.scim_type, Some(ScimType::InvalidFilter), "{input}");
+            assert_eq!(
+                err.detail,
+                format!("the filter has {expected} comparisons; at most 50 are accepted")
+            );
+        }
     }
 
     #[test]

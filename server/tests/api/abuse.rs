@@ -1,6 +1,6 @@
 //! Abuse resistance through the real router and database: throttled failed logins and bad
 //! SCIM tokens (429 with Retry-After, the valid token unharmed), and the limits on what one
-//! request may ask for (body size, filter depth, members per PATCH, time).
+//! request may ask for (body size, filter depth and terms, members per PATCH, time).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use futures::StreamExt;
 use leptos::server_fn::ServerFn;
+use scim::filter::MAX_FILTER_TERMS;
 use serde_json::json;
 
 use crate::common::{q, Reply, TestServer};
@@ -138,25 +139,49 @@ async fn oversized_bodies_are_413_with_a_scim_error() {
 }
 
 #[tokio::test]
-async fn deep_filters_are_refused_and_long_flat_ones_work() {
+async fn deep_or_wide_filters_are_refused_and_the_largest_allowed_work() {
     let s = TestServer::start().await;
     s.create_user("ada@example.com").await;
     let deep = format!("{}userName eq \"x\"{}", "(".repeat(17), ")".repeat(17));
     s.scim(Method::GET, &format!("/Users?filter={}", q(&deep)), None)
         .await
         .assert_error(400, Some("invalidFilter"));
-    // The longest flat filter the length limit allows becomes one query the database takes.
-    let terms: Vec<String> = (0..170)
+    // The widest filter allowed becomes one query the database takes.
+    let terms: Vec<String> = (1..MAX_FILTER_TERMS)
         .map(|i| format!("userName eq \"u{i}\""))
         .chain(std::iter::once("userName eq \"ada@example.com\"".into()))
         .collect();
-    let flat = terms.join(" or ");
-    assert!(flat.len() <= scim::filter::MAX_FILTER_LEN);
+    let widest = terms.join(" or ");
     let reply = s
-        .scim(Method::GET, &format!("/Users?filter={}", q(&flat)), None)
+        .scim(Method::GET, &format!("/Users?filter={}", q(&widest)), None)
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["totalResults"], 1);
+    let wider = format!("{widest} or userName eq \"u0\"");
+    let reply = s
+        .scim(Method::GET, &format!("/Users?filter={}", q(&wider)), None)
+        .await;
+    reply.assert_error(400, Some("invalidFilter"));
+    assert_eq!(
+        reply.body["detail"],
+        "the filter has 51 comparisons; at most 50 are accepted"
+    );
+    // The reviewer's query: within the length limit, but a scan of every email per term.
+    let scan = (0..195)
+        .map(|i| format!("emails co \"q{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    assert!(scan.len() <= scim::filter::MAX_FILTER_LEN);
+    s.scim(Method::GET, &format!("/Users?filter={}", q(&scan)), None)
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    s.scim(
+        Method::POST,
+        "/Users/.search",
+        Some(json!({"filter": scan})),
+    )
+    .await
+    .assert_error(400, Some("invalidFilter"));
     let nested = format!(
         "{}userName eq \"ada@example.com\"{}",
         "(".repeat(16),
