@@ -77,13 +77,16 @@ impl PatchRequest {
         Ok(Self { operations })
     }
 
-    /// Applies every operation to a copy of `doc`; the result is validated like a PUT body.
+    /// Applies every operation to a copy of `doc`; the result is validated like a PUT body,
+    /// except that an attribute `doc` already held over the value limit may stay as large.
     pub fn apply_to_user(&self, doc: &UserDoc) -> Result<UserDoc, ScimError> {
         let mut attrs = doc.attributes().clone();
         for (i, operation) in self.operations.iter().enumerate() {
             apply(&mut attrs, operation).map_err(|e| prefix(e, i))?;
         }
-        UserDoc::from_map(&attrs)
+        let patched = UserDoc::from_map(&attrs)?;
+        patched.limit_values(Some(doc))?;
+        Ok(patched)
     }
 }
 
@@ -798,6 +801,100 @@ mod tests {
             .unwrap()
             .attributes()
             .contains_key("active"));
+    }
+
+    /// `n` work emails, `e0@x` to `e{n-1}@x`.
+    fn emails(n: usize) -> Value {
+        (0..n)
+            .map(|i| json!({"value": format!("e{i}@x"), "type": "work"}))
+            .collect()
+    }
+
+    #[test]
+    fn a_patch_may_not_grow_a_multi_valued_attribute_past_the_limit() {
+        let with = |n: usize| {
+            UserDoc::from_request(&json!({"userName": "jane", "emails": emails(n)})).unwrap()
+        };
+        // Stored before the limit existed: only readable through `from_stored`.
+        let legacy = UserDoc::from_stored(
+            &json!({"userName": "old", "active": true, "emails": emails(150)}).to_string(),
+        )
+        .unwrap();
+        let add = |value: Value| json!([{"op": "add", "path": "emails", "value": value}]);
+        let one = json!([{"value": "new@x"}]);
+        let refused = |n: usize| Err(format!("emails has {n} values; at most 100 are accepted"));
+        let cases = [
+            (with(99), add(one.clone()), Ok(100)),
+            (with(100), add(one.clone()), refused(101)),
+            (with(1), add(emails(101)), refused(101)),
+            (
+                with(100),
+                json!([{"op": "add", "value": {"emails": [{"value": "new@x"}]}}]),
+                refused(101),
+            ),
+            // A value path that matches nothing creates the element it describes.
+            (
+                with(100),
+                json!([{"op": "add", "path": "emails[type eq \"home\"].value", "value": "h@x"}]),
+                refused(101),
+            ),
+            (
+                with(100),
+                json!([{"op": "replace", "path": "emails", "value": emails(100)}]),
+                Ok(100),
+            ),
+            (
+                with(1),
+                json!([{"op": "replace", "path": "emails", "value": emails(101)}]),
+                refused(101),
+            ),
+            // Adding then removing within one request: only the result counts.
+            (
+                with(100),
+                json!([
+                    {"op": "add", "path": "emails", "value": one.clone()},
+                    {"op": "remove", "path": "emails[value eq \"e0@x\"]"},
+                ]),
+                Ok(100),
+            ),
+            // A user stored with more can still be deactivated, and shrink, but not grow.
+            (
+                legacy.clone(),
+                json!([{"op": "replace", "path": "active", "value": false}]),
+                Ok(150),
+            ),
+            (
+                legacy.clone(),
+                json!([{"op": "remove", "path": "emails[value eq \"e0@x\"]"}]),
+                Ok(149),
+            ),
+            (legacy.clone(), add(one.clone()), refused(151)),
+            (
+                legacy,
+                json!([{"op": "add", "path": "phoneNumbers", "value": emails(101)}]),
+                Err("phoneNumbers has 101 values; at most 100 are accepted".into()),
+            ),
+        ];
+        for (user, ops, expected) in cases {
+            let req =
+                PatchRequest::parse(&json!({"schemas": [schema::PATCH_OP], "Operations": ops}))
+                    .unwrap();
+            match (req.apply_to_user(&user), expected) {
+                (Ok(patched), Ok(n)) => {
+                    assert_eq!(
+                        patched.attributes()["emails"].as_array().map(Vec::len),
+                        Some(n),
+                        "{ops}"
+                    );
+                }
+                (Err(e), Err(detail)) => {
+                    assert_eq!(e.status, 400, "{ops}");
+                    assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{ops}");
+                    assert_eq!(e.detail, detail, "{ops}");
+                }
+                (result, expected) => panic!("{ops}: {result:?}, expected {expected:?}"),
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,12 @@ use serde_json::{Map, Value};
 use crate::error::ScimError;
 use crate::schema::{self, Attr, Kind, SubAttr, ENTERPRISE_ATTRS, ENTERPRISE_USER, USER_ATTRS};
 
+/// The most values one multi-valued attribute of a User (`emails`, `phoneNumbers`, ...) may
+/// be given. Every value is a row of the index that filters search, and an IdP that sent
+/// 30,000 emails per user made each `emails co` filter a scan of millions of rows. Enforced
+/// on input only: users stored before the limit existed stay readable.
+pub const MAX_VALUES_PER_ATTRIBUTE: usize = 100;
+
 /// A User's stored attributes, canonical and validated: `userName` present, `active` a boolean.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserDoc(Map<String, Value>);
@@ -55,12 +61,14 @@ impl UserDoc {
             ));
         };
         let mut doc = Self::from_map(map)?;
+        doc.limit_values(None)?;
         doc.0.entry("active").or_insert(Value::Bool(true));
         Ok(doc)
     }
 
     /// Reads attributes as stored. They were canonical when written, so this only fails on a
-    /// corrupted row.
+    /// corrupted row. Limits on input are not applied: a user stored before a limit existed
+    /// must still read.
     pub fn from_stored(json: &str) -> Result<Self, ScimError> {
         let value: Value = serde_json::from_str(json)
             .map_err(|e| ScimError::new(500, None, format!("stored user is not JSON: {e}")))?;
@@ -87,6 +95,35 @@ impl UserDoc {
             }
         }
         Ok(Self(attrs))
+    }
+
+    /// Refuses a multi-valued attribute with more than [`MAX_VALUES_PER_ATTRIBUTE`] values.
+    /// After a PATCH, `before` is the user it was applied to: an attribute that already had
+    /// more (stored before the limit existed) may keep as many, so such a user can still be
+    /// deactivated or renamed, but not grow.
+    pub(crate) fn limit_values(&self, before: Option<&UserDoc>) -> Result<(), ScimError> {
+        for attr in USER_ATTRS {
+            if !matches!(attr.kind, Kind::MultiComplex(_)) {
+                continue;
+            }
+            let count = self.value_count(attr.name);
+            let allowed = before.map_or(0, |b| b.value_count(attr.name));
+            if count > MAX_VALUES_PER_ATTRIBUTE.max(allowed) {
+                return Err(ScimError::invalid_value(format!(
+                    "{} has {count} values; at most {MAX_VALUES_PER_ATTRIBUTE} are accepted",
+                    attr.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many values a multi-valued attribute holds; canonical form keeps them in an array.
+    fn value_count(&self, name: &str) -> usize {
+        self.0
+            .get(name)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
     }
 
     pub fn attributes(&self) -> &Map<String, Value> {
@@ -521,6 +558,102 @@ mod tests {
             assert_eq!(err.status, 400, "{bad}");
             assert_eq!(err.scim_type, Some(crate::ScimType::InvalidValue), "{bad}");
         }
+    }
+
+    /// `n` distinct values for the multi-valued attribute `name`.
+    fn values(name: &str, n: usize) -> Value {
+        let key = if name == "addresses" {
+            "formatted"
+        } else {
+            "value"
+        };
+        (0..n).map(|i| json!({key: format!("v{i}")})).collect()
+    }
+
+    #[test]
+    fn every_multi_valued_attribute_is_limited_on_input() {
+        let multi: Vec<&str> = USER_ATTRS
+            .iter()
+            .filter(|a| matches!(a.kind, Kind::MultiComplex(_)))
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(multi.len(), 8, "{multi:?}");
+        for name in multi {
+            for (n, accepted) in [
+                (1, true),
+                (MAX_VALUES_PER_ATTRIBUTE, true),
+                (MAX_VALUES_PER_ATTRIBUTE + 1, false),
+            ] {
+                let result = doc(json!({"userName": "u", name: values(name, n)}));
+                if accepted {
+                    assert_eq!(
+                        result.unwrap().value_count(name),
+                        n,
+                        "{name} with {n} values"
+                    );
+                    continue;
+                }
+                let err = result.expect_err(name);
+                assert_eq!(err.status, 400, "{name}");
+                assert_eq!(err.scim_type, Some(crate::ScimType::InvalidValue), "{name}");
+                assert_eq!(
+                    err.detail,
+                    format!("{name} has 101 values; at most 100 are accepted")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn values_are_counted_as_stored() {
+        let mut padded = values("emails", MAX_VALUES_PER_ATTRIBUTE);
+        if let Value::Array(items) = &mut padded {
+            // Nulls and empty objects are dropped, so they do not count.
+            items.extend([Value::Null, json!({}), json!({"unknown": "x"})]);
+        }
+        let cases = [
+            (json!({"userName": "u", "emails": padded}), None),
+            (
+                json!({"userName": "u", "emails": values("emails", 30_000)}),
+                Some("emails has 30000 values; at most 100 are accepted"),
+            ),
+            // Keys in any case or URN-qualified name the same attribute.
+            (
+                json!({"userName": "u", "EMAILS": values("emails", 101)}),
+                Some("emails has 101 values; at most 100 are accepted"),
+            ),
+            (
+                json!({"userName": "u",
+                       "urn:ietf:params:scim:schemas:core:2.0:User:phoneNumbers": values("phoneNumbers", 101)}),
+                Some("phoneNumbers has 101 values; at most 100 are accepted"),
+            ),
+            // Duplicates are values too.
+            (
+                json!({"userName": "u", "roles": vec![json!({"value": "admin"}); 101]}),
+                Some("roles has 101 values; at most 100 are accepted"),
+            ),
+            // The limit is per attribute, not per user.
+            (
+                json!({"userName": "u", "emails": values("emails", 100),
+                       "phoneNumbers": values("phoneNumbers", 100), "ims": values("ims", 100)}),
+                None,
+            ),
+        ];
+        for (body, refused) in cases {
+            match (doc(body.clone()), refused) {
+                (Ok(_), None) => {}
+                (Err(e), Some(detail)) => assert_eq!(e.detail, detail),
+                (result, _) => panic!("{body}: {result:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn users_stored_before_the_value_limit_still_read() {
+        let stored = json!({"userName": "u", "active": true, "emails": values("emails", 150)});
+        let d = UserDoc::from_stored(&stored.to_string()).unwrap();
+        assert_eq!(d.value_count("emails"), 150);
+        assert_eq!(d.indexed_values().len(), 150);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Abuse resistance through the real router and database: throttled failed logins and bad
 //! SCIM tokens (429 with Retry-After, the valid token unharmed), and the limits on what one
-//! request may ask for (body size, filter depth and terms, members per PATCH, time).
+//! request may ask for (body size, filter depth and terms, values per user attribute, members
+//! per PATCH, time).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -10,7 +11,8 @@ use axum::http::{Method, Request, StatusCode};
 use futures::StreamExt;
 use leptos::server_fn::ServerFn;
 use scim::filter::MAX_FILTER_TERMS;
-use serde_json::json;
+use scim::user::MAX_VALUES_PER_ATTRIBUTE;
+use serde_json::{json, Value};
 
 use crate::common::{q, Reply, TestServer};
 use crate::console::PASSWORD;
@@ -191,6 +193,57 @@ async fn deep_or_wide_filters_are_refused_and_the_largest_allowed_work() {
         .scim(Method::GET, &format!("/Users?filter={}", q(&nested)), None)
         .await;
     assert_eq!(reply.body["totalResults"], 1, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn too_many_emails_are_400_and_change_nothing() {
+    let s = TestServer::start().await;
+    let emails = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"value": format!("ada{i}@example.com"), "type": "work"}))
+            .collect()
+    };
+    let over = s
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "ada@example.com", "emails": emails(MAX_VALUES_PER_ATTRIBUTE + 1)})),
+        )
+        .await;
+    over.assert_error(400, Some("invalidValue"));
+    assert_eq!(
+        over.body["detail"],
+        "emails has 101 values; at most 100 are accepted"
+    );
+    let list = s.scim(Method::GET, "/Users", None).await;
+    assert_eq!(list.body["totalResults"], 0);
+    let created = s
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(
+                json!({"userName": "ada@example.com", "emails": emails(MAX_VALUES_PER_ATTRIBUTE)}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let path = format!("/Users/{}", created.body["id"].as_str().unwrap());
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "path": "title", "value": "Countess"},
+            {"op": "add", "path": "emails", "value": [{"value": "one.more@example.com"}]}
+        ]
+    });
+    s.scim(Method::PATCH, &path, Some(patch))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let after = s.scim(Method::GET, &path, None).await;
+    assert!(after.body.get("title").is_none(), "{}", after.body);
+    assert_eq!(
+        after.body["emails"].as_array().map(Vec::len),
+        Some(MAX_VALUES_PER_ATTRIBUTE)
+    );
 }
 
 #[tokio::test]
