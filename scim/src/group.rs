@@ -13,9 +13,10 @@ use crate::error::ScimError;
 use crate::patch::{get_ci, Op, Operation, PatchRequest};
 use crate::schema;
 
-/// The most member ids one PATCH may name, over all its operations. Entra and Okta send far
-/// fewer per request; a bigger change takes several requests.
-pub const MAX_MEMBERS_PER_PATCH: usize = 10_000;
+/// The most member ids one request may name: a POST or PUT body, or a PATCH over all its
+/// operations. Entra and Okta send far fewer per request; a bigger change takes several
+/// requests (a PUT, or a POST, then PATCHes adding the rest).
+pub const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
 
 /// A Group body (POST or PUT), validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,7 @@ impl GroupDoc {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => member_ids(v)?,
         };
+        limit_members(members.len())?;
         Ok(Self {
             display_name,
             external_id,
@@ -121,16 +123,19 @@ pub fn group_changes(
             _ => 0,
         })
         .sum();
-    if named > MAX_MEMBERS_PER_PATCH {
-        return Err(ScimError::new(
-            413,
-            None,
-            format!(
-                "at most {MAX_MEMBERS_PER_PATCH} members per request; send the rest in another"
-            ),
-        ));
-    }
+    limit_members(named)?;
     Ok(changes)
+}
+
+/// Refuses a request naming more than [`MAX_MEMBERS_PER_REQUEST`] distinct member ids (per
+/// list; a PATCH's operations are added up), the same way whichever method sent them.
+fn limit_members(named: usize) -> Result<(), ScimError> {
+    if named > MAX_MEMBERS_PER_REQUEST {
+        return Err(ScimError::invalid_value(format!(
+            "a request may name at most {MAX_MEMBERS_PER_REQUEST} members; this one names {named}"
+        )));
+    }
+    Ok(())
 }
 
 fn operation_changes(
@@ -348,30 +353,95 @@ mod tests {
         }
     }
 
+    /// `{"value": id}` for `n` distinct ids, starting at `u{from}`.
+    fn members(from: usize, n: usize) -> Value {
+        (from..from + n)
+            .map(|i| json!({"value": format!("u{i}")}))
+            .collect()
+    }
+
     #[test]
-    fn members_per_patch_are_limited_over_all_operations() {
-        let members = |from: usize, n: usize| {
-            (from..from + n)
-                .map(|i| json!({"value": format!("u{i}")}))
-                .collect::<Vec<_>>()
-        };
-        let half = MAX_MEMBERS_PER_PATCH / 2;
-        let at_limit = changes(json!([
-            {"op": "add", "path": "members", "value": members(0, half)},
-            {"op": "remove", "path": "members", "value": members(half, half)},
-        ]));
-        assert!(at_limit.is_ok());
-        let over = changes(json!([
-            {"op": "add", "path": "members", "value": members(0, half)},
-            {"op": "remove", "path": "members", "value": members(half, half + 1)},
-        ]))
-        .unwrap_err();
-        assert_eq!(over.status, 413);
-        assert!(
-            over.detail.contains("members per request"),
-            "{}",
-            over.detail
-        );
+    fn members_per_request_are_limited_for_every_method() {
+        let body = |members: Value| json!({"displayName": "Everyone", "members": members});
+        let patch = |ops: Value| changes(ops).map(|_| ());
+        let half = MAX_MEMBERS_PER_REQUEST / 2;
+        let doubled: Vec<Value> = (0..MAX_MEMBERS_PER_REQUEST)
+            .chain(0..10)
+            .map(|i| json!({"value": format!("u{i}")}))
+            .collect();
+        let cases: [(&str, Result<(), ScimError>, Option<usize>); 9] = [
+            (
+                "POST/PUT at the limit",
+                GroupDoc::from_request(&body(members(0, MAX_MEMBERS_PER_REQUEST))).map(|_| ()),
+                None,
+            ),
+            (
+                "POST/PUT one over",
+                GroupDoc::from_request(&body(members(0, MAX_MEMBERS_PER_REQUEST + 1))).map(|_| ()),
+                Some(10_001),
+            ),
+            (
+                "POST/PUT far over",
+                GroupDoc::from_request(&body(members(0, 12_000))).map(|_| ()),
+                Some(12_000),
+            ),
+            // Duplicates name nobody new.
+            (
+                "POST/PUT with duplicates",
+                GroupDoc::from_request(&body(doubled.into())).map(|_| ()),
+                None,
+            ),
+            (
+                "PATCH at the limit, over two operations",
+                patch(json!([
+                    {"op": "add", "path": "members", "value": members(0, half)},
+                    {"op": "remove", "path": "members", "value": members(half, half)},
+                ])),
+                None,
+            ),
+            (
+                "PATCH one over, over two operations",
+                patch(json!([
+                    {"op": "add", "path": "members", "value": members(0, half)},
+                    {"op": "remove", "path": "members", "value": members(half, half + 1)},
+                ])),
+                Some(10_001),
+            ),
+            (
+                "PATCH replace one over",
+                patch(json!([
+                    {"op": "replace", "path": "members", "value": members(0, MAX_MEMBERS_PER_REQUEST + 1)},
+                ])),
+                Some(10_001),
+            ),
+            (
+                "PATCH no-path add one over",
+                patch(json!([
+                    {"op": "add", "value": {"members": members(0, MAX_MEMBERS_PER_REQUEST + 1)}},
+                ])),
+                Some(10_001),
+            ),
+            (
+                "PATCH removing everyone names nobody",
+                patch(json!([{"op": "remove", "path": "members"}])),
+                None,
+            ),
+        ];
+        for (case, result, refused) in cases {
+            match (result, refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(named)) => {
+                    assert_eq!(e.status, 400, "{case}");
+                    assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{case}");
+                    assert_eq!(
+                        e.detail,
+                        format!("a request may name at most 10000 members; this one names {named}"),
+                        "{case}"
+                    );
+                }
+                (result, _) => panic!("{case}: {result:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Abuse resistance through the real router and database: throttled failed logins and bad
 //! SCIM tokens (429 with Retry-After, the valid token unharmed), and the limits on what one
 //! request may ask for (body size, filter depth and terms, values per user attribute, members
-//! per PATCH, time).
+//! per group request, time).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use axum::http::{Method, Request, StatusCode};
 use futures::StreamExt;
 use leptos::server_fn::ServerFn;
 use scim::filter::MAX_FILTER_TERMS;
+use scim::group::MAX_MEMBERS_PER_REQUEST;
 use scim::user::MAX_VALUES_PER_ATTRIBUTE;
 use serde_json::{json, Value};
 
@@ -246,8 +247,24 @@ async fn too_many_emails_are_400_and_change_nothing() {
     );
 }
 
+/// `n` member references. None needs to exist: the count is refused before any is looked up.
+fn members(n: usize) -> Vec<Value> {
+    (0..n).map(|i| json!({"value": format!("u{i}")})).collect()
+}
+
+fn assert_too_many_members(reply: &Reply) {
+    reply.assert_error(400, Some("invalidValue"));
+    assert_eq!(
+        reply.body["detail"],
+        format!(
+            "a request may name at most {MAX_MEMBERS_PER_REQUEST} members; this one names {}",
+            MAX_MEMBERS_PER_REQUEST + 1
+        )
+    );
+}
+
 #[tokio::test]
-async fn too_many_members_in_one_patch_are_413_and_change_nothing() {
+async fn too_many_members_in_one_patch_are_400_and_change_nothing() {
     let s = TestServer::start().await;
     let group = s
         .scim(
@@ -256,22 +273,49 @@ async fn too_many_members_in_one_patch_are_413_and_change_nothing() {
             Some(json!({"displayName": "Everyone"})),
         )
         .await;
-    let id = group.body["id"].as_str().unwrap().to_owned();
-    let members: Vec<_> = (0..=scim::group::MAX_MEMBERS_PER_PATCH)
-        .map(|i| json!({"value": format!("u{i}")}))
-        .collect();
+    let path = format!("/Groups/{}", group.body["id"].as_str().unwrap());
     let patch = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "add", "path": "members", "value": members}]
+        "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Renamed"},
+            {"op": "add", "path": "members", "value": members(MAX_MEMBERS_PER_REQUEST + 1)}
+        ]
     });
-    let reply = s
-        .scim(Method::PATCH, &format!("/Groups/{id}"), Some(patch))
+    let reply = s.scim(Method::PATCH, &path, Some(patch)).await;
+    assert_too_many_members(&reply);
+    let after = s.scim(Method::GET, &path, None).await;
+    assert_eq!(after.body["displayName"], "Everyone", "{}", after.body);
+}
+
+#[tokio::test]
+async fn too_many_members_in_a_group_body_are_400_and_change_nothing() {
+    let s = TestServer::start().await;
+    let ada = s.create_user("ada@example.com").await;
+    let crowd = json!({"displayName": "Crowd", "members": members(MAX_MEMBERS_PER_REQUEST + 1)});
+    let reply = s.scim(Method::POST, "/Groups", Some(crowd)).await;
+    assert_too_many_members(&reply);
+    let list = s.scim(Method::GET, "/Groups", None).await;
+    assert_eq!(list.body["totalResults"], 0);
+
+    let team = s
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Team", "members": [{"value": ada["id"]}]})),
+        )
         .await;
-    reply.assert_error(413, None);
-    assert!(reply.body["detail"]
-        .as_str()
-        .unwrap()
-        .contains("members per request"));
+    assert_eq!(team.status, StatusCode::CREATED, "{}", team.body);
+    let path = format!("/Groups/{}", team.body["id"].as_str().unwrap());
+    let crowd = json!({"displayName": "Renamed", "members": members(MAX_MEMBERS_PER_REQUEST + 1)});
+    let reply = s.scim(Method::PUT, &path, Some(crowd)).await;
+    assert_too_many_members(&reply);
+    let after = s.scim(Method::GET, &path, None).await;
+    assert_eq!(after.body["displayName"], "Team", "{}", after.body);
+    let kept: Vec<&Value> = after.body["members"]
+        .as_array()
+        .map(|m| m.iter().map(|m| &m["value"]).collect())
+        .unwrap_or_default();
+    assert_eq!(kept, vec![&ada["id"]]);
 }
 
 #[tokio::test]
