@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::listen::ConnectionLimits;
+
 /// Where to listen, which database to use and how the service is reached from outside.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,6 +30,13 @@ pub struct Config {
     /// `REQUEST_TIMEOUT_SECONDS`: the longest a request may take, body upload included,
     /// before it is answered with 408. Default 30.
     pub request_timeout: Duration,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: the longest a client may take to send a request's
+    /// headers, from connecting or from the previous response; an idle keep-alive connection
+    /// is closed after as long. Default 10.
+    pub header_read_timeout: Duration,
+    /// `MAX_CONNECTIONS`: connections served at once; more wait in the kernel's listen
+    /// backlog. Default 1024.
+    pub max_connections: usize,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -35,6 +44,15 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/console.db";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
 pub const DEFAULT_ACTIVITY_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// Long enough for a slow client on a bad network to send a few KiB of headers, short enough
+/// that idle and stalled connections give their slot back soon.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
+/// Each open connection holds a file descriptor. Our hosts' soft limit is 20000, so 1024
+/// leaves the great majority to the database (SQLite files, pool connections) and never lets
+/// `accept` run out; and it is far more than IdPs and admins open, since an IdP sends its
+/// requests a few at a time. Where the soft limit is lower (`ulimit -n` is often 1024), set
+/// it below that.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
@@ -83,12 +101,22 @@ impl Config {
             3600,
             DEFAULT_REQUEST_TIMEOUT_SECONDS,
         )?;
+        let header_read_timeout = number(
+            &get,
+            "HEADER_READ_TIMEOUT_SECONDS",
+            1,
+            300,
+            DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
+        )?;
+        let max_connections = number(&get, "MAX_CONNECTIONS", 1, 100_000, DEFAULT_MAX_CONNECTIONS)?;
         Ok(Self {
             site_addr,
             pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
             activity_retention_days: u32::try_from(activity_retention_days).unwrap_or_default(),
             trusted_proxy_hops: usize::try_from(trusted_proxy_hops).unwrap_or(0),
             request_timeout: Duration::from_secs(timeout),
+            header_read_timeout: Duration::from_secs(header_read_timeout),
+            max_connections: usize::try_from(max_connections).unwrap_or(1),
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
@@ -98,6 +126,14 @@ impl Config {
     /// The SCIM base URL an admin pastes into the IdP, e.g. `https://host/scimapi/`.
     pub fn scim_base_url(&self) -> String {
         format!("{}/scimapi/", self.public_url)
+    }
+
+    /// The limits of the accept loop in front of the router.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+        }
     }
 
     /// Cookies get the `Secure` flag when the public URL is HTTPS.
@@ -146,6 +182,13 @@ mod tests {
         assert_eq!(c.activity_retention_days, DEFAULT_ACTIVITY_RETENTION_DAYS);
         assert_eq!(c.trusted_proxy_hops, 0);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(
+            c.connection_limits(),
+            ConnectionLimits {
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: 1024,
+            }
+        );
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
     }
@@ -195,5 +238,38 @@ mod tests {
         assert!(config(&[("REQUEST_TIMEOUT_SECONDS", "0")])
             .unwrap_err()
             .contains("REQUEST_TIMEOUT_SECONDS"));
+    }
+
+    #[test]
+    fn connection_limits_are_bounded() {
+        for (name, bad) in [
+            ("HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "301"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "1.5"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "100001"),
+            ("MAX_CONNECTIONS", "-1"),
+            ("MAX_CONNECTIONS", "lots"),
+        ] {
+            let error = config(&[(name, bad)]).unwrap_err();
+            assert!(
+                error.contains(name) && error.contains(bad),
+                "{name}={bad}: {error}"
+            );
+        }
+        let c = config(&[
+            ("HEADER_READ_TIMEOUT_SECONDS", " 300 "),
+            ("MAX_CONNECTIONS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(300));
+        assert_eq!(c.max_connections, 1);
+        let c = config(&[
+            ("HEADER_READ_TIMEOUT_SECONDS", "1"),
+            ("MAX_CONNECTIONS", "100000"),
+        ])
+        .unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(1));
+        assert_eq!(c.max_connections, 100_000);
     }
 }

@@ -1,7 +1,8 @@
-//! The server: configuration, the SCIM 2.0 API, and the one Axum router that serves it beside
-//! the Leptos console. `main.rs` adds the command line.
+//! The server: configuration, the SCIM 2.0 API, the one Axum router that serves it beside the
+//! Leptos console, and the accept loop in front of it. `main.rs` adds the command line.
 
 pub mod config;
+pub mod listen;
 pub mod scim_api;
 
 use std::net::{IpAddr, SocketAddr};

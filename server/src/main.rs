@@ -3,11 +3,9 @@
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use axum::ServiceExt as _;
 use clap::{Parser, Subcommand};
 use domain::integrations::{Actor, IntegrationKind};
 use server::{App, Config};
-use tower::ServiceExt as _;
 
 #[derive(Parser)]
 #[command(
@@ -165,15 +163,15 @@ async fn serve(config: &Config) -> Result<(), String> {
         config.site_addr,
         config.scim_base_url()
     );
-    let service = app.router.clone().map_request(server::collapse_slashes);
-    let served = axum::serve(
+    server::listen::serve(
         listener,
-        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.router.clone(),
+        config.connection_limits(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await;
     app.shutdown().await;
-    served.map_err(|e| e.to_string())
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@ mod activity;
 mod cli;
 mod common;
 mod concurrency;
+mod connections;
 mod console;
 mod console_pages;
 mod crash;
