@@ -25,6 +25,17 @@ pub struct ConsoleState {
     pub scim_base_url: String,
 }
 
+impl ConsoleState {
+    /// This state with its store bound to the request running now (see
+    /// `Store::for_current_request`).
+    pub fn for_current_request(&self) -> Self {
+        Self {
+            store: self.store.for_current_request(),
+            ..self.clone()
+        }
+    }
+}
+
 pub fn state() -> Result<ConsoleState, ServerFnError> {
     use_context::<ConsoleState>().ok_or_else(|| ServerFnError::new("server state is missing"))
 }
@@ -58,7 +69,12 @@ pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
         None => None,
     };
     match admin {
-        Some(admin) => Ok((state, admin)),
+        Some(admin) => {
+            // The rest of the request works for the admin's organisation: its store jobs
+            // take that organisation's share.
+            state.store.work_for(&admin.organisation_id);
+            Ok((state, admin))
+        }
         None => {
             if let Some(response) = use_context::<ResponseOptions>() {
                 response.set_status(http::StatusCode::UNAUTHORIZED);
@@ -126,6 +142,8 @@ pub fn console_error(e: Error) -> ServerFnError {
         Error::Invalid(_) | Error::Scim(_) | Error::PreconditionFailed => {
             http::StatusCode::BAD_REQUEST
         }
+        Error::Timeout => http::StatusCode::REQUEST_TIMEOUT,
+        Error::Busy(_) => http::StatusCode::SERVICE_UNAVAILABLE,
         Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => {
             tracing::error!(error = %e, "console request failed");
             http::StatusCode::INTERNAL_SERVER_ERROR
@@ -133,7 +151,7 @@ pub fn console_error(e: Error) -> ServerFnError {
     };
     if let Some(response) = use_context::<ResponseOptions>() {
         response.set_status(status);
-        if let Error::TooManyAttempts(wait) = &e {
+        if let Error::TooManyAttempts(wait) | Error::Busy(wait) = &e {
             response.insert_header(http::header::RETRY_AFTER, retry_after_secs(*wait).into());
         }
     }
@@ -147,6 +165,13 @@ pub fn console_error(e: Error) -> ServerFnError {
         Error::NotFound => "Not found.".to_owned(),
         Error::Scim(e) => e.detail,
         Error::PreconditionFailed => "It changed meanwhile; reload and try again.".to_owned(),
+        Error::Timeout => {
+            "This took too long and was stopped; nothing was changed. Try again.".to_owned()
+        }
+        Error::Busy(wait) => format!(
+            "The service is busy. Try again in {} seconds.",
+            retry_after_secs(wait)
+        ),
         Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => {
             "Something went wrong on the server. Try again in a moment.".to_owned()
         }

@@ -3,9 +3,26 @@
 use crate::error::{Error, Result};
 use std::time::Instant;
 
-use crate::store::{AdminRow, AuditEntry, Organisation, Store};
+use crate::audit::AuditEntry;
+use crate::store::Store;
 use crate::throttle::{ClientAddr, Throttles};
 use crate::{password, time};
+
+/// An organisation: the tenant that owns admins, integrations, users and groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: String,
+    pub name: String,
+}
+
+/// An admin as stored, with the password's Argon2id hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub email: String,
+    pub password_hash: String,
+}
 
 /// A logged-in (or just created) admin, without the password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,16 +79,15 @@ pub async fn create_admin(
         id: uuid::Uuid::new_v4().to_string(),
         organisation_id: org.id.clone(),
         email,
-        password_hash: password::hash(pw)?,
+        password_hash: password::hash(pw.to_owned()).await?,
     };
-    store.insert_admin(&row, now).await?;
     let audit = AuditEntry {
         admin_id: None,
         actor: OPERATOR.into(),
         action: "admin.created",
         detail: Some(row.email.clone()),
     };
-    store.insert_audit(&org.id, &audit, now).await?;
+    store.insert_admin(&row, &audit, now).await?;
     Ok((org, row.into()))
 }
 
@@ -87,16 +103,15 @@ pub async fn add_admin(store: &Store, by: &Admin, email: &str, pw: &str) -> Resu
         id: uuid::Uuid::new_v4().to_string(),
         organisation_id: by.organisation_id.clone(),
         email,
-        password_hash: password::hash(pw)?,
+        password_hash: password::hash(pw.to_owned()).await?,
     };
-    store.insert_admin(&row, now).await?;
     let audit = AuditEntry {
         admin_id: Some(by.id.clone()),
         actor: by.email.clone(),
         action: "admin.added",
         detail: Some(row.email.clone()),
     };
-    store.insert_audit(&by.organisation_id, &audit, now).await?;
+    store.insert_admin(&row, &audit, now).await?;
     Ok(row.into())
 }
 
@@ -124,12 +139,12 @@ fn check_password(pw: &str) -> Result<()> {
 /// unknown email costs as much time as a wrong password.
 pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
     let Ok(email) = normalise_email(email) else {
-        password::verify_nothing(pw);
+        password::verify_nothing(pw.to_owned()).await?;
         return Err(Error::InvalidCredentials);
     };
     match store.admin_by_email(&email).await? {
         Some(row) => {
-            let ok = password::verify(pw, &row.password_hash);
+            let ok = password::verify(pw.to_owned(), row.password_hash.clone()).await?;
             let audit = AuditEntry {
                 admin_id: Some(row.id.clone()),
                 actor: row.email.clone(),
@@ -152,7 +167,7 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
             Err(Error::InvalidCredentials)
         }
         None => {
-            password::verify_nothing(pw);
+            password::verify_nothing(pw.to_owned()).await?;
             Err(Error::InvalidCredentials)
         }
     }

@@ -81,8 +81,9 @@ impl ActivityLog {
             })
             .collect();
         if !batch.is_empty() {
-            if let Err(e) = store.insert_requests(&batch).await {
-                tracing::warn!(error = %e, lost_at_most = batch.len(), "could not write the activity log");
+            let lost = batch.len();
+            if let Err(e) = store.insert_requests(batch).await {
+                tracing::warn!(error = %e, lost_at_most = lost, "could not write the activity log");
             }
         }
         let dropped = self.inner.dropped.swap(0, Ordering::Relaxed);

@@ -65,10 +65,10 @@ fn console_filter(
         .map_err(Error::Scim)
 }
 
-fn query<'a>(browse: &Browse<'a>, filter: Option<&'a Condition>) -> ListQuery<'a> {
+fn query(browse: &Browse<'_>, filter: Option<Condition>) -> ListQuery {
     ListQuery {
         filter,
-        created_by: browse.created_by,
+        created_by: browse.created_by.map(str::to_owned),
         sort: browse.sort,
         offset: browse.page.offset(),
         limit: browse.page.count,
@@ -83,12 +83,14 @@ pub async fn browse_users(
     browse: &Browse<'_>,
 ) -> Result<(u64, Vec<UserSummary>)> {
     let filter = console_filter(Resource::User, browse.search, browse.active)?;
-    let (total, rows) = store
-        .list_users(organisation_id, &query(browse, filter.as_ref()))
+    let listed = store
+        .list_users(organisation_id, query(browse, filter), false)
         .await?;
-    let users = rows
+    let users = listed
+        .page
         .into_iter()
-        .map(|row| {
+        .map(|stored| {
+            let row = stored.row;
             let doc = UserDoc::from_stored(&row.attributes)?;
             Ok(UserSummary {
                 user_name: doc.user_name().to_owned(),
@@ -100,7 +102,7 @@ pub async fn browse_users(
             })
         })
         .collect::<Result<_>>()?;
-    Ok((total, users))
+    Ok((listed.total, users))
 }
 
 /// One user with everything stored about them.
@@ -121,16 +123,12 @@ pub async fn user_detail(
     organisation_id: &str,
     id: &str,
 ) -> Result<Option<UserDetail>> {
-    let Some(row) = store.user(organisation_id, id, None).await? else {
+    let Some(stored) = store.user(organisation_id, id, None, true).await? else {
         return Ok(None);
     };
+    let row = stored.row;
     let doc = UserDoc::from_stored(&row.attributes)?;
-    let groups = store
-        .groups_of_users(organisation_id, &[id])
-        .await?
-        .into_iter()
-        .map(|(_, group_id, name)| (group_id, name))
-        .collect();
+    let groups = stored.related.unwrap_or_default();
     Ok(Some(UserDetail {
         summary: UserSummary {
             user_name: doc.user_name().to_owned(),
@@ -163,13 +161,15 @@ pub async fn browse_groups(
     browse: &Browse<'_>,
 ) -> Result<(u64, Vec<GroupSummary>)> {
     let filter = console_filter(Resource::Group, browse.search, None)?;
-    let (total, rows) = store
-        .list_groups(organisation_id, &query(browse, filter.as_ref()))
+    let listed = store
+        .list_groups(organisation_id, query(browse, filter), false)
         .await?;
-    let ids: Vec<&str> = rows.iter().map(|g| g.id.as_str()).collect();
-    let counts = store.member_counts(organisation_id, &ids).await?;
-    let groups = rows
+    let ids: Vec<String> = listed.page.iter().map(|g| g.row.id.clone()).collect();
+    let counts = store.member_counts(organisation_id, ids).await?;
+    let groups = listed
+        .page
         .iter()
+        .map(|g| &g.row)
         .map(|g| GroupSummary {
             id: g.id.clone(),
             display_name: g.display_name.clone(),
@@ -180,7 +180,7 @@ pub async fn browse_groups(
             created_at: g.created_at,
         })
         .collect();
-    Ok((total, groups))
+    Ok((listed.total, groups))
 }
 
 /// A member of a group as the console lists it.
@@ -207,7 +207,11 @@ pub async fn group_detail(
     id: &str,
     members: Page,
 ) -> Result<Option<GroupDetail>> {
-    let Some(group) = store.group(organisation_id, id, None).await? else {
+    let Some(group) = store
+        .group(organisation_id, id, None, false)
+        .await?
+        .map(|g| g.row)
+    else {
         return Ok(None);
     };
     let (total, page) = store

@@ -1,17 +1,18 @@
 //! SCIM provisioning of groups. Membership changes go to storage as changes, never as a
-//! rewritten member list, so large groups cost what the change costs.
+//! rewritten member list, so large groups cost what the change costs. Each operation is one
+//! store job, which also reads back what the answer shows.
 
 use scim::filter::Resource;
 use scim::group::{group_changes, group_resource, GroupChange, GroupDoc};
 use scim::patch::PatchRequest;
-use scim::user::{fold_case, Meta};
-use std::collections::HashMap;
+use scim::user::Meta;
 
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::provisioning::{meta, ListRequest};
-use crate::store::{GroupRow, NewGroup, Store, TokenOwner};
+use crate::integrations::TokenOwner;
+use crate::provisioning::{meta, Change, ListRequest};
+use crate::store::{GroupRow, NewGroup, Store, Stored};
 use crate::time;
 
 /// A group as the SCIM API returns it.
@@ -34,11 +35,24 @@ impl Group {
         )
     }
 
-    fn from_row(row: GroupRow, base_url: &str) -> Self {
+    fn from_stored(stored: Stored<GroupRow>, base_url: &str) -> Self {
+        let Stored { row, related } = stored;
         Self {
             display_name: row.display_name,
             external_id: row.external_id,
-            members: None,
+            members: related.map(|members| {
+                members
+                    .into_iter()
+                    .map(|(user_id, display)| {
+                        json!({
+                            "value": user_id,
+                            "$ref": format!("{base_url}/Users/{user_id}"),
+                            "display": display,
+                            "type": "User",
+                        })
+                    })
+                    .collect()
+            }),
             meta: meta(
                 base_url,
                 "Groups",
@@ -51,45 +65,6 @@ impl Group {
     }
 }
 
-/// Fills in the members of each group, with one query for the whole page.
-async fn load_members(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    groups: &mut [Group],
-) -> Result<()> {
-    let ids: Vec<&str> = groups.iter().map(|g| g.meta.id.as_str()).collect();
-    let mut by_group: HashMap<String, Vec<Value>> = HashMap::new();
-    for (group_id, user_id, display) in store.group_members(&owner.organisation_id, &ids).await? {
-        by_group.entry(group_id).or_default().push(json!({
-            "value": user_id,
-            "$ref": format!("{base_url}/Users/{user_id}"),
-            "display": display,
-            "type": "User",
-        }));
-    }
-    for group in groups {
-        group.members = Some(by_group.remove(&group.meta.id).unwrap_or_default());
-    }
-    Ok(())
-}
-
-/// A group read back after a write or for a GET, with its members unless excluded.
-async fn one(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    row: GroupRow,
-    with_members: bool,
-) -> Result<Group> {
-    let mut groups = [Group::from_row(row, base_url)];
-    if with_members {
-        load_members(store, owner, base_url, &mut groups).await?;
-    }
-    let [group] = groups;
-    Ok(group)
-}
-
 /// `POST /Groups`; `with_members` returns the members (with their display names).
 pub async fn create_group(
     store: &Store,
@@ -99,34 +74,21 @@ pub async fn create_group(
     with_members: bool,
 ) -> Result<Group> {
     let doc = GroupDoc::from_request(body)?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let at = time::now_ms();
-    let key = fold_case(&doc.display_name);
-    store
+    let stored = store
         .insert_group(
-            &NewGroup {
-                id: &id,
-                organisation_id: &owner.organisation_id,
-                integration_id: &owner.integration_id,
-                display_name: &doc.display_name,
-                display_name_key: &key,
-                external_id: doc.external_id.as_deref(),
-                at,
+            NewGroup {
+                id: uuid::Uuid::new_v4().to_string(),
+                organisation_id: owner.organisation_id.clone(),
+                integration_id: owner.integration_id.clone(),
+                display_name: doc.display_name,
+                external_id: doc.external_id,
+                members: doc.members,
+                at: time::now_ms(),
             },
-            &doc.members,
+            with_members,
         )
         .await?;
-    let mut groups = [Group {
-        display_name: doc.display_name,
-        external_id: doc.external_id,
-        members: None,
-        meta: meta(base_url, "Groups", id, at, at, 1),
-    }];
-    if with_members {
-        load_members(store, owner, base_url, &mut groups).await?;
-    }
-    let [group] = groups;
-    Ok(group)
+    Ok(Group::from_stored(stored, base_url))
 }
 
 /// `GET /Groups/{id}`; `with_members` loads the members.
@@ -137,11 +99,16 @@ pub async fn get_group(
     id: &str,
     with_members: bool,
 ) -> Result<Group> {
-    let row = store
-        .group(&owner.organisation_id, id, Some(&owner.integration_id))
+    let stored = store
+        .group(
+            &owner.organisation_id,
+            id,
+            Some(&owner.integration_id),
+            with_members,
+        )
         .await?
         .ok_or(Error::NotFound)?;
-    one(store, owner, base_url, row, with_members).await
+    Ok(Group::from_stored(stored, base_url))
 }
 
 /// `GET /Groups`.
@@ -152,17 +119,18 @@ pub async fn list_groups(
     request: &ListRequest<'_>,
     with_members: bool,
 ) -> Result<(u64, Vec<Group>)> {
-    let condition = request.condition(Resource::Group)?;
-    let query = request.query(owner, condition.as_ref());
-    let (total, rows) = store.list_groups(&owner.organisation_id, &query).await?;
-    let mut groups: Vec<Group> = rows
-        .into_iter()
-        .map(|r| Group::from_row(r, base_url))
-        .collect();
-    if with_members && !groups.is_empty() {
-        load_members(store, owner, base_url, &mut groups).await?;
-    }
-    Ok((total, groups))
+    let query = request.query(owner, Resource::Group)?;
+    let listed = store
+        .list_groups(&owner.organisation_id, query, with_members)
+        .await?;
+    Ok((
+        listed.total,
+        listed
+            .page
+            .into_iter()
+            .map(|g| Group::from_stored(g, base_url))
+            .collect(),
+    ))
 }
 
 /// `PUT /Groups/{id}`: replaces the display name, externalId and the whole membership.
@@ -170,18 +138,16 @@ pub async fn replace_group(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
+    change: &Change<'_>,
     body: &Value,
-    with_members: bool,
 ) -> Result<Group> {
     let doc = GroupDoc::from_request(body)?;
-    let changes = [
+    let changes = vec![
         GroupChange::DisplayName(doc.display_name),
         GroupChange::ExternalId(doc.external_id),
         GroupChange::SetMembers(doc.members),
     ];
-    apply(store, owner, base_url, id, if_match, &changes, with_members).await
+    apply(store, owner, base_url, change, changes).await
 }
 
 /// `PATCH /Groups/{id}`: every operation applies, or none.
@@ -189,37 +155,34 @@ pub async fn patch_group(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
+    change: &Change<'_>,
     body: &Value,
-    with_members: bool,
 ) -> Result<Group> {
     let request = PatchRequest::parse(body)?;
-    let changes = group_changes(&request, id)?;
-    apply(store, owner, base_url, id, if_match, &changes, with_members).await
+    let changes = group_changes(&request, change.id)?;
+    apply(store, owner, base_url, change, changes).await
 }
 
 async fn apply(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
-    changes: &[GroupChange],
-    with_members: bool,
+    change: &Change<'_>,
+    changes: Vec<GroupChange>,
 ) -> Result<Group> {
-    let row = store
+    let stored = store
         .change_group(
             &owner.organisation_id,
-            id,
+            change.id,
             &owner.integration_id,
-            if_match,
+            change.if_match.map(<[i64]>::to_vec),
             changes,
             time::now_ms(),
+            change.with_related,
         )
         .await?
         .ok_or(Error::NotFound)?;
-    one(store, owner, base_url, row, with_members).await
+    Ok(Group::from_stored(stored, base_url))
 }
 
 /// `DELETE /Groups/{id}`: removes the group and its memberships (the users stay).
@@ -230,7 +193,7 @@ pub async fn delete_group(
     if_match: Option<&[i64]>,
 ) -> Result<()> {
     if store
-        .delete_group(&owner.organisation_id, id, if_match)
+        .delete_group(&owner.organisation_id, id, if_match.map(<[i64]>::to_vec))
         .await?
     {
         Ok(())

@@ -1,10 +1,46 @@
 //! Directory integrations: an organisation's connection to one identity provider, with its
 //! provisioning token and last sync.
 
+use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
-use crate::store::{AuditEntry, Store, TokenChange, TokenOwner};
+use crate::store::Store;
 use crate::time;
 use crate::token::{ProvisioningToken, TokenHash};
+
+/// The integration a bearer token belongs to: who is provisioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub integration_id: String,
+    pub organisation_id: String,
+    /// Whether DELETE removes users (otherwise it deactivates them).
+    pub delete_removes: bool,
+}
+
+/// An integration as stored (its token only as whether there is one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub kind: String,
+    pub has_token: bool,
+    pub token_created_at: Option<i64>,
+    pub last_sync_at: Option<i64>,
+    pub delete_mode: String,
+}
+
+/// A new provisioning token digest for an organisation's integration of `kind`.
+#[derive(Debug, Clone)]
+pub struct TokenChange {
+    /// The id the integration gets if this creates it.
+    pub new_integration_id: String,
+    pub organisation_id: String,
+    pub kind: &'static str,
+    pub token_hash: String,
+    /// Leave an existing token in place (create) rather than replace it (reset).
+    pub only_if_absent: bool,
+    pub audit: AuditEntry,
+    pub at: i64,
+}
 
 /// The identity providers an organisation can connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,13 +225,13 @@ async fn store_new_token(
         "token.reset"
     };
     let stored = store
-        .set_token(&TokenChange {
-            new_integration_id: &uuid::Uuid::new_v4().to_string(),
-            organisation_id,
+        .set_token(TokenChange {
+            new_integration_id: uuid::Uuid::new_v4().to_string(),
+            organisation_id: organisation_id.to_owned(),
             kind: kind.as_str(),
-            token_hash: token.hash().as_str(),
+            token_hash: token.hash().as_str().to_owned(),
             only_if_absent,
-            audit: &actor.audit(action),
+            audit: actor.audit(action),
             at: time::now_ms(),
         })
         .await?;

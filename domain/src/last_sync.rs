@@ -32,15 +32,18 @@ impl LastSync {
         pending.get(integration_id).copied()
     }
 
-    /// Writes every pending time. A failed write is put back to be retried.
+    /// Writes every pending time, in one job. A failed write is put back to be retried.
     pub async fn flush(&self, store: &Store) {
         let batch: Vec<(String, i64)> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.drain().collect()
         };
-        for (id, at) in batch {
-            if let Err(e) = store.advance_last_sync(&id, at).await {
-                tracing::warn!(error = %e, "could not record last sync; will retry");
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = store.advance_last_sync(batch.clone()).await {
+            tracing::warn!(error = %e, "could not record last sync; will retry");
+            for (id, at) in batch {
                 self.record(&id, at);
             }
         }

@@ -2,10 +2,13 @@
 //! with their provisioning tokens and last sync, and the users identity providers provision.
 //!
 //! [`store`] holds every SQL statement; the other modules are the operations the console and
-//! the SCIM API call, and never see a backend.
+//! the SCIM API call, and never see a backend. [`deadline`] carries a request's deadline and
+//! organisation to the store.
 
 pub mod accounts;
 pub mod activity;
+pub mod audit;
+pub mod deadline;
 pub mod directory;
 pub mod error;
 pub mod groups;

@@ -1,20 +1,17 @@
 //! SCIM provisioning of users: what the SCIM API does, composed from the protocol (the `scim`
-//! crate) and storage. Every operation is scoped to the organisation that owns the token.
+//! crate) and storage. Every operation is scoped to the organisation that owns the token,
+//! and each is one store job.
 
-use std::collections::HashMap;
-
-use scim::filter::{Condition, Resource};
+use scim::filter::Resource;
 use scim::list::{Page, Sort};
 use scim::patch::PatchRequest;
-use scim::user::{fold_case, Meta, UserDoc};
+use scim::user::{Meta, UserDoc};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::store::{ListQuery, NewUser, Store, TokenOwner, UserRow};
+use crate::integrations::TokenOwner;
+use crate::store::{ListQuery, Store, Stored, UserRow};
 use crate::time;
-
-/// How often a write that lost a race with another writer is retried before giving up.
-const MAX_ATTEMPTS: usize = 8;
 
 /// A user as the SCIM API returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +32,14 @@ impl User {
         resource
     }
 
-    fn from_row(row: UserRow, base_url: &str) -> Result<Self> {
-        let doc = UserDoc::from_stored(&row.attributes)?.with_external_id(row.external_id);
+    /// The user as stored, with `doc` when the caller has it already (after a write).
+    fn from_stored(stored: Stored<UserRow>, doc: Option<UserDoc>, base_url: &str) -> Result<Self> {
+        let Stored { row, related } = stored;
+        let doc = match doc {
+            Some(doc) => doc,
+            None => UserDoc::from_stored(&row.attributes)?,
+        }
+        .with_external_id(row.external_id);
         Ok(Self {
             doc,
             meta: meta(
@@ -47,7 +50,19 @@ impl User {
                 row.updated_at,
                 row.version,
             ),
-            groups: None,
+            groups: related.map(|groups| {
+                groups
+                    .into_iter()
+                    .map(|(group_id, display)| {
+                        json!({
+                            "value": group_id,
+                            "$ref": format!("{base_url}/Groups/{group_id}"),
+                            "display": display,
+                            "type": "direct",
+                        })
+                    })
+                    .collect()
+            }),
         })
     }
 }
@@ -70,76 +85,6 @@ pub(crate) fn meta(
     }
 }
 
-/// Whether a stored version satisfies an `If-Match` list (`None`: no condition).
-fn version_matches(if_match: Option<&[i64]>, version: i64) -> bool {
-    if_match.is_none_or(|versions| versions.contains(&version))
-}
-
-/// Fills in each user's `groups`, with one query for the whole page.
-async fn load_groups(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    users: &mut [User],
-) -> Result<()> {
-    let ids: Vec<&str> = users.iter().map(|u| u.meta.id.as_str()).collect();
-    let mut by_user: HashMap<String, Vec<Value>> = HashMap::new();
-    for (user_id, group_id, display) in store.groups_of_users(&owner.organisation_id, &ids).await? {
-        by_user.entry(user_id).or_default().push(json!({
-            "value": group_id,
-            "$ref": format!("{base_url}/Groups/{group_id}"),
-            "display": display,
-            "type": "direct",
-        }));
-    }
-    for user in users {
-        user.groups = Some(by_user.remove(&user.meta.id).unwrap_or_default());
-    }
-    Ok(())
-}
-
-/// The folded keys and serialised document of a user about to be written.
-struct Written {
-    user_name_key: String,
-    display_name_key: Option<String>,
-    json: String,
-    values: Vec<scim::user::IndexedValue>,
-}
-
-impl Written {
-    fn of(doc: &UserDoc) -> Self {
-        Self {
-            user_name_key: doc.user_name_key(),
-            display_name_key: doc.display_name().map(fold_case),
-            json: doc.to_json(),
-            values: doc.indexed_values(),
-        }
-    }
-
-    fn row<'a>(
-        &'a self,
-        owner: &'a TokenOwner,
-        id: &'a str,
-        doc: &'a UserDoc,
-        at: i64,
-    ) -> NewUser<'a> {
-        NewUser {
-            id,
-            organisation_id: &owner.organisation_id,
-            integration_id: &owner.integration_id,
-            user_name: doc.user_name(),
-            user_name_key: &self.user_name_key,
-            external_id: doc.external_id(),
-            display_name: doc.display_name(),
-            display_name_key: self.display_name_key.as_deref(),
-            active: doc.active(),
-            attributes: &self.json,
-            values: &self.values,
-            at,
-        }
-    }
-}
-
 /// `POST /Users`.
 pub async fn create_user(
     store: &Store,
@@ -151,7 +96,7 @@ pub async fn create_user(
     let id = uuid::Uuid::new_v4().to_string();
     let at = time::now_ms();
     store
-        .insert_user(&Written::of(&doc).row(owner, &id, &doc, at))
+        .insert_user(&owner.organisation_id, &owner.integration_id, &id, &doc, at)
         .await?;
     Ok(User {
         meta: meta(base_url, "Users", id, at, at, 1),
@@ -168,16 +113,16 @@ pub async fn get_user(
     id: &str,
     with_groups: bool,
 ) -> Result<User> {
-    let row = store
-        .user(&owner.organisation_id, id, Some(&owner.integration_id))
+    let stored = store
+        .user(
+            &owner.organisation_id,
+            id,
+            Some(&owner.integration_id),
+            with_groups,
+        )
         .await?
         .ok_or(Error::NotFound)?;
-    let mut users = [User::from_row(row, base_url)?];
-    if with_groups {
-        load_groups(store, owner, base_url, &mut users).await?;
-    }
-    let [user] = users;
-    Ok(user)
+    User::from_stored(stored, None, base_url)
 }
 
 /// A list request: filter, sort and page, as the client sent them.
@@ -189,28 +134,19 @@ pub struct ListRequest<'a> {
 }
 
 impl ListRequest<'_> {
-    /// The parsed filter, for `resource`.
-    pub(crate) fn condition(&self, resource: Resource) -> Result<Option<Condition>> {
-        Ok(self
-            .filter
-            .map(|f| scim::filter::parse_filter(resource, f))
-            .transpose()?)
-    }
-
-    /// The storage query for `owner`'s view, with the parsed `condition`.
-    pub(crate) fn query<'q>(
-        &self,
-        owner: &'q TokenOwner,
-        condition: Option<&'q Condition>,
-    ) -> ListQuery<'q> {
-        ListQuery {
-            integration_id: Some(&owner.integration_id),
-            filter: condition,
+    /// The storage query for `owner`'s view of `resource`, with the filter parsed.
+    pub(crate) fn query(&self, owner: &TokenOwner, resource: Resource) -> Result<ListQuery> {
+        Ok(ListQuery {
+            integration_id: Some(owner.integration_id.clone()),
+            filter: self
+                .filter
+                .map(|f| scim::filter::parse_filter(resource, f))
+                .transpose()?,
             sort: self.sort,
             offset: self.page.offset(),
             limit: self.page.count,
             created_by: None,
-        }
+        })
     }
 }
 
@@ -222,17 +158,26 @@ pub async fn list_users(
     request: &ListRequest<'_>,
     with_groups: bool,
 ) -> Result<(u64, Vec<User>)> {
-    let condition = request.condition(Resource::User)?;
-    let query = request.query(owner, condition.as_ref());
-    let (total, rows) = store.list_users(&owner.organisation_id, &query).await?;
-    let mut users = rows
+    let query = request.query(owner, Resource::User)?;
+    let listed = store
+        .list_users(&owner.organisation_id, query, with_groups)
+        .await?;
+    let users = listed
+        .page
         .into_iter()
-        .map(|r| User::from_row(r, base_url))
+        .map(|stored| User::from_stored(stored, None, base_url))
         .collect::<Result<Vec<_>>>()?;
-    if with_groups && !users.is_empty() {
-        load_groups(store, owner, base_url, &mut users).await?;
-    }
-    Ok((total, users))
+    Ok((listed.total, users))
+}
+
+/// Which user or group a write changes, on what condition, and how the answer looks.
+pub struct Change<'a> {
+    pub id: &'a str,
+    /// `If-Match` versions; `None` when absent or `*`.
+    pub if_match: Option<&'a [i64]>,
+    /// Whether the answer carries the related resources: a user's `groups`, a group's
+    /// `members`.
+    pub with_related: bool,
 }
 
 /// `PUT /Users/{id}`: replaces every attribute (OneLogin's update and suspend).
@@ -240,15 +185,11 @@ pub async fn replace_user(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
+    change: &Change<'_>,
     body: &Value,
 ) -> Result<User> {
     let replacement = UserDoc::from_request(body)?;
-    modify(store, owner, base_url, id, if_match, |_| {
-        Ok(replacement.clone())
-    })
-    .await
+    modify(store, owner, base_url, change, move |_| Ok(replacement)).await
 }
 
 /// `PATCH /Users/{id}`: all operations apply, or none.
@@ -256,12 +197,11 @@ pub async fn patch_user(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
+    change: &Change<'_>,
     body: &Value,
 ) -> Result<User> {
     let request = PatchRequest::parse(body)?;
-    modify(store, owner, base_url, id, if_match, |current| {
+    modify(store, owner, base_url, change, move |current| {
         Ok(request.apply_to_user(current)?)
     })
     .await
@@ -278,7 +218,7 @@ pub async fn delete_user(
 ) -> Result<()> {
     if owner.delete_removes {
         return if store
-            .delete_user(&owner.organisation_id, id, if_match)
+            .delete_user(&owner.organisation_id, id, if_match.map(<[i64]>::to_vec))
             .await?
         {
             Ok(())
@@ -286,69 +226,44 @@ pub async fn delete_user(
             Err(Error::NotFound)
         };
     }
-    deactivate_user(store, owner, base_url, id, if_match).await
-}
-
-async fn deactivate_user(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
-) -> Result<()> {
-    modify(store, owner, base_url, id, if_match, |current| {
+    let change = Change {
+        id,
+        if_match,
+        with_related: false,
+    };
+    modify(store, owner, base_url, &change, |current| {
         let mut next = current.clone();
         next.set_active(false);
         Ok(next)
     })
     .await
-    .map(|_| ())
+    .map(drop)
 }
 
-/// Read, change, write-if-unchanged; retried when another writer got there first, so
-/// concurrent changes are never lost. `if_match` is checked against the version read.
+/// Reads the user, changes it and writes it back, in one store job, so no concurrent
+/// change is lost. `if_match` is checked against the version read.
 async fn modify(
     store: &Store,
     owner: &TokenOwner,
     base_url: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
-    change: impl Fn(&UserDoc) -> Result<UserDoc>,
+    change: &Change<'_>,
+    apply: impl FnOnce(&UserDoc) -> Result<UserDoc> + Send + 'static,
 ) -> Result<User> {
-    for _ in 0..MAX_ATTEMPTS {
-        let row = store
-            .user(&owner.organisation_id, id, Some(&owner.integration_id))
-            .await?
-            .ok_or(Error::NotFound)?;
-        if !version_matches(if_match, row.version) {
-            return Err(Error::PreconditionFailed);
-        }
-        let current = UserDoc::from_stored(&row.attributes)?.with_external_id(row.external_id);
-        let next = change(&current)?;
-        let at = time::now_ms().max(row.updated_at);
-        let written = Written::of(&next);
-        if store
-            .update_user(&written.row(owner, id, &next, at), row.version)
-            .await?
-        {
-            let mut users = [User {
-                meta: meta(
-                    base_url,
-                    "Users",
-                    row.id,
-                    row.created_at,
-                    at,
-                    row.version + 1,
-                ),
-                doc: next,
-                groups: None,
-            }];
-            load_groups(store, owner, base_url, &mut users).await?;
-            let [user] = users;
-            return Ok(user);
-        }
-    }
-    Err(Error::Conflict(
-        "the user is being changed by another request; try again".into(),
-    ))
+    let (doc, stored) = store
+        .update_user(
+            &owner.organisation_id,
+            &owner.integration_id,
+            change.id,
+            change.if_match.map(<[i64]>::to_vec),
+            change.with_related,
+            move |row| {
+                let current = UserDoc::from_stored(&row.attributes)?
+                    .with_external_id(row.external_id.clone());
+                let next = apply(&current)?;
+                Ok((next, time::now_ms().max(row.updated_at)))
+            },
+        )
+        .await?
+        .ok_or(Error::NotFound)?;
+    User::from_stored(stored, Some(doc), base_url)
 }

@@ -17,8 +17,18 @@ pub struct Config {
     pub public_url: String,
     /// `LEPTOS_SITE_ROOT`: the directory holding `pkg/` (the wasm, JS and CSS of the console).
     pub site_root: String,
-    /// `DATABASE_POOL_SIZE`: connections to the database, default per backend.
+    /// `DATABASE_POOL_SIZE`: PostgreSQL connections, or SQLite read threads (each with its
+    /// connection); default per backend.
     pub pool_size: Option<u32>,
+    /// `STORE_JOBS_PER_ORGANISATION`: store jobs one organisation may run at once; default
+    /// half the pool.
+    pub jobs_per_organisation: Option<usize>,
+    /// `STORE_QUEUE_PER_ORGANISATION`: store jobs one organisation may have waiting for
+    /// their turn; more are answered 503.
+    pub queue_per_organisation: usize,
+    /// `STORE_QUEUE_TIMEOUT_MS`: the longest a store job waits for its turn before its
+    /// request is answered 503 with `Retry-After`.
+    pub queue_timeout: Duration,
     /// `ACTIVITY_RETENTION_DAYS`: how long SCIM requests stay in the activity log; 0 records
     /// none.
     pub activity_retention_days: u32,
@@ -94,6 +104,24 @@ impl Config {
             DEFAULT_ACTIVITY_RETENTION_DAYS.into(),
         )?;
         let trusted_proxy_hops = number(&get, "TRUSTED_PROXY_HOPS", 0, 10, 0)?;
+        let jobs_per_organisation = match get("STORE_JOBS_PER_ORGANISATION") {
+            Some(_) => Some(number(&get, "STORE_JOBS_PER_ORGANISATION", 1, 1000, 0)?),
+            None => None,
+        };
+        let queue_per_organisation = number(
+            &get,
+            "STORE_QUEUE_PER_ORGANISATION",
+            1,
+            100_000,
+            domain::store::DEFAULT_QUEUED_PER_ORGANISATION as u64,
+        )?;
+        let queue_timeout = number(
+            &get,
+            "STORE_QUEUE_TIMEOUT_MS",
+            1,
+            3_600_000,
+            domain::store::DEFAULT_QUEUE_WAIT.as_millis() as u64,
+        )?;
         let timeout = number(
             &get,
             "REQUEST_TIMEOUT_SECONDS",
@@ -114,6 +142,10 @@ impl Config {
             pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
             activity_retention_days: u32::try_from(activity_retention_days).unwrap_or_default(),
             trusted_proxy_hops: usize::try_from(trusted_proxy_hops).unwrap_or(0),
+            jobs_per_organisation: jobs_per_organisation.and_then(|n| usize::try_from(n).ok()),
+            queue_per_organisation: usize::try_from(queue_per_organisation)
+                .unwrap_or(domain::store::DEFAULT_QUEUED_PER_ORGANISATION),
+            queue_timeout: Duration::from_millis(queue_timeout),
             request_timeout: Duration::from_secs(timeout),
             header_read_timeout: Duration::from_secs(header_read_timeout),
             max_connections: usize::try_from(max_connections).unwrap_or(1),
@@ -121,6 +153,18 @@ impl Config {
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
         })
+    }
+
+    /// How the store is sized and shared between organisations. Jobs outside a request get
+    /// the request timeout as their deadline too.
+    pub fn store_options(&self) -> domain::store::StoreOptions {
+        domain::store::StoreOptions {
+            pool_size: self.pool_size,
+            running_per_organisation: self.jobs_per_organisation,
+            queued_per_organisation: Some(self.queue_per_organisation),
+            queue_wait: Some(self.queue_timeout),
+            job_deadline: Some(self.request_timeout),
+        }
     }
 
     /// The SCIM base URL an admin pastes into the IdP, e.g. `https://host/scimapi/`.
@@ -189,6 +233,9 @@ mod tests {
                 max_connections: 1024,
             }
         );
+        assert_eq!(c.jobs_per_organisation, None);
+        assert_eq!(c.queue_per_organisation, 64);
+        assert_eq!(c.queue_timeout, Duration::from_secs(5));
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
     }
@@ -238,6 +285,23 @@ mod tests {
         assert!(config(&[("REQUEST_TIMEOUT_SECONDS", "0")])
             .unwrap_err()
             .contains("REQUEST_TIMEOUT_SECONDS"));
+        for (name, bad) in [
+            ("STORE_JOBS_PER_ORGANISATION", "0"),
+            ("STORE_QUEUE_PER_ORGANISATION", "none"),
+            ("STORE_QUEUE_TIMEOUT_MS", "0"),
+        ] {
+            assert!(config(&[(name, bad)]).unwrap_err().contains(name), "{name}");
+        }
+        let shared = config(&[
+            ("STORE_JOBS_PER_ORGANISATION", "3"),
+            ("STORE_QUEUE_PER_ORGANISATION", "10"),
+            ("STORE_QUEUE_TIMEOUT_MS", "250"),
+        ])
+        .unwrap()
+        .store_options();
+        assert_eq!(shared.running_per_organisation, Some(3));
+        assert_eq!(shared.queued_per_organisation, Some(10));
+        assert_eq!(shared.queue_wait, Some(Duration::from_millis(250)));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use domain::activity::ActivityLog;
 use domain::last_sync::LastSync;
-use domain::store::NativePool;
+use domain::store::AdminSessions;
 use domain::throttle::{ClientAddr, Throttles};
 use domain::Store;
 use leptos::prelude::*;
@@ -26,7 +26,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 pub use config::Config;
 
@@ -57,7 +56,7 @@ pub struct App {
 impl App {
     /// Connects to the database (applying migrations) and builds the router.
     pub async fn build(config: &Config) -> Result<Self, domain::Error> {
-        let store = Store::connect_with_pool_size(&config.database_url, config.pool_size).await?;
+        let store = Store::open(&config.database_url, &config.store_options()).await?;
         let leptos_options = LeptosOptions::builder()
             .output_name("console")
             .site_root(config.site_root.as_str())
@@ -84,16 +83,8 @@ impl App {
             .spawn_writer(store.clone(), Duration::from_millis(250));
         // Sessions live in the same database, so any instance serves any admin. Their table
         // is created by the migrations (0002_sessions).
-        let (router, sessions) = match store.native_pool(4).await? {
-            NativePool::Sqlite(pool) => {
-                let sessions = SqliteStore::new(pool);
-                with_sessions(state.clone(), config, sessions)
-            }
-            NativePool::Postgres(pool) => {
-                let sessions = PostgresStore::new(pool);
-                with_sessions(state.clone(), config, sessions)
-            }
-        };
+        let (router, sessions) =
+            with_sessions(state.clone(), config, AdminSessions::new(store.clone()));
         Ok(Self {
             router,
             state,
@@ -151,7 +142,9 @@ fn router<S: tower_sessions::SessionStore + Clone>(
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(console_state.clone()),
+            // Bound to the request, so that the page's store jobs keep its deadline and its
+            // organisation's lane even where Leptos renders in another task.
+            move || provide_context(console_state.for_current_request()),
             {
                 let options = state.leptos_options.clone();
                 move || app::shell(options.clone())
@@ -225,25 +218,22 @@ fn client_addr(req: &Request, hops: usize) -> Option<IpAddr> {
         .or(peer)
 }
 
-/// Answers 408 when a request (its body upload included) takes longer than `timeout`: a
-/// client trickling a body cannot hold a connection and a database turn for ever. Work cut
-/// short is rolled back with its transaction.
+/// Gives every request a deadline `timeout` away, body upload included: its store jobs
+/// carry it (a statement still running then is interrupted and its work rolled back), and a
+/// request still running then is answered 408, unless a write of it has started, which then
+/// answers itself (see `domain::deadline::run`). So a client trickling a body cannot hold a
+/// connection for ever, and a 408 always means that nothing of the request was written.
 async fn time_limit(timeout: Duration, req: Request, next: Next) -> Response {
     // Both clones share the request's buffers: nothing is copied on the way through.
     let method = req.method().clone();
     let uri = req.uri().clone();
-    match tokio::time::timeout(timeout, next.run(req)).await {
+    match domain::deadline::run(timeout, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => {
+        Err(domain::deadline::TimedOut) => {
             let path = uri.path();
             tracing::warn!(%method, path, "request timed out");
             if path.starts_with("/scimapi/") {
-                scim_api::ApiError::from(scim::ScimError::new(
-                    408,
-                    None,
-                    format!("the request took longer than {} s", timeout.as_secs()),
-                ))
-                .into_response()
+                scim_api::ApiError::from(scim_api::timed_out()).into_response()
             } else {
                 (
                     StatusCode::REQUEST_TIMEOUT,

@@ -93,10 +93,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: AdminCommand::Create { org, email },
         }) => {
             let password = read_password()?;
-            let store =
-                domain::Store::connect_with_pool_size(&config.database_url, config.pool_size)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let store = domain::Store::open(&config.database_url, &config.store_options())
+                .await
+                .map_err(|e| e.to_string())?;
             let (org, admin) = domain::accounts::create_admin(&store, &org, &email, &password)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -112,10 +111,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let kind: IntegrationKind = integration
                 .parse()
                 .map_err(|e: domain::Error| e.to_string())?;
-            let store =
-                domain::Store::connect_with_pool_size(&config.database_url, config.pool_size)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let store = domain::Store::open(&config.database_url, &config.store_options())
+                .await
+                .map_err(|e| e.to_string())?;
             let organisation = store
                 .organisation_by_name(org.trim())
                 .await

@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use domain::activity::RequestEntry;
 use domain::groups::{self, Group};
-use domain::provisioning::{self, ListRequest, User};
-use domain::store::TokenOwner;
+use domain::integrations::TokenOwner;
+use domain::provisioning::{self, Change, ListRequest, User};
 use domain::throttle::{retry_after_secs, ClientAddr};
 use scim::discovery;
 use scim::filter::Resource;
@@ -81,6 +81,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     };
     match owner {
         Ok(Some(owner)) => {
+            // From here on, the request's store jobs take its organisation's share.
+            domain::deadline::work_for(&owner.organisation_id);
             let integration_id = owner.integration_id.clone();
             let organisation_id = owner.organisation_id.clone();
             let activity = state.console.activity.enabled().then(|| {
@@ -228,7 +230,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use domain::Error;
         let retry_after = match &self.0 {
-            Error::TooManyAttempts(wait) => Some(retry_after_secs(*wait)),
+            Error::TooManyAttempts(wait) | Error::Busy(wait) => Some(retry_after_secs(*wait)),
             _ => None,
         };
         let error = match self.0 {
@@ -252,6 +254,16 @@ impl IntoResponse for ApiError {
                     retry_after_secs(wait)
                 ),
             ),
+            Error::Timeout => timed_out(),
+            Error::Busy(wait) => ScimError::new(
+                503,
+                None,
+                format!(
+                    "this organisation has more requests in progress than the service takes \
+                     on at once; retry in {} s",
+                    retry_after_secs(wait)
+                ),
+            ),
             e @ (Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_)) => {
                 tracing::error!(error = %e, "SCIM request failed");
                 ScimError::new(500, None, "internal server error")
@@ -267,6 +279,16 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The SCIM error of a request that did not finish by its deadline (nothing of it was
+/// written).
+pub fn timed_out() -> ScimError {
+    ScimError::new(
+        408,
+        None,
+        "the request took longer than the service allows; nothing of it was done",
+    )
 }
 
 fn scim_json(status: StatusCode, body: &Value) -> Response {
@@ -412,6 +434,15 @@ impl IfMatch {
     fn versions(&self) -> Option<&[i64]> {
         self.0.as_deref()
     }
+
+    /// The change a write makes to resource `id` under this condition.
+    fn change<'a>(&'a self, id: &'a str, with_related: bool) -> Change<'a> {
+        Change {
+            id,
+            if_match: self.versions(),
+            with_related,
+        }
+    }
 }
 
 fn version_of_tag(tag: &str) -> Option<i64> {
@@ -527,8 +558,7 @@ async fn replace_user(
         &state.console.store,
         &owner,
         base(&state),
-        &id,
-        if_match.versions(),
+        &if_match.change(&id, !projection.omits("groups")),
         &body,
     )
     .await?;
@@ -552,8 +582,7 @@ async fn patch_user(
         &state.console.store,
         &owner,
         base(&state),
-        &id,
-        if_match.versions(),
+        &if_match.change(&id, !projection.omits("groups")),
         &body,
     )
     .await?;
@@ -663,15 +692,12 @@ async fn replace_group(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let with_members = !projection.omits("members");
     let group = groups::replace_group(
         &state.console.store,
         &owner,
         base(&state),
-        &id,
-        if_match.versions(),
+        &if_match.change(&id, !projection.omits("members")),
         &body,
-        with_members,
     )
     .await?;
     Ok(resource_response(
@@ -692,15 +718,12 @@ async fn patch_group(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let with_members = !projection.omits("members");
     let group = groups::patch_group(
         &state.console.store,
         &owner,
         base(&state),
-        &id,
-        if_match.versions(),
+        &if_match.change(&id, !projection.omits("members")),
         &body,
-        with_members,
     )
     .await?;
     Ok(resource_response(

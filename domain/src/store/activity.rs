@@ -58,56 +58,79 @@ pub struct RequestSummary {
 const COLUMNS: usize = 11;
 /// Rows per INSERT: ten keep the statement (and its cached preparation) small.
 const ROWS_PER_STATEMENT: usize = 10;
-/// Rows per transaction when writing the log.
+/// Rows per job when writing the log.
 const ROWS_PER_TRANSACTION: usize = 100;
+/// Rows deleted per job when pruning the log.
+const PRUNE_ROWS: i64 = 1000;
 
 impl Store {
-    /// Writes recorded requests, 100 to a transaction: on SQLite each joins the SCIM writes
-    /// around it (see `Db::begin`) rather than holding them all up while a second's worth of
-    /// log is written. On an error, the transactions before it are kept.
-    pub async fn insert_requests(&self, entries: &[RequestEntry]) -> Result<()> {
-        for part in entries.chunks(ROWS_PER_TRANSACTION) {
-            let mut tx = self.db.begin().await?;
-            for chunk in part.chunks(ROWS_PER_STATEMENT) {
-                let rows: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO scim_requests (organisation_id, integration_id, at, method, path, status, \
-                     resource_type, resource_id, duration_us, error, request_body) VALUES {}",
-                    rows.join(", ")
-                );
-                let mut query = stmt(sql);
-                for e in chunk {
-                    query = query
-                        .bind(&e.organisation_id)
-                        .bind(&e.integration_id)
-                        .bind(e.at)
-                        .bind(&e.method)
-                        .bind(&e.path)
-                        .bind(i64::from(e.status))
-                        .bind(e.resource_type)
-                        .bind(&e.resource_id)
-                        .bind(e.duration_us)
-                        .bind(&e.error)
-                        .bind(&e.request_body);
-                }
-                query.execute(&mut tx).await?;
-            }
-            tx.commit().await?;
+    /// Writes recorded requests, 100 to a job: on SQLite each joins the SCIM writes around
+    /// it in the writer's turn rather than holding them all up while a second's worth of
+    /// log is written. On an error, the jobs before it are kept.
+    pub async fn insert_requests(&self, entries: Vec<RequestEntry>) -> Result<()> {
+        let mut entries = entries.into_iter().peekable();
+        while entries.peek().is_some() {
+            let part: Vec<RequestEntry> = entries.by_ref().take(ROWS_PER_TRANSACTION).collect();
+            self.write(move |tx| {
+                Box::pin(async move {
+                    for chunk in part.chunks(ROWS_PER_STATEMENT) {
+                        let rows: Vec<String> = (0..chunk.len())
+                            .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                            .collect();
+                        let sql = format!(
+                            "INSERT INTO scim_requests (organisation_id, integration_id, at, method, path, status, \
+                             resource_type, resource_id, duration_us, error, request_body) VALUES {}",
+                            rows.join(", ")
+                        );
+                        let mut query = stmt(sql);
+                        for e in chunk {
+                            query = query
+                                .bind(&e.organisation_id)
+                                .bind(&e.integration_id)
+                                .bind(e.at)
+                                .bind(&e.method)
+                                .bind(&e.path)
+                                .bind(i64::from(e.status))
+                                .bind(e.resource_type)
+                                .bind(&e.resource_id)
+                                .bind(e.duration_us)
+                                .bind(&e.error)
+                                .bind(&e.request_body);
+                        }
+                        query.execute(tx).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
         }
         Ok(())
     }
 
-    /// Deletes recorded requests older than `before` (ms since the epoch); how many.
+    /// Deletes recorded requests older than `before` (ms since the epoch); how many. A
+    /// thousand rows per job, so that pruning a large log never holds the writer for long.
     pub async fn prune_requests(&self, before: i64) -> Result<u64> {
-        let mut tx = self.db.begin().await?;
-        let done = stmt("DELETE FROM scim_requests WHERE at < $1")
-            .bind(before)
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done)
+        let mut deleted = 0;
+        loop {
+            let done = self
+                .write(move |tx| {
+                    Box::pin(async move {
+                        stmt(
+                            "DELETE FROM scim_requests WHERE id IN \
+                             (SELECT id FROM scim_requests WHERE at < $1 LIMIT $2)",
+                        )
+                        .bind(before)
+                        .bind(PRUNE_ROWS)
+                        .execute(tx)
+                        .await
+                    })
+                })
+                .await?;
+            deleted += done;
+            if done < PRUNE_ROWS as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// The organisation's recorded requests, newest first.
@@ -122,28 +145,33 @@ impl Store {
              FROM scim_requests r LEFT JOIN directory_integrations i ON i.id = r.integration_id \
              WHERE r.organisation_id = $1",
         );
-        let mut binds: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = vec![organisation_id.to_owned()];
         if query.failures_only {
             sql.push_str(" AND r.status >= 400");
         }
         if let Some(kind) = query.integration_kind {
             binds.push(kind.to_owned());
-            sql.push_str(&format!(" AND i.kind = ${}", binds.len() + 1));
+            sql.push_str(&format!(" AND i.kind = ${}", binds.len()));
         }
         if let Some(id) = query.resource_id {
             binds.push(id.to_owned());
-            sql.push_str(&format!(" AND r.resource_id = ${}", binds.len() + 1));
+            sql.push_str(&format!(" AND r.resource_id = ${}", binds.len()));
         }
         if let Some(before) = query.before_id {
             sql.push_str(&format!(" AND r.id < {before}"));
         }
         sql.push_str(&format!(" ORDER BY r.id DESC LIMIT {}", query.limit.max(0)));
-        let mut q = stmt(&sql).bind(organisation_id);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(&self.db).await?;
-        Ok(rows.into_iter().map(request_row).collect())
+        self.read(move |tx| {
+            Box::pin(async move {
+                let mut q = stmt(&sql);
+                for b in &binds {
+                    q = q.bind(b);
+                }
+                let rows = q.fetch_all(tx).await?;
+                Ok(rows.into_iter().map(request_row).collect())
+            })
+        })
+        .await
     }
 
     /// Requests and failures per integration since `since`, with the latest failure.
@@ -152,39 +180,45 @@ impl Store {
         organisation_id: &str,
         since: i64,
     ) -> Result<Vec<RequestSummary>> {
-        let rows = stmt(
-            "SELECT i.kind, COUNT(r.id), \
-             COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) \
-             FROM directory_integrations i \
-             LEFT JOIN scim_requests r ON r.integration_id = i.id AND r.at >= $2 \
-             WHERE i.organisation_id = $1 GROUP BY i.kind ORDER BY i.kind",
-        )
-        .bind(organisation_id)
-        .bind(since)
-        .fetch_all(&self.db)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for mut r in rows {
-            let kind: String = r.take(0);
-            let last_error = stmt(
-                "SELECT r.at, COALESCE(r.error, '') FROM scim_requests r \
-                 JOIN directory_integrations i ON i.id = r.integration_id \
-                 WHERE r.organisation_id = $1 AND i.kind = $2 AND r.status >= 400 \
-                 ORDER BY r.id DESC LIMIT 1",
-            )
-            .bind(organisation_id)
-            .bind(&kind)
-            .fetch_optional(&self.db)
-            .await?
-            .map(|mut e| (e.take::<i64>(0), e.take::<String>(1)));
-            out.push(RequestSummary {
-                integration_kind: kind,
-                requests: r.take(1),
-                failures: r.take(2),
-                last_error,
-            });
-        }
-        Ok(out)
+        let organisation_id = organisation_id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let rows = stmt(
+                    "SELECT i.kind, COUNT(r.id), \
+                     COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) \
+                     FROM directory_integrations i \
+                     LEFT JOIN scim_requests r ON r.integration_id = i.id AND r.at >= $2 \
+                     WHERE i.organisation_id = $1 GROUP BY i.kind ORDER BY i.kind",
+                )
+                .bind(&organisation_id)
+                .bind(since)
+                .fetch_all(tx)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for mut r in rows {
+                    let kind: String = r.take(0);
+                    let last_error = stmt(
+                        "SELECT r.at, COALESCE(r.error, '') FROM scim_requests r \
+                         JOIN directory_integrations i ON i.id = r.integration_id \
+                         WHERE r.organisation_id = $1 AND i.kind = $2 AND r.status >= 400 \
+                         ORDER BY r.id DESC LIMIT 1",
+                    )
+                    .bind(&organisation_id)
+                    .bind(&kind)
+                    .fetch_optional(tx)
+                    .await?
+                    .map(|mut e| (e.take::<i64>(0), e.take::<String>(1)));
+                    out.push(RequestSummary {
+                        integration_kind: kind,
+                        requests: r.take(1),
+                        failures: r.take(2),
+                        last_error,
+                    });
+                }
+                Ok(out)
+            })
+        })
+        .await
     }
 }
 

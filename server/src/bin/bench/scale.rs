@@ -214,12 +214,12 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
         ] {
             let condition = parse_filter(Resource::User, filter).expect("filter");
             let query = domain::store::ListQuery {
-                filter: Some(&condition),
+                filter: Some(condition),
                 limit: 100,
                 ..Default::default()
             };
             let [count, page] = store
-                .explain_list_users(&organisation_id, &query)
+                .explain_list_users(&organisation_id, query)
                 .await
                 .expect("plan");
             println!(
@@ -233,7 +233,7 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
             ..Default::default()
         };
         let [count, page] = store
-            .explain_list_users(&organisation_id, &query)
+            .explain_list_users(&organisation_id, query)
             .await
             .expect("plan");
         println!(

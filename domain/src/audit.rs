@@ -1,0 +1,23 @@
+//! The audit log: who did what to an organisation's integrations and admins, and when.
+
+/// Who did what, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub admin_id: Option<String>,
+    pub actor: String,
+    pub action: &'static str,
+    pub detail: Option<String>,
+}
+
+/// An event as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub admin_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub integration_id: Option<String>,
+    pub integration_kind: Option<String>,
+    pub detail: Option<String>,
+    pub at: i64,
+}

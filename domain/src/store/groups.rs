@@ -1,0 +1,437 @@
+//! Storage of SCIM groups. Members are rows of their own, changed row by row, so a change to
+//! a large group costs what the change costs.
+
+use scim::group::GroupChange;
+use scim::user::fold_case;
+
+use super::db::{stmt, Row, Tx};
+use super::filter_sql::{version_guard, Table};
+use super::resources::{
+    self, count, missing_or_changed, set_external_id, Listed, ResourceRow, Stored,
+};
+use super::{placeholders, Backend, ListQuery, Store, CHUNK};
+use crate::error::{Error, Result};
+
+/// A stored SCIM group (members are rows of their own), with the externalId of the
+/// integration that read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A group to create.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub id: String,
+    pub organisation_id: String,
+    /// The integration creating it, which keeps its externalId.
+    pub integration_id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: Vec<String>,
+    pub at: i64,
+}
+
+impl ResourceRow for GroupRow {
+    const TABLE: Table = Table::Groups;
+    const COLUMNS: &'static str = "id, display_name, version, created_at, updated_at";
+
+    fn from_row(mut r: Row) -> Self {
+        Self {
+            id: r.take(0),
+            display_name: r.take(1),
+            version: r.take(2),
+            created_at: r.take(3),
+            updated_at: r.take(4),
+            external_id: r.take(5),
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Store {
+    /// Inserts a group with its members, and reads it back (members when `with_members`),
+    /// in one job. A member id that is not a user of the organisation is an
+    /// `invalidValue` error, and nothing is created.
+    pub async fn insert_group(
+        &self,
+        group: NewGroup,
+        with_members: bool,
+    ) -> Result<Stored<GroupRow>> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                stmt(
+                    "INSERT INTO scim_groups (id, organisation_id, integration_id, display_name, display_name_key, \
+                     version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+                )
+                .bind(&group.id)
+                .bind(&group.organisation_id)
+                .bind(&group.integration_id)
+                .bind(&group.display_name)
+                .bind(fold_case(&group.display_name).as_str())
+                .bind(group.at)
+                .execute(tx)
+                .await?;
+                set_external_id(
+                    tx,
+                    Table::Groups,
+                    &group.id,
+                    &group.integration_id,
+                    group.external_id.as_deref(),
+                )
+                .await?;
+                add_members(tx, &group.organisation_id, &group.id, &group.members).await?;
+                let related = if with_members {
+                    members_of(tx, &group.organisation_id, std::slice::from_ref(&group.id))
+                        .await?
+                        .pop()
+                } else {
+                    None
+                };
+                Ok(Stored {
+                    row: GroupRow {
+                        id: group.id,
+                        display_name: group.display_name,
+                        external_id: group.external_id,
+                        version: 1,
+                        created_at: group.at,
+                        updated_at: group.at,
+                    },
+                    related,
+                })
+            })
+        })
+        .await
+    }
+
+    /// The group `id`, with the externalId `integration_id` keeps for it, and its members
+    /// when `with_members`.
+    pub async fn group(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        integration_id: Option<&str>,
+        with_members: bool,
+    ) -> Result<Option<Stored<GroupRow>>> {
+        self.resource(organisation_id, id, integration_id, with_members)
+            .await
+    }
+
+    /// One page of the organisation's groups matching the query, with their members when
+    /// `with_members`, and the number of all matches.
+    pub async fn list_groups(
+        &self,
+        organisation_id: &str,
+        query: ListQuery,
+        with_members: bool,
+    ) -> Result<Listed<GroupRow>> {
+        self.list(organisation_id, query, with_members).await
+    }
+
+    /// Applies a group's changes (a PATCH, or a PUT's replacement) in one job: all of them
+    /// or none, and reads the group back (members when `with_members`). An externalId
+    /// change is the writing integration's. `None` when the group does not exist;
+    /// `PreconditionFailed` when `if_match` names other versions.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn change_group(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        integration_id: &str,
+        if_match: Option<Vec<i64>>,
+        changes: Vec<GroupChange>,
+        at: i64,
+        with_members: bool,
+    ) -> Result<Option<Stored<GroupRow>>> {
+        let backend = self.backend();
+        let (organisation_id, id, integration_id) = (
+            organisation_id.to_owned(),
+            id.to_owned(),
+            integration_id.to_owned(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let display_name = changes.iter().rev().find_map(|c| match c {
+                    GroupChange::DisplayName(n) => Some(n.as_str()),
+                    _ => None,
+                });
+                // The update comes first: it checks the version and, on PostgreSQL, locks
+                // the group's row until the job ends.
+                if !bump_group(
+                    backend,
+                    tx,
+                    &organisation_id,
+                    &id,
+                    if_match.as_deref(),
+                    display_name,
+                    at,
+                )
+                .await?
+                {
+                    return missing_or_changed(tx, Table::Groups, &organisation_id, &id)
+                        .await
+                        .map(|()| None);
+                }
+                for change in &changes {
+                    match change {
+                        GroupChange::AddMembers(ids) => {
+                            add_members(tx, &organisation_id, &id, ids).await?
+                        }
+                        GroupChange::RemoveMembers(ids) => remove_members(tx, &id, ids).await?,
+                        GroupChange::RemoveAllMembers => remove_all_members(tx, &id).await?,
+                        GroupChange::SetMembers(ids) => {
+                            remove_all_members(tx, &id).await?;
+                            add_members(tx, &organisation_id, &id, ids).await?;
+                        }
+                        GroupChange::ExternalId(e) => {
+                            set_external_id(tx, Table::Groups, &id, &integration_id, e.as_deref())
+                                .await?
+                        }
+                        GroupChange::DisplayName(_) => {}
+                    }
+                }
+                resources::read(
+                    backend,
+                    tx,
+                    &organisation_id,
+                    &id,
+                    Some(&integration_id),
+                    false,
+                    with_members,
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Removes a group and its memberships (the users stay). False when it does not exist;
+    /// `PreconditionFailed` when it does at a version `if_match` does not name.
+    pub async fn delete_group(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        if_match: Option<Vec<i64>>,
+    ) -> Result<bool> {
+        self.delete_resource(Table::Groups, organisation_id, id, if_match)
+            .await
+    }
+
+    pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
+        count(self, Table::Groups, organisation_id).await
+    }
+
+    /// Members per group, for the groups of one console page.
+    pub async fn member_counts(
+        &self,
+        organisation_id: &str,
+        group_ids: Vec<String>,
+    ) -> Result<Vec<(String, i64)>> {
+        let organisation_id = organisation_id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let mut out = Vec::new();
+                for chunk in group_ids.chunks(CHUNK) {
+                    let sql = format!(
+                        "SELECT group_id, COUNT(*) FROM scim_group_members \
+                         WHERE organisation_id = $1 AND group_id IN ({}) GROUP BY group_id",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = stmt(sql).bind(&organisation_id);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for mut r in q.fetch_all(tx).await? {
+                        out.push((r.take(0), r.take(1)));
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// One page of a group's members by userName for the console: (user id, userName,
+    /// displayName, active), and how many members it has.
+    pub async fn member_page(
+        &self,
+        organisation_id: &str,
+        group_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<(String, String, Option<String>, bool)>)> {
+        let (organisation_id, group_id) = (organisation_id.to_owned(), group_id.to_owned());
+        self.read(move |tx| {
+            Box::pin(async move {
+                let total: i64 = stmt(
+                    "SELECT COUNT(*) FROM scim_group_members WHERE organisation_id = $1 AND group_id = $2",
+                )
+                .bind(&organisation_id)
+                .bind(&group_id)
+                .fetch_scalar(tx)
+                .await?;
+                let rows = stmt(
+                    "SELECT u.id, u.user_name, u.display_name, CAST(CASE WHEN u.active THEN 1 ELSE 0 END AS BIGINT) \
+                     FROM scim_group_members m JOIN scim_users u ON u.id = m.user_id \
+                     WHERE m.organisation_id = $1 AND m.group_id = $2 \
+                     ORDER BY u.user_name_key LIMIT $3 OFFSET $4",
+                )
+                .bind(&organisation_id)
+                .bind(&group_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(tx)
+                .await?;
+                Ok((
+                    total,
+                    rows.into_iter()
+                        .map(|mut r| (r.take(0), r.take(1), r.take(2), r.take::<i64>(3) != 0))
+                        .collect(),
+                ))
+            })
+        })
+        .await
+    }
+}
+
+/// The members of each of `group_ids` (user id, display text), in the order of
+/// `group_ids`, each group's by userName. One statement per chunk of groups.
+pub(super) async fn members_of(
+    tx: &mut Tx,
+    organisation_id: &str,
+    group_ids: &[String],
+) -> Result<Vec<Vec<(String, String)>>> {
+    let mut by_group: std::collections::HashMap<String, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for chunk in group_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT m.group_id, u.id, COALESCE(u.display_name, u.user_name) FROM scim_group_members m \
+             JOIN scim_users u ON u.id = m.user_id \
+             WHERE m.organisation_id = $1 AND m.group_id IN ({}) ORDER BY m.group_id, u.user_name_key",
+            placeholders(2, chunk.len())
+        );
+        let mut q = stmt(sql).bind(organisation_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for mut r in q.fetch_all(tx).await? {
+            by_group
+                .entry(r.take(0))
+                .or_default()
+                .push((r.take(1), r.take(2)));
+        }
+    }
+    Ok(group_ids
+        .iter()
+        .map(|id| by_group.remove(id).unwrap_or_default())
+        .collect())
+}
+
+async fn bump_group(
+    b: Backend,
+    tx: &mut Tx,
+    organisation_id: &str,
+    id: &str,
+    if_match: Option<&[i64]>,
+    display_name: Option<&str>,
+    at: i64,
+) -> Result<bool> {
+    let greatest = match b {
+        Backend::Sqlite => "MAX",
+        Backend::Postgres => "GREATEST",
+    };
+    let mut sql = format!(
+        "UPDATE scim_groups SET version = version + 1, updated_at = {greatest}(updated_at, $3), \
+         display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key) \
+         WHERE organisation_id = $1 AND id = $2"
+    );
+    let (guard, versions) = version_guard(if_match, 6);
+    sql.push_str(&guard);
+    let key = display_name.map(fold_case);
+    let mut q = stmt(sql)
+        .bind(organisation_id)
+        .bind(id)
+        .bind(at)
+        .bind(display_name)
+        .bind(key);
+    for v in versions {
+        q = q.bind(v);
+    }
+    Ok(q.execute(tx).await? == 1)
+}
+
+/// Adds members, refusing ids that are not users of the organisation.
+async fn add_members(
+    tx: &mut Tx,
+    organisation_id: &str,
+    group_id: &str,
+    ids: &[String],
+) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id FROM scim_users WHERE organisation_id = $1 AND id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = stmt(sql).bind(organisation_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        let known: Vec<String> = q.fetch_all_scalar(tx).await?;
+        if known.len() < chunk.len() {
+            let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+            let missing = chunk
+                .iter()
+                .find(|id| !known.contains(id.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            return Err(Error::Scim(scim::ScimError::invalid_value(format!(
+                "member {missing:?} is not a user of this organisation"
+            ))));
+        }
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, $2, ${})", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO scim_group_members (organisation_id, group_id, user_id) VALUES {values} \
+             ON CONFLICT (group_id, user_id) DO NOTHING"
+        );
+        let mut q = stmt(sql).bind(organisation_id).bind(group_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(tx).await?;
+    }
+    Ok(())
+}
+
+async fn remove_members(tx: &mut Tx, group_id: &str, ids: &[String]) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM scim_group_members WHERE group_id = $1 AND user_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = stmt(sql).bind(group_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(tx).await?;
+    }
+    Ok(())
+}
+
+async fn remove_all_members(tx: &mut Tx, group_id: &str) -> Result<()> {
+    stmt("DELETE FROM scim_group_members WHERE group_id = $1")
+        .bind(group_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,511 @@
+//! Storage of SCIM users: the document, the indexed columns and values filters use, the
+//! externalId each integration keeps, and the groups derived from membership.
+
+use scim::user::{fold_case, IndexedValue, UserDoc};
+
+use super::db::{stmt, Param, Query, Row, Tx};
+use super::filter_sql::{bind_all, ListSql, Table};
+use super::resources::{self, count, set_external_id, Listed, ResourceRow, Stored};
+use super::{placeholders, Backend, ListQuery, Store, CHUNK};
+use crate::error::{Error, Result};
+
+/// A stored SCIM user, with the externalId of the integration that read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub attributes: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub external_id: Option<String>,
+}
+
+/// What is written of a user: its document and what storage derives from it.
+struct Written {
+    user_name: String,
+    user_name_key: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    display_name_key: Option<String>,
+    active: bool,
+    attributes: String,
+    values: Vec<IndexedValue>,
+}
+
+impl Written {
+    fn of(doc: &UserDoc) -> Self {
+        Self {
+            user_name: doc.user_name().to_owned(),
+            user_name_key: doc.user_name_key(),
+            external_id: doc.external_id().map(str::to_owned),
+            display_name: doc.display_name().map(str::to_owned),
+            display_name_key: doc.display_name().map(fold_case),
+            active: doc.active(),
+            attributes: doc.to_json(),
+            values: doc.indexed_values(),
+        }
+    }
+}
+
+impl Written {
+    /// Runs `query`, a statement whose parameters `$1` to `$6` are the user's columns
+    /// (userName, its key, displayName, its key, active, attributes) and from `$7` on what
+    /// the caller bound; `Conflict` when the userName is taken.
+    async fn write(&self, query: Query<'_>, tx: &mut Tx) -> Result<()> {
+        let columns = [
+            Param::from(self.user_name.as_str()),
+            Param::from(self.user_name_key.as_str()),
+            Param::from(self.display_name.as_deref()),
+            Param::from(self.display_name_key.as_deref()),
+            Param::from(self.active),
+            Param::from(self.attributes.as_str()),
+        ];
+        match query.bind_first(columns).execute(tx).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_unique_violation() => Err(Error::Conflict(format!(
+                "userName {:?} is already taken",
+                self.user_name
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl ResourceRow for UserRow {
+    const TABLE: Table = Table::Users;
+    const COLUMNS: &'static str = "id, attributes, version, created_at, updated_at";
+
+    fn from_row(mut r: Row) -> Self {
+        Self {
+            id: r.take(0),
+            attributes: r.take(1),
+            version: r.take(2),
+            created_at: r.take(3),
+            updated_at: r.take(4),
+            external_id: r.take(5),
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Store {
+    /// Inserts a user created by `integration_id`; `Conflict` when the userName is taken in
+    /// the organisation.
+    pub async fn insert_user(
+        &self,
+        organisation_id: &str,
+        integration_id: &str,
+        id: &str,
+        doc: &UserDoc,
+        at: i64,
+    ) -> Result<()> {
+        let written = Written::of(doc);
+        let (organisation_id, integration_id, id) = (
+            organisation_id.to_owned(),
+            integration_id.to_owned(),
+            id.to_owned(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let insert = stmt(
+                    "INSERT INTO scim_users (user_name, user_name_key, display_name, display_name_key, \
+                     active, attributes, id, organisation_id, integration_id, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+                );
+                written
+                    .write(insert.bind(&id).bind(&organisation_id).bind(&integration_id).bind(at), tx)
+                    .await?;
+                insert_values(tx, &organisation_id, &id, &written.values).await?;
+                set_external_id(
+                    tx,
+                    Table::Users,
+                    &id,
+                    &integration_id,
+                    written.external_id.as_deref(),
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Reads the user `id` and changes it with `change`, which gets the stored row and
+    /// returns the new document and the time of the change, in one job: nothing can change
+    /// the user in between. Returns the new document and the user as stored. `if_match` is checked against the stored version. `None` when
+    /// the user does not exist; `Conflict` when the new userName is taken. The integration
+    /// that created the user stays its source; an externalId change is `integration_id`'s.
+    pub async fn update_user<F>(
+        &self,
+        organisation_id: &str,
+        integration_id: &str,
+        id: &str,
+        if_match: Option<Vec<i64>>,
+        with_groups: bool,
+        change: F,
+    ) -> Result<Option<(UserDoc, Stored<UserRow>)>>
+    where
+        F: FnOnce(&UserRow) -> Result<(UserDoc, i64)> + Send + 'static,
+    {
+        let backend = self.backend();
+        let (organisation_id, integration_id, id) = (
+            organisation_id.to_owned(),
+            integration_id.to_owned(),
+            id.to_owned(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let Some(Stored { row, .. }) = resources::read::<UserRow>(
+                    backend,
+                    tx,
+                    &organisation_id,
+                    &id,
+                    Some(&integration_id),
+                    true,
+                    false,
+                )
+                .await?
+                else {
+                    return Ok(None);
+                };
+                if if_match
+                    .as_ref()
+                    .is_some_and(|versions| !versions.contains(&row.version))
+                {
+                    return Err(Error::PreconditionFailed);
+                }
+                let (doc, at) = change(&row)?;
+                let written = Written::of(&doc);
+                let update = stmt(
+                    "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
+                     display_name = $3, display_name_key = $4, active = $5, attributes = $6, \
+                     version = version + 1, updated_at = $7 \
+                     WHERE organisation_id = $8 AND id = $9",
+                );
+                written
+                    .write(update.bind(at).bind(&organisation_id).bind(&id), tx)
+                    .await?;
+                // Only the indexed values that changed are rewritten: a change touches one
+                // or two of them (or none: active, a name), and each rewritten one dirties
+                // index pages.
+                let stored = stored_values(tx, &id).await?;
+                let (gone, added) = value_changes(&stored, &sorted_values(&written.values));
+                for v in gone {
+                    stmt("DELETE FROM scim_user_values WHERE user_id = $1 AND attribute = $2 AND element = $3")
+                        .bind(&id)
+                        .bind(&v.attribute)
+                        .bind(v.element)
+                        .execute(tx)
+                        .await?;
+                }
+                insert_values(tx, &organisation_id, &id, &added).await?;
+                set_external_id(
+                    tx,
+                    Table::Users,
+                    &id,
+                    &integration_id,
+                    written.external_id.as_deref(),
+                )
+                .await?;
+                let related = if with_groups {
+                    groups_of_users(tx, &organisation_id, std::slice::from_ref(&id))
+                        .await?
+                        .pop()
+                } else {
+                    None
+                };
+                Ok(Some((
+                    doc,
+                    Stored {
+                        row: UserRow {
+                            attributes: written.attributes,
+                            version: row.version + 1,
+                            updated_at: at,
+                            external_id: written.external_id,
+                            ..row
+                        },
+                        related,
+                    },
+                )))
+            })
+        })
+        .await
+    }
+
+    /// The user `id`, with the externalId `integration_id` keeps for it, and its groups
+    /// when `with_groups`.
+    pub async fn user(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        integration_id: Option<&str>,
+        with_groups: bool,
+    ) -> Result<Option<Stored<UserRow>>> {
+        self.resource(organisation_id, id, integration_id, with_groups)
+            .await
+    }
+
+    /// One page of the organisation's users matching the query's filter, in its sort order
+    /// (oldest first without one), with their groups when `with_groups`, and the number of
+    /// all matches.
+    pub async fn list_users(
+        &self,
+        organisation_id: &str,
+        query: ListQuery,
+        with_groups: bool,
+    ) -> Result<Listed<UserRow>> {
+        self.list(organisation_id, query, with_groups).await
+    }
+
+    /// SQLite's query plans for the two statements a user list runs (count, then page), so
+    /// a benchmark can show which indexes they use.
+    pub async fn explain_list_users(
+        &self,
+        organisation_id: &str,
+        query: ListQuery,
+    ) -> Result<[Vec<String>; 2]> {
+        let backend = self.backend();
+        let sql = ListSql::new(backend, Table::Users, "id", organisation_id, &query);
+        self.read(move |tx| {
+            Box::pin(async move {
+                let (explain, column) = match backend {
+                    Backend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+                    Backend::Postgres => ("EXPLAIN", 0),
+                };
+                let mut plans = [Vec::new(), Vec::new()];
+                for (plan, (text, binds)) in plans
+                    .iter_mut()
+                    .zip([(&sql.count, &sql.binds), (&sql.page, &sql.page_binds)])
+                {
+                    let rows = bind_all(stmt(format!("{explain} {text}")), binds)
+                        .fetch_all(tx)
+                        .await?;
+                    *plan = rows
+                        .into_iter()
+                        .map(|mut r| r.take::<String>(column))
+                        .collect();
+                }
+                Ok(plans)
+            })
+        })
+        .await
+    }
+
+    /// Removes a user for good, with their memberships and indexed values. False when it
+    /// does not exist; `PreconditionFailed` when it does at a version `if_match` does not
+    /// name.
+    pub async fn delete_user(
+        &self,
+        organisation_id: &str,
+        id: &str,
+        if_match: Option<Vec<i64>>,
+    ) -> Result<bool> {
+        self.delete_resource(Table::Users, organisation_id, id, if_match)
+            .await
+    }
+
+    pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
+        count(self, Table::Users, organisation_id).await
+    }
+
+    /// Active and deactivated users per integration kind that created them (`None`: its
+    /// integration is gone).
+    pub async fn user_counts_by_integration(
+        &self,
+        organisation_id: &str,
+    ) -> Result<Vec<(Option<String>, i64, i64)>> {
+        let organisation_id = organisation_id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let rows = stmt(
+                    "SELECT i.kind, CAST(SUM(CASE WHEN u.active THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN u.active THEN 0 ELSE 1 END) AS BIGINT) \
+                     FROM scim_users u LEFT JOIN directory_integrations i ON i.id = u.integration_id \
+                     WHERE u.organisation_id = $1 GROUP BY i.kind",
+                )
+                .bind(&organisation_id)
+                .fetch_all(tx)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|mut r| (r.take(0), r.take(1), r.take(2)))
+                    .collect())
+            })
+        })
+        .await
+    }
+}
+
+/// The groups of each of `user_ids` (group id, display name), in the order of `user_ids`.
+pub(super) async fn groups_of_users(
+    tx: &mut Tx,
+    organisation_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<Vec<(String, String)>>> {
+    let mut by_user: std::collections::HashMap<String, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m \
+             JOIN scim_groups g ON g.id = m.group_id \
+             WHERE m.organisation_id = $1 AND m.user_id IN ({}) ORDER BY g.display_name_key, g.id",
+            placeholders(2, chunk.len())
+        );
+        let mut q = stmt(sql).bind(organisation_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for mut r in q.fetch_all(tx).await? {
+            by_user
+                .entry(r.take(0))
+                .or_default()
+                .push((r.take(1), r.take(2)));
+        }
+    }
+    Ok(user_ids
+        .iter()
+        .map(|id| by_user.remove(id).unwrap_or_default())
+        .collect())
+}
+
+/// A user's stored filterable values, in [`sorted_values`] order.
+async fn stored_values(tx: &mut Tx, user_id: &str) -> Result<Vec<IndexedValue>> {
+    let rows = stmt(
+        "SELECT attribute, element, value_key, type_key, display_key, is_primary \
+         FROM scim_user_values WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(tx)
+    .await?;
+    let values = rows
+        .into_iter()
+        .map(|mut r| IndexedValue {
+            attribute: r.take(0),
+            element: r.take(1),
+            value: r.take(2),
+            kind: r.take(3),
+            display: r.take(4),
+            primary: r.take(5),
+        })
+        .collect::<Vec<_>>();
+    Ok(sorted_values(&values))
+}
+
+/// Every field of an indexed value, in the order [`sorted_values`] sorts by.
+fn value_order(v: &IndexedValue) -> impl Ord + '_ {
+    (
+        v.attribute.as_str(),
+        v.element,
+        v.value.as_deref(),
+        v.kind.as_deref(),
+        v.display.as_deref(),
+        v.primary,
+    )
+}
+
+/// `values` in one order, to compare them whatever order they were written in.
+fn sorted_values(values: &[IndexedValue]) -> Vec<IndexedValue> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| value_order(a).cmp(&value_order(b)));
+    sorted
+}
+
+/// The values in `stored` but not in `new`, and those in `new` but not in `stored` (both
+/// sorted by [`sorted_values`]).
+fn value_changes(
+    stored: &[IndexedValue],
+    new: &[IndexedValue],
+) -> (Vec<IndexedValue>, Vec<IndexedValue>) {
+    let (mut gone, mut added) = (Vec::new(), Vec::new());
+    let (mut old, mut new) = (stored.iter().peekable(), new.iter().peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (Some(o), Some(n)) => match value_order(o).cmp(&value_order(n)) {
+                std::cmp::Ordering::Equal => {
+                    old.next();
+                    new.next();
+                }
+                std::cmp::Ordering::Less => gone.extend(old.next().cloned()),
+                std::cmp::Ordering::Greater => added.extend(new.next().cloned()),
+            },
+            (Some(_), None) => gone.extend(old.next().cloned()),
+            (None, Some(_)) => added.extend(new.next().cloned()),
+            (None, None) => return (gone, added),
+        }
+    }
+}
+
+/// Writes filterable values of a user (see `scim_user_values` in the schema).
+async fn insert_values(
+    tx: &mut Tx,
+    organisation_id: &str,
+    user_id: &str,
+    values: &[IndexedValue],
+) -> Result<()> {
+    for chunk in values.chunks(CHUNK / 8) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let b = 3 + i * 6;
+                format!(
+                    "($1, $2, ${b}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO scim_user_values (organisation_id, user_id, attribute, element, value_key, \
+             type_key, display_key, is_primary) VALUES {rows}"
+        );
+        let mut q = stmt(sql).bind(organisation_id).bind(user_id);
+        for v in chunk {
+            q = q
+                .bind(&v.attribute)
+                .bind(v.element)
+                .bind(&v.value)
+                .bind(&v.kind)
+                .bind(&v.display)
+                .bind(v.primary);
+        }
+        q.execute(tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changed_values_are_rewritten() {
+        let value = |attribute: &str, element: i64, value: &str| IndexedValue {
+            attribute: attribute.into(),
+            element,
+            value: Some(value.into()),
+            kind: None,
+            display: None,
+            primary: false,
+        };
+        let stored = sorted_values(&[
+            value("title", 0, "cto"),
+            value("emails", 0, "a@x"),
+            value("emails", 1, "b@x"),
+        ]);
+        let new = sorted_values(&[
+            value("emails", 1, "b@x"),
+            value("emails", 0, "a@x"),
+            value("title", 0, "ceo"),
+            value("nickname", 0, "j"),
+        ]);
+        let (gone, added) = value_changes(&stored, &new);
+        assert_eq!(gone, [value("title", 0, "cto")]);
+        assert_eq!(added, [value("nickname", 0, "j"), value("title", 0, "ceo")]);
+        assert_eq!(value_changes(&new, &new), (vec![], vec![]));
+    }
+}

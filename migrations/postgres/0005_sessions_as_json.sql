@@ -1,0 +1,4 @@
+-- Admin sessions are now kept by the store itself (JSON records) instead of tower-sessions'
+-- sqlx store. Sessions in the old encoding cannot be read, so they end here: admins log in
+-- again once after the upgrade.
+DELETE FROM tower_sessions.session;
