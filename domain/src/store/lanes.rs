@@ -8,8 +8,11 @@
 //! `running` jobs running at once (so it cannot occupy every connection) and `queued`
 //! waiting; a job beyond that is refused at once, and the caller answers 503.
 //!
-//! The shared lane's jobs are point lookups by key and the background writers' batches, so
-//! its running jobs are not capped; its queue is.
+//! The shared lane's jobs are point lookups by key (a bearer token's digest, a session id, an
+//! admin's email) and the background writers' batches, all short; neither its running jobs
+//! nor its queue are capped, so that no flood of unauthenticated requests can fill it and
+//! refuse every organisation's next request. What it holds is bounded by the connections
+//! the server accepts at once, and each job by its wait and its deadline.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -50,16 +53,20 @@ impl<J> Lanes<J> {
         }
     }
 
-    fn running_limit(&self, lane: &Lane) -> usize {
+    /// How many jobs of `lane` may run and wait.
+    fn limits(&self, lane: &Lane) -> LaneLimits {
         match lane {
-            Some(_) => self.limits.running,
-            None => usize::MAX,
+            Some(_) => self.limits,
+            None => LaneLimits {
+                running: usize::MAX,
+                queued: usize::MAX,
+            },
         }
     }
 
     /// Queues `job` in `lane`, or gives it back when the lane's queue is full.
     pub(crate) fn push(&mut self, lane: Lane, job: J) -> Result<(), J> {
-        let limit = self.running_limit(&lane);
+        let limits = self.limits(&lane);
         let state = match self.lanes.entry(lane.clone()) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(LaneState {
@@ -68,11 +75,11 @@ impl<J> Lanes<J> {
                 in_turn: false,
             }),
         };
-        if state.queued.len() >= self.limits.queued {
+        if state.queued.len() >= limits.queued {
             return Err(job);
         }
         state.queued.push_back(job);
-        if !state.in_turn && state.running < limit {
+        if !state.in_turn && state.running < limits.running {
             state.in_turn = true;
             self.turn.push_back(lane);
         }
@@ -82,7 +89,7 @@ impl<J> Lanes<J> {
     /// The next job in turn, now counted as running in its lane until [`done`](Self::done).
     pub(crate) fn pop(&mut self) -> Option<(Lane, J)> {
         let lane = self.turn.pop_front()?;
-        let limit = self.running_limit(&lane);
+        let limit = self.limits(&lane).running;
         let state = self.lanes.get_mut(&lane)?;
         let job = state.queued.pop_front()?;
         state.running += 1;
@@ -96,7 +103,7 @@ impl<J> Lanes<J> {
 
     /// A job of `lane` has ended: the lane may take its turn again.
     pub(crate) fn done(&mut self, lane: &Lane) {
-        let limit = self.running_limit(lane);
+        let limit = self.limits(lane).running;
         let Some(state) = self.lanes.get_mut(lane) else {
             return;
         };
@@ -180,16 +187,16 @@ mod tests {
     fn the_shared_lane_is_not_capped_and_empty_lanes_are_forgotten() {
         let mut lanes = Lanes::new(LaneLimits {
             running: 1,
-            queued: 10,
+            queued: 2,
         });
-        for i in 0..3 {
+        for i in 0..5 {
             lanes.push(None, i).unwrap();
         }
         assert_eq!(
             std::iter::from_fn(|| lanes.pop().map(|(_, j)| j)).collect::<Vec<_>>(),
-            [0, 1, 2]
+            [0, 1, 2, 3, 4]
         );
-        for _ in 0..3 {
+        for _ in 0..5 {
             lanes.done(&None);
         }
         assert!(lanes.lanes.is_empty());
