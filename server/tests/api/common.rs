@@ -187,44 +187,13 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Reply {
-        let mut request = request(method, path, headers, body);
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
-                peer, 40000,
-            )));
-        self.send(request).await
+        self.send(request_from(peer, method, path, headers, body))
+            .await
     }
 
     /// Sends `request` through the router and reads the whole answer.
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self
-            .app
-            .router
-            .clone()
-            .map_request(server::collapse_slashes)
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        send_through(self.app.router.clone(), request).await
     }
 
     /// A SCIM request with this organisation's token, as an IdP sends it.
@@ -266,6 +235,63 @@ impl TestServer {
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body
     }
+}
+
+/// Sends `request` through `router` and reads the whole answer; for requests sent from tasks
+/// of their own.
+pub async fn send_through(router: axum::Router, request: Request<Body>) -> Reply {
+    let response = router
+        .map_request(server::collapse_slashes)
+        .oneshot(request)
+        .await
+        .expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A SCIM request with `token`, as an IdP sends it.
+pub fn scim_request(token: &str, method: Method, path: &str) -> Request<Body> {
+    let auth = format!("Bearer {token}");
+    request(
+        method,
+        &format!("/scimapi{path}"),
+        &[("authorization", auth.as_str())],
+        None,
+    )
+}
+
+/// A request from the client address `peer`, as a TCP connection gives it.
+pub fn request_from(
+    peer: std::net::IpAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Request<Body> {
+    let mut request = request(method, path, headers, body);
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            peer, 40000,
+        )));
+    request
 }
 
 fn request(

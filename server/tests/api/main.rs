@@ -12,6 +12,7 @@ mod crash;
 mod discovery;
 mod groups;
 mod instances;
+mod isolation;
 mod replay;
 mod secrets;
 mod tokens;

@@ -40,16 +40,31 @@ pub struct Options {
     /// Users of the sequential `sync` phase.
     #[arg(long, default_value_t = 10_000)]
     sync_users: usize,
-    /// Phases to run, in this order.
-    #[arg(long, value_delimiter = ',', default_values_t = Phase::ALL.map(String::from))]
+    /// Phases to run, in this order. `noisy` (not run by default) needs `--attacker-token`.
+    #[arg(long, value_delimiter = ',', default_values_t = Phase::DEFAULT.map(String::from))]
     phases: Vec<String>,
+    /// For `noisy`: the token of a second organisation, the attacker (read from the
+    /// environment so that it does not show in the process list).
+    #[arg(long, env = "BENCH_ATTACKER_TOKEN", hide_env_values = true)]
+    attacker_token: Option<String>,
+    /// For `noisy`: users the attacker creates, each with the most emails a user may have.
+    #[arg(long, default_value_t = 2_000)]
+    attacker_users: usize,
+    /// For `noisy`: the attacker's concurrent connections, each sending the costliest
+    /// filter the limits allow, one after another.
+    #[arg(long, default_value_t = 4)]
+    attacker_connections: usize,
+    /// For `noisy`: seconds the victim is measured alone, then beside the attacker.
+    #[arg(long, default_value_t = 10)]
+    noisy_seconds: u64,
 }
 
 /// The phases, in the order they run.
 struct Phase;
 
 impl Phase {
-    const ALL: [&'static str; 6] = ["create", "get", "filter", "patch", "mixed", "sync"];
+    const ALL: [&'static str; 7] = ["create", "get", "filter", "patch", "mixed", "sync", "noisy"];
+    const DEFAULT: [&'static str; 6] = ["create", "get", "filter", "patch", "mixed", "sync"];
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -334,6 +349,8 @@ pub async fn run(options: Options) -> Result<(), String> {
     for phase in options.phases.iter().filter(|p| *p != "create") {
         if phase == "sync" {
             sync_phase(&mut connections[0], &ledger, options.sync_users).await?;
+        } else if phase == "noisy" {
+            connections = noisy_phase(&targets, connections, &ledger, &options).await?;
         } else {
             connections = concurrent_phase(phase, connections, &ledger, options.requests).await?;
         }
@@ -501,6 +518,139 @@ async fn concurrent_phase(
         .await?;
     samples.print(phase, elapsed);
     Ok(connections)
+}
+
+/// How the attacker of the `noisy` phase was answered: (status, latency) per request.
+type Answers = Vec<(u16, Duration)>;
+
+/// One organisation (the attacker) sends the costliest filter the limits allow, from a few
+/// connections, one after another, while the victim (the run's organisation) sends GETs
+/// on every connection: the victim's latencies alone, then beside the attacker.
+async fn noisy_phase(
+    targets: &[Target],
+    connections: Vec<Connection>,
+    ledger: &Arc<Ledger>,
+    options: &Options,
+) -> Result<Vec<Connection>, String> {
+    let token = options
+        .attacker_token
+        .as_deref()
+        .ok_or("the noisy phase needs --attacker-token (or BENCH_ATTACKER_TOKEN)")?;
+    let mut attackers = Vec::with_capacity(options.attacker_connections.max(1));
+    for i in 0..options.attacker_connections.max(1) {
+        attackers.push(Connection::open(&targets[i % targets.len()], token).await?);
+    }
+    // The attacker's data: users with the most emails a user may have.
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let (users, run) = (options.attacker_users, Arc::new(ledger.run.clone()));
+    let (attackers, _, _) = on_all(attackers, None, |_, mut connection| {
+        let (next, run) = (next.clone(), run.clone());
+        async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= users {
+                    break;
+                }
+                let emails: Vec<Value> = (0..scim::user::MAX_VALUES_PER_ATTRIBUTE)
+                    .map(|e| json!({"value": format!("{run}.a{i}.e{e}@attacker.example")}))
+                    .collect();
+                let body =
+                    json!({"userName": format!("{run}.a{i}@attacker.example"), "emails": emails});
+                connection
+                    .expect(201, Method::POST, "/Users", Some(&body))
+                    .await?;
+            }
+            Ok((connection, Samples::default(), Vec::new()))
+        }
+    })
+    .await?;
+    println!(
+        "noisy: the attacker created {users} users with {} emails each in {:.2?}",
+        scim::user::MAX_VALUES_PER_ATTRIBUTE,
+        started.elapsed()
+    );
+    let period = Duration::from_secs(options.noisy_seconds.max(1));
+    let (connections, alone) = victim_gets(connections, ledger, period).await?;
+    alone
+        .0
+        .print("noisy, the victim alone (GET /Users/{id})", alone.1);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let filter = (0..scim::filter::MAX_FILTER_TERMS)
+        .map(|i| format!("emails co \"zz{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let path = Arc::new(format!("/Users?filter={}", encode(&filter)));
+    let attack: Vec<_> = attackers
+        .into_iter()
+        .map(|mut connection| {
+            let (stop, path) = (stop.clone(), path.clone());
+            tokio::spawn(async move {
+                let mut answers: Answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let (status, _) = connection.send(Method::GET, &path, None).await?;
+                    answers.push((status, started.elapsed()));
+                }
+                Ok::<_, String>(answers)
+            })
+        })
+        .collect();
+    // The attack is under way before the victim is measured.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (connections, beside) = victim_gets(connections, ledger, period).await?;
+    stop.store(true, Ordering::Relaxed);
+    beside.0.print(
+        "noisy, the victim beside the attacker (GET /Users/{id})",
+        beside.1,
+    );
+    let mut answers: Answers = Vec::new();
+    for task in attack {
+        answers.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let mut statuses: Vec<(u16, usize, Duration)> = Vec::new();
+    for (status, took) in answers {
+        match statuses.iter_mut().find(|(s, _, _)| *s == status) {
+            Some((_, n, max)) => {
+                *n += 1;
+                *max = (*max).max(took);
+            }
+            None => statuses.push((status, 1, took)),
+        }
+    }
+    statuses.sort_unstable();
+    for (status, n, max) in statuses {
+        println!("  the attacker's filters answered {status}: {n} (slowest {max:.2?})");
+    }
+    Ok(connections)
+}
+
+/// GETs of the run's users on every connection for `period`.
+async fn victim_gets(
+    connections: Vec<Connection>,
+    ledger: &Arc<Ledger>,
+    period: Duration,
+) -> Result<(Vec<Connection>, (Samples, Duration)), String> {
+    let until = Instant::now() + period;
+    let (connections, samples, elapsed) = on_all(connections, None, |worker, mut connection| {
+        let ledger = ledger.clone();
+        async move {
+            let mut samples = Samples::default();
+            let mut rng = XorShift(0xA076_1D64_78BD_642F ^ ((worker as u64 + 1) << 32));
+            let n = ledger.ids.len();
+            if n == 0 {
+                return Err("no users to work on: --users is 0".into());
+            }
+            while Instant::now() < until {
+                let path = format!("/Users/{}", ledger.ids[rng.below(n)]);
+                let (took, _) = connection.expect(200, Method::GET, &path, None).await?;
+                samples.record(Op::Get, took);
+            }
+            Ok((connection, samples, Vec::new()))
+        }
+    })
+    .await?;
+    Ok((connections, (samples, elapsed)))
 }
 
 /// A OneLogin-style sync on one connection: for each user, a filter on userName then a

@@ -6,6 +6,7 @@
 //! cargo run --release -p server --bin bench -- token          # the per-request token check
 //! scripts/bench-load sqlite                                   # HTTP load on a running server
 //! cargo run --release -p server --bin bench -- load --target http://127.0.0.1:3000  # BENCH_TOKEN=...
+//! scripts/bench-load sqlite 1 --phases create,noisy --users 10000  # one organisation beside a noisy one
 //! ```
 
 mod load;
