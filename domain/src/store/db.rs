@@ -427,6 +427,18 @@ impl JobContext {
     }
 }
 
+/// Logs a job that ran (at trace level): its lane, how long it waited for its turn and how
+/// long it ran.
+pub(crate) fn log_job(kind: &str, lane: &Lane, waited: Duration, started: Instant) {
+    tracing::trace!(
+        kind,
+        organisation = lane.as_deref().unwrap_or("-"),
+        ?waited,
+        ran = ?started.elapsed(),
+        "store job"
+    );
+}
+
 /// What a client refused for saturation is told to wait before trying again.
 pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use super::db::{Admission, JobContext, JobFuture, Tx};
+use super::db::{log_job, Admission, JobContext, JobFuture, Tx};
 use super::lanes::{Lane, Lanes};
 use crate::error::{DbError, Error, Result};
 
@@ -187,7 +187,7 @@ impl Postgres {
             return Err(Error::Database(DbError::Closed));
         };
         let kind = if write { "write" } else { "read" };
-        super::sqlite::log_job(kind, &context.lane, waited, started);
+        log_job(kind, &context.lane, waited, started);
         match result {
             Ok(value) if !write || context.start_write() => {
                 tx.commit().await?;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::db::{Admission, JobContext, JobFuture, Tx};
+use super::db::{log_job, Admission, JobContext, JobFuture, Tx};
 use super::lanes::{Lane, LaneLimits, Lanes};
 use crate::error::{DbError, Error, Result};
 
@@ -167,6 +167,22 @@ trait Work: Send {
     fn run(self: Box<Self>, tx: &mut Tx) -> Ran;
     /// Answers the job with `e` without running it.
     fn refuse(self: Box<Self>, e: Error);
+}
+
+/// Runs a job, catching a panic in it: a bug in one job must not stop the thread that serves
+/// every organisation. A job that panicked is a failed job whose caller is answered with an
+/// error (its channel is dropped).
+fn run_caught(work: Box<dyn Work>, tx: &mut Tx) -> Ran {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(tx))) {
+        Ok(ran) => ran,
+        Err(_) => {
+            tracing::error!("a store job panicked; its work is rolled back");
+            Ran {
+                ok: false,
+                answer: Box::new(|_| {}),
+            }
+        }
+    }
 }
 
 /// A job that has run: whether it succeeded, and how to answer it once the outcome of its
@@ -327,49 +343,49 @@ impl Sqlite {
     /// Opens `readers` read connections and the writer's on the file at `path` (which the
     /// migrations have created), each on a thread of its own, and the checkpointer.
     pub(crate) fn open(path: PathBuf, readers: usize, admission: Admission) -> Result<Self> {
-        let reader_queue = Arc::new(Queue::new(admission.lanes));
-        // One thread writes, so a lane's running jobs need no cap there; its queue has one.
-        let writer_queue = Arc::new(Queue::new(LaneLimits {
-            running: usize::MAX,
-            queued: admission.lanes.queued,
-        }));
-        let mut threads = Vec::new();
-        let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name)
-                .spawn(body)
-                .map_err(|e| Error::Database(DbError::Sqlx(sqlx::Error::Io(e))))
-        };
-        // Connections are opened here, so a file that cannot be opened fails the start.
-        for i in 0..readers.max(1) {
-            let conn = SqliteConn::open(&path, true)?;
-            let queue = Arc::clone(&reader_queue);
-            threads.push(spawn(
-                format!("sqlite-read-{i}"),
-                Box::new(move || read_loop(&queue, conn)),
-            )?);
-        }
         let groups = Arc::new(AtomicU64::new(0));
-        let conn = SqliteConn::open(&path, false)?;
-        let (queue, counted) = (Arc::clone(&writer_queue), Arc::clone(&groups));
-        threads.push(spawn(
-            "sqlite-write".into(),
-            Box::new(move || write_loop(&queue, conn, &counted)),
-        )?);
-        let conn = SqliteConn::open(&path, false)?;
-        let queue = Arc::clone(&writer_queue);
-        threads.push(spawn(
-            "sqlite-checkpoint".into(),
-            Box::new(move || checkpoint(&conn, &queue)),
-        )?);
-        Ok(Self {
-            readers: reader_queue,
-            writer: writer_queue,
-            threads: Mutex::new(threads),
+        let db = Self {
+            readers: Arc::new(Queue::new(admission.lanes)),
+            // One thread writes, so a lane's running jobs need no cap there; its queue has one.
+            writer: Arc::new(Queue::new(LaneLimits {
+                running: usize::MAX,
+                queued: admission.lanes.queued,
+            })),
+            threads: Mutex::new(Vec::new()),
             queue_wait: admission.queue_wait,
             #[cfg(test)]
-            groups,
-        })
+            groups: Arc::clone(&groups),
+        };
+        // Connections are opened here, so a file that cannot be opened fails the start (and
+        // dropping `db` stops the threads already started).
+        for i in 0..readers.max(1) {
+            let conn = SqliteConn::open(&path, true)?;
+            let queue = Arc::clone(&db.readers);
+            db.spawn(format!("sqlite-read-{i}"), move || read_loop(&queue, conn))?;
+        }
+        let conn = SqliteConn::open(&path, false)?;
+        let queue = Arc::clone(&db.writer);
+        db.spawn("sqlite-write".into(), move || {
+            write_loop(&queue, conn, &groups)
+        })?;
+        let conn = SqliteConn::open(&path, false)?;
+        let queue = Arc::clone(&db.writer);
+        db.spawn("sqlite-checkpoint".into(), move || {
+            checkpoint(&conn, &queue)
+        })?;
+        Ok(db)
+    }
+
+    fn spawn(&self, name: String, body: impl FnOnce() + Send + 'static) -> Result<()> {
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(body)
+            .map_err(|e| Error::Database(DbError::Sqlx(sqlx::Error::Io(e))))?;
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(thread);
+        Ok(())
     }
 
     /// Write groups ended so far, and write jobs waiting for their turn.
@@ -501,7 +517,7 @@ fn run_read(tx: &mut Tx, job: Queued) {
         return;
     }
     conn.set_deadline(Some(job.context.deadline));
-    let ran = job.work.run(tx);
+    let ran = run_caught(job.work, tx);
     let conn = tx.sqlite();
     conn.set_deadline(None);
     if !conn.is_autocommit() {
@@ -511,18 +527,6 @@ fn run_read(tx: &mut Tx, job: Queued) {
         }
     }
     (ran.answer)(None);
-}
-
-/// Logs a job that ran (at trace level): its lane, how long it waited for its turn and how
-/// long it ran.
-pub(super) fn log_job(kind: &str, lane: &Lane, waited: Duration, started: Instant) {
-    tracing::trace!(
-        kind,
-        organisation = lane.as_deref().unwrap_or("-"),
-        ?waited,
-        ran = ?started.elapsed(),
-        "store job"
-    );
 }
 
 /// A job's answer, held until its group's transaction has ended.
@@ -618,7 +622,7 @@ fn run_write(tx: &mut Tx, job: Queued) -> Answer {
         return Box::new(|_| {});
     }
     conn.set_deadline(Some(job.context.deadline));
-    let ran = job.work.run(tx);
+    let ran = run_caught(job.work, tx);
     let conn = tx.sqlite();
     conn.set_deadline(None);
     if !conn.is_autocommit() {

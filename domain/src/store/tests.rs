@@ -405,6 +405,40 @@ async fn one_organisation_cannot_take_every_reader() {
     assert!(matches!(running.await.unwrap(), Err(Error::Timeout)));
 }
 
+/// A job with a bug.
+fn panics() -> Result<()> {
+    panic!("a bug in a store job")
+}
+
+#[tokio::test]
+async fn a_job_that_panics_is_answered_with_an_error_and_the_threads_go_on() {
+    let (_dir, store, org, integration) = store().await;
+    let read = store.read(|_| Box::pin(async move { panics() })).await;
+    assert!(read.is_err());
+    let write = {
+        let (org, integration) = (org.clone(), integration.clone());
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    stmt("INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
+                          active, attributes, version, created_at, updated_at) \
+                          VALUES ('gone', $1, $2, 'gone', 'gone', 1, '{}', 1, 1, 1)")
+                        .bind(org.as_str())
+                        .bind(integration.as_str())
+                        .execute(tx)
+                        .await?;
+                    panics()
+                })
+            })
+            .await
+    };
+    assert!(write.is_err());
+    assert!(!exists(&store, &org, "gone").await, "rolled back");
+    insert(&store, &org, &integration, "next", "next")
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_sqlite_connection_runs_in_wal_mode_with_foreign_keys() {
     let (_dir, store, _, _) = store().await;
