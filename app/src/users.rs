@@ -248,7 +248,8 @@ pub struct UserDetailView {
     pub activity: Vec<ActivityEntry>,
 }
 
-/// One user with every stored attribute, their groups and their last 20 SCIM requests.
+/// One user with every stored attribute, their groups and the last 20 SCIM requests that
+/// changed them or failed on them.
 #[server]
 pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
@@ -327,9 +328,9 @@ pub fn UserPage() -> impl IntoView {
                                 <pre class="body" data-testid="attributes">{d.attributes}</pre>
                             </section>
                             <section class="card">
-                                <h2>"Recent SCIM activity"</h2>
+                                <h2>"Recent SCIM changes"</h2>
                                 {if d.activity.is_empty() {
-                                    view! { <p class="empty">"No SCIM requests recorded for this user."</p> }.into_any()
+                                    view! { <p class="empty">"No SCIM request has changed this user, or failed on it, lately."</p> }.into_any()
                                 } else {
                                     view! { <ActivityTable entries=d.activity/> }.into_any()
                                 }}

@@ -41,6 +41,8 @@ pub struct RequestRow {
 pub struct RequestQuery<'a> {
     pub failures_only: bool,
     pub integration_kind: Option<&'a str>,
+    /// Only the requests that changed this user or group, or failed on it (reads of it
+    /// that succeeded are not indexed by resource).
     pub resource_id: Option<&'a str>,
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -107,8 +109,11 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes recorded requests older than `before` (ms since the epoch); how many. A
-    /// thousand rows per job, so that pruning a large log never holds the writer for long.
+    /// Deletes recorded requests older than `before` (ms since the epoch); how many. Ids
+    /// follow time (entries are written in the order they were recorded, give or take a
+    /// batch), so each job looks at the thousand oldest rows only and deletes those older
+    /// than `before`, and pruning ends at the first job that finds one that is not: a large
+    /// log never holds the writer for long, and needs no index on time.
     pub async fn prune_requests(&self, before: i64) -> Result<u64> {
         let mut deleted = 0;
         loop {
@@ -116,8 +121,8 @@ impl Store {
                 .write(move |tx| {
                     Box::pin(async move {
                         stmt(
-                            "DELETE FROM scim_requests WHERE id IN \
-                             (SELECT id FROM scim_requests WHERE at < $1 LIMIT $2)",
+                            "DELETE FROM scim_requests WHERE at < $1 AND id IN \
+                             (SELECT id FROM scim_requests ORDER BY id LIMIT $2)",
                         )
                         .bind(before)
                         .bind(PRUNE_ROWS)
@@ -155,7 +160,10 @@ impl Store {
         }
         if let Some(id) = query.resource_id {
             binds.push(id.to_owned());
-            sql.push_str(&format!(" AND r.resource_id = ${}", binds.len()));
+            sql.push_str(&format!(
+                " AND r.resource_id = ${} AND (r.method <> 'GET' OR r.status >= 400)",
+                binds.len()
+            ));
         }
         if let Some(before) = query.before_id {
             sql.push_str(&format!(" AND r.id < {before}"));

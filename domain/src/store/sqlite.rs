@@ -121,6 +121,11 @@ impl SqliteConn {
         Interruptible(&self.watch)
     }
 
+    /// Runs a transaction-control statement, prepared once per connection.
+    fn run(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.raw_execute().map(drop)
+    }
+
     fn set_deadline(&self, deadline: Option<Instant>) {
         let nanos = deadline.map_or(u64::MAX, |d| {
             u64::try_from(d.saturating_duration_since(self.watch.epoch).as_nanos())
@@ -512,7 +517,7 @@ fn run_read(tx: &mut Tx, job: Queued) {
         return;
     }
     // One read transaction: every statement of the job sees the same snapshot.
-    if let Err(e) = conn.execute_batch("BEGIN") {
+    if let Err(e) = conn.run("BEGIN") {
         job.work.refuse(e.into());
         return;
     }
@@ -521,9 +526,9 @@ fn run_read(tx: &mut Tx, job: Queued) {
     let conn = tx.sqlite();
     conn.set_deadline(None);
     if !conn.is_autocommit() {
-        if let Err(e) = conn.execute_batch("COMMIT") {
+        if let Err(e) = conn.run("COMMIT") {
             tracing::warn!(error = %e, "ending a read transaction failed");
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = conn.run("ROLLBACK");
         }
     }
     (ran.answer)(None);
@@ -611,13 +616,13 @@ fn write_group(queue: &Queue, tx: &mut Tx, first: (Lane, Queued)) -> Vec<Answer>
 /// Begins the group's transaction. IMMEDIATE takes the write lock now: a transaction that
 /// read first and found the lock taken by another process afterwards could not go on.
 fn begin(conn: &SqliteConn) -> Result<()> {
-    Ok(conn.execute_batch("BEGIN IMMEDIATE")?)
+    Ok(conn.run("BEGIN IMMEDIATE")?)
 }
 
 /// Runs one write job in a savepoint of the open transaction, undoing it if it fails.
 fn run_write(tx: &mut Tx, job: Queued) -> Answer {
     let conn = tx.sqlite();
-    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+    if let Err(e) = conn.run("SAVEPOINT job") {
         job.work.refuse(e.into());
         return Box::new(|_| {});
     }
@@ -627,14 +632,15 @@ fn run_write(tx: &mut Tx, job: Queued) -> Answer {
     conn.set_deadline(None);
     if !conn.is_autocommit() {
         let ended = if ran.ok {
-            conn.execute_batch("RELEASE job")
+            conn.run("RELEASE job")
         } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            conn.run("ROLLBACK TO job")
+                .and_then(|()| conn.run("RELEASE job"))
         };
         if let Err(e) = ended {
             // What this job did can no longer be told apart from the others' writes.
             tracing::error!(error = %e, "ending a write's savepoint failed");
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = conn.run("ROLLBACK");
         }
     }
     ran.answer
@@ -645,19 +651,19 @@ fn run_write(tx: &mut Tx, job: Queued) -> Answer {
 fn end_group(conn: &SqliteConn, jobs: usize) -> Option<Arc<str>> {
     if jobs == 0 {
         if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = conn.run("ROLLBACK");
         }
         return None;
     }
     if conn.is_autocommit() {
         return Some(Arc::from("the grouped transaction was rolled back"));
     }
-    match conn.execute_batch("COMMIT") {
+    match conn.run("COMMIT") {
         Ok(()) => None,
         Err(e) => {
             tracing::error!(error = %e, jobs, "a grouped commit failed");
             if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = conn.run("ROLLBACK");
             }
             Some(Arc::from(e.to_string()))
         }

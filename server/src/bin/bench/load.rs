@@ -90,28 +90,35 @@ impl Op {
     }
 }
 
-/// One keep-alive connection to one server.
+/// One keep-alive connection to one server, opened again when the server has closed it
+/// (it closes a connection left idle for its header-read timeout).
 struct Connection {
     sender: http1::SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
     host: String,
     authorization: String,
 }
 
 impl Connection {
     async fn open(target: &Target, token: &str) -> Result<Self, String> {
-        let stream = TcpStream::connect(target.addr)
-            .await
-            .map_err(|e| format!("connecting to {}: {e}", target.addr))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake with {}: {e}", target.addr))?;
-        tokio::spawn(connection);
         Ok(Self {
-            sender,
+            sender: Self::handshake(target.addr).await?,
+            addr: target.addr,
             host: target.addr.to_string(),
             authorization: format!("Bearer {token}"),
         })
+    }
+
+    async fn handshake(addr: SocketAddr) -> Result<http1::SendRequest<Full<Bytes>>, String> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake with {addr}: {e}"))?;
+        tokio::spawn(connection);
+        Ok(sender)
     }
 
     /// Sends one request and reads the whole response: (status, body).
@@ -121,10 +128,10 @@ impl Connection {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Bytes), String> {
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection lost: {e}"))?;
+        if self.sender.ready().await.is_err() {
+            // Closed while idle: no request was in flight on it, so nothing is lost.
+            self.sender = Self::handshake(self.addr).await?;
+        }
         let mut request = Request::builder()
             .method(method)
             .uri(format!("/scimapi{path}"))
