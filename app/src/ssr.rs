@@ -3,6 +3,7 @@
 
 use domain::accounts::Admin;
 use domain::activity::ActivityLog;
+use domain::integrations::TokenCache;
 use domain::last_sync::LastSync;
 use domain::throttle::{retry_after_secs, ClientAddr, Throttles};
 use domain::{Error, Store};
@@ -21,6 +22,8 @@ pub struct ConsoleState {
     pub activity: ActivityLog,
     /// Failed logins and bad SCIM tokens, counted per account and client address.
     pub throttles: Throttles,
+    /// The integrations of recently presented SCIM tokens.
+    pub tokens: TokenCache,
     /// The SCIM base URL IdPs are given, e.g. `https://console.example.com/scimapi/`.
     pub scim_base_url: String,
 }

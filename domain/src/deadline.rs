@@ -7,16 +7,28 @@
 //! writers, the command line) has no budget: the store gives its jobs a default deadline
 //! and a shared lane.
 //!
+//! A SCIM request also names the provisioning token it presented ([`present`]): each of its
+//! store jobs checks, in its own transaction, that the token is still its integration's, so
+//! a token reset refuses the next job of any request, whatever the caller cached.
+//!
 //! The budget travels in a Tokio task-local, so neither the SCIM handlers nor the console's
 //! server functions pass it along: both run in the task of the request.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 tokio::task_local! {
     static BUDGET: Arc<Budget>;
+}
+
+/// The provisioning token a SCIM request presented, as stored: the integration it belongs
+/// to and its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub integration_id: String,
+    pub token_hash: String,
 }
 
 /// What one request may spend: until its deadline, on behalf of one organisation.
@@ -24,6 +36,9 @@ tokio::task_local! {
 pub struct Budget {
     deadline: Instant,
     organisation: Mutex<Option<Arc<str>>>,
+    credential: OnceLock<Credential>,
+    /// Set when a store job has found the credential still valid.
+    credential_checked: AtomicBool,
     /// Set when a write of this request has started; from then on only the write itself
     /// may answer the request (see [`run`]).
     write_started: AtomicBool,
@@ -34,6 +49,8 @@ impl Budget {
         Arc::new(Self {
             deadline,
             organisation: Mutex::new(None),
+            credential: OnceLock::new(),
+            credential_checked: AtomicBool::new(false),
             write_started: AtomicBool::new(false),
         })
     }
@@ -47,6 +64,14 @@ impl Budget {
     pub fn work_for(&self, organisation_id: &str) {
         *self.organisation.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(Arc::from(organisation_id));
+    }
+
+    pub(crate) fn credential(&self) -> Option<&Credential> {
+        self.credential.get()
+    }
+
+    pub(crate) fn note_credential_checked(&self) {
+        self.credential_checked.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn organisation(&self) -> Option<Arc<str>> {
@@ -76,6 +101,20 @@ pub fn work_for(organisation_id: &str) {
     if let Some(budget) = current() {
         budget.work_for(organisation_id);
     }
+}
+
+/// Names the token the current request presented: each of its store jobs from now on
+/// checks first that the token is still its integration's, and fails with
+/// `InvalidCredentials` when it is not. Does nothing outside a request.
+pub fn present(credential: Credential) {
+    if let Some(budget) = current() {
+        let _ = budget.credential.set(credential);
+    }
+}
+
+/// Whether a store job of the current request has checked its credential (see [`present`]).
+pub fn credential_checked() -> bool {
+    current().is_some_and(|b| b.credential_checked.load(Ordering::Relaxed))
 }
 
 /// Runs `work` with `budget` as the current budget.

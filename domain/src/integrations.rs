@@ -1,7 +1,11 @@
 //! Directory integrations: an organisation's connection to one identity provider, with its
 //! provisioning token and last sync.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use crate::audit::AuditEntry;
+use crate::deadline::Credential;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::time;
@@ -270,4 +274,84 @@ pub async fn set_delete_mode(
 /// The integration a presented bearer token belongs to, if any.
 pub async fn authenticate(store: &Store, bearer: &str) -> Result<Option<TokenOwner>> {
     store.token_owner(TokenHash::of(bearer).as_str()).await
+}
+
+/// The integrations of the tokens presented lately, by digest, so that a SCIM request needs
+/// no store job of its own to learn its organisation: its first job does the work. An entry
+/// may outlive its token (reset by another process or instance); that is safe because each
+/// store job of the request checks the token again, in its own transaction (see
+/// `deadline::present`), and the request is then refused as if the token were unknown.
+/// Only valid tokens are kept, so guessing clients cannot fill it.
+#[derive(Debug, Clone, Default)]
+pub struct TokenCache(Arc<Mutex<HashMap<String, TokenOwner>>>);
+
+/// Tokens kept at most; past that the cache starts over (there is a token per integration).
+const MAX_CACHED_TOKENS: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, token_hash: &str) -> Option<TokenOwner> {
+        self.lock().get(token_hash).cloned()
+    }
+
+    fn keep(&self, token_hash: String, owner: TokenOwner) {
+        let mut tokens = self.lock();
+        if tokens.len() >= MAX_CACHED_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(token_hash, owner);
+    }
+
+    /// Forgets a token found no longer valid.
+    pub fn forget(&self, credential: &Credential) {
+        self.lock().remove(&credential.token_hash);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TokenOwner>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The integration a presented bearer token belongs to (from `cache`, or else the store),
+/// and the credential its request presents to its store jobs. The owner's `delete_removes`
+/// may be stale when it came from the cache: see [`current_owner`].
+pub async fn authenticate_cached(
+    store: &Store,
+    cache: &TokenCache,
+    bearer: &str,
+) -> Result<Option<(TokenOwner, Credential)>> {
+    let token_hash = TokenHash::of(bearer).as_str().to_owned();
+    let owner = match cache.get(&token_hash) {
+        Some(owner) => owner,
+        None => match store.token_owner(&token_hash).await? {
+            Some(owner) => {
+                cache.keep(token_hash.clone(), owner.clone());
+                owner
+            }
+            None => return Ok(None),
+        },
+    };
+    let credential = Credential {
+        integration_id: owner.integration_id.clone(),
+        token_hash,
+    };
+    Ok(Some((owner, credential)))
+}
+
+/// The integration behind `credential` as stored now (its DELETE setting may have changed
+/// since its token was cached); `InvalidCredentials` when the token is no longer valid.
+pub async fn current_owner(store: &Store, credential: &Credential) -> Result<TokenOwner> {
+    match store.token_owner(&credential.token_hash).await? {
+        Some(owner) if owner.integration_id == credential.integration_id => Ok(owner),
+        _ => Err(Error::InvalidCredentials),
+    }
+}
+
+/// Whether the credential the current request presented is still valid, for a request that
+/// reached no store job (which would have checked it).
+pub async fn confirm(store: &Store) -> Result<bool> {
+    match store.confirm_credential().await {
+        Ok(()) => Ok(true),
+        Err(Error::InvalidCredentials) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

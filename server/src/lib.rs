@@ -16,6 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use domain::activity::ActivityLog;
+use domain::integrations::TokenCache;
 use domain::last_sync::LastSync;
 use domain::store::AdminSessions;
 use domain::throttle::{ClientAddr, Throttles};
@@ -70,6 +71,7 @@ impl App {
                 last_sync: LastSync::default(),
                 activity: ActivityLog::new(config.activity_retention_days),
                 throttles: Throttles::default(),
+                tokens: TokenCache::default(),
                 scim_base_url: config.scim_base_url(),
             },
         };

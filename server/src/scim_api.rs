@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use domain::activity::RequestEntry;
+use domain::deadline::Credential;
 use domain::groups::{self, Group};
 use domain::integrations::TokenOwner;
 use domain::provisioning::{self, Change, ListRequest, User};
@@ -74,87 +75,107 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 /// Resolves the bearer token to its organisation and integration, records a successful
 /// request as the integration's last sync, and every request in the activity log.
+///
+/// The token's integration usually comes from the cache, so the request's own first store
+/// job does its work; that job, like every other of the request, checks the token again in
+/// its transaction (`deadline::present`). A request whose token turns out to be gone (reset
+/// by another process or instance) is refused exactly like one with an unknown token, and
+/// one that reached no store job has its token checked before it is answered.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let owner = match bearer_token(req.headers()) {
-        Some(token) => domain::integrations::authenticate(&state.console.store, token).await,
+    let console = &state.console;
+    let client = req.extensions().get::<ClientAddr>().copied();
+    let found = match bearer_token(req.headers()) {
+        Some(token) => {
+            domain::integrations::authenticate_cached(&console.store, &console.tokens, token).await
+        }
         None => Ok(None),
     };
-    match owner {
-        Ok(Some(owner)) => {
-            // From here on, the request's store jobs take its organisation's share.
-            domain::deadline::work_for(&owner.organisation_id);
-            let integration_id = owner.integration_id.clone();
-            let organisation_id = owner.organisation_id.clone();
-            let activity = state.console.activity.enabled().then(|| {
-                let body = BodySlot::default();
-                req.extensions_mut().insert(body.clone());
-                let path = req
-                    .extensions()
-                    .get::<OriginalUri>()
-                    .map_or(req.uri(), |o| &o.0)
-                    .path_and_query()
-                    .map_or_else(String::new, |p| p.as_str().to_owned());
-                (req.method().to_string(), path, body)
-            });
-            req.extensions_mut().insert(owner);
-            let started = std::time::Instant::now();
-            let response = next.run(req).await;
-            let duration = started.elapsed();
-            let at = domain::time::now_ms();
-            if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
-                state.console.last_sync.record(&integration_id, at);
-            }
-            let Some((method, path, body)) = activity else {
-                return response;
-            };
-            let (response, error) = error_detail(response).await;
-            let (resource_type, resource_id) = affected_resource(&path, &response);
-            state.console.activity.record(
-                RequestEntry {
-                    organisation_id,
-                    integration_id,
-                    at,
-                    method,
-                    path,
-                    status: response.status().as_u16(),
-                    resource_type,
-                    resource_id,
-                    duration_us: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
-                    error,
-                    request_body: None,
-                },
-                body.0.get().cloned(),
-            );
-            response
+    let (owner, credential) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return refuse_bad_token(&state, client),
+        Err(e) => return ApiError(e).into_response(),
+    };
+    // From here on, the request's store jobs take its organisation's share and check its
+    // token.
+    domain::deadline::work_for(&owner.organisation_id);
+    domain::deadline::present(credential.clone());
+    let integration_id = owner.integration_id.clone();
+    let organisation_id = owner.organisation_id.clone();
+    let activity = console.activity.enabled().then(|| {
+        let body = BodySlot::default();
+        req.extensions_mut().insert(body.clone());
+        let path = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or(req.uri(), |o| &o.0)
+            .path_and_query()
+            .map_or_else(String::new, |p| p.as_str().to_owned());
+        (req.method().to_string(), path, body)
+    });
+    req.extensions_mut().insert(owner);
+    req.extensions_mut().insert(credential.clone());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let still_valid = if response.status() == StatusCode::UNAUTHORIZED {
+        // A store job found the token gone.
+        false
+    } else if domain::deadline::credential_checked() {
+        true
+    } else {
+        match domain::integrations::confirm(&console.store).await {
+            Ok(valid) => valid,
+            Err(e) => return ApiError(e).into_response(),
         }
-        Ok(None) => {
-            // A valid token is never throttled, whoever shares its address; missing and
-            // unknown ones are counted per address, and past the limit answered with 429
-            // and Retry-After, so an IdP backs off instead of quarantining the app.
-            if let Some(client) = req.extensions().get::<ClientAddr>() {
-                let address = client.throttle_key();
-                let throttle = &state.console.throttles.scim_address;
-                let now = Instant::now();
-                if let Some(wait) = throttle.wait(&address, now) {
-                    return ApiError(domain::Error::TooManyAttempts(wait)).into_response();
-                }
-                throttle.fail(&address, now);
-                tracing::debug!(%address, "SCIM request without a valid bearer token");
-            }
-            let mut response = ApiError::from(ScimError::new(
-                401,
-                None,
-                "a valid bearer token is required",
-            ))
-            .into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"SCIM\""),
-            );
-            response
-        }
-        Err(e) => ApiError(e).into_response(),
+    };
+    if !still_valid {
+        console.tokens.forget(&credential);
+        return refuse_bad_token(&state, client);
     }
+    let duration = started.elapsed();
+    let at = domain::time::now_ms();
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        console.last_sync.record(&integration_id, at);
+    }
+    let Some((method, path, body)) = activity else {
+        return response;
+    };
+    let (response, error) = error_detail(response).await;
+    let (resource_type, resource_id) = affected_resource(&path, &response);
+    console.activity.record(
+        RequestEntry {
+            organisation_id,
+            integration_id,
+            at,
+            method,
+            path,
+            status: response.status().as_u16(),
+            resource_type,
+            resource_id,
+            duration_us: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+            error,
+            request_body: None,
+        },
+        body.0.get().cloned(),
+    );
+    response
+}
+
+/// The answer to a request with a missing, unknown or no longer valid token. A valid token
+/// is never throttled, whoever shares its address; bad ones are counted per address, and
+/// past the limit answered with 429 and Retry-After, so an IdP backs off instead of
+/// quarantining the app.
+fn refuse_bad_token(state: &AppState, client: Option<ClientAddr>) -> Response {
+    if let Some(client) = client {
+        let address = client.throttle_key();
+        let throttle = &state.console.throttles.scim_address;
+        let now = Instant::now();
+        if let Some(wait) = throttle.wait(&address, now) {
+            return ApiError(domain::Error::TooManyAttempts(wait)).into_response();
+        }
+        throttle.fail(&address, now);
+        tracing::debug!(%address, "SCIM request without a valid bearer token");
+    }
+    ApiError(domain::Error::InvalidCredentials).into_response()
 }
 
 /// Where the body extractor leaves the request body for the activity log (a shared
@@ -233,6 +254,7 @@ impl IntoResponse for ApiError {
             Error::TooManyAttempts(wait) | Error::Busy(wait) => Some(retry_after_secs(*wait)),
             _ => None,
         };
+        let challenge = matches!(self.0, Error::InvalidCredentials);
         let error = match self.0 {
             Error::Scim(e) => e,
             Error::NotFound => ScimError::not_found("resource not found"),
@@ -276,6 +298,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"SCIM\""),
+            );
         }
         response
     }
@@ -595,10 +623,12 @@ async fn patch_user(
 
 async fn delete_user(
     State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
+    Extension(credential): Extension<Credential>,
     Path(id): Path<String>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
+    // What DELETE does is the integration's setting as it is now, not as cached.
+    let owner = domain::integrations::current_owner(&state.console.store, &credential).await?;
     provisioning::delete_user(
         &state.console.store,
         &owner,

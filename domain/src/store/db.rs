@@ -406,6 +406,25 @@ pub(crate) struct JobContext {
     pub(crate) budget: Option<Arc<Budget>>,
 }
 
+/// Checks, in the job's transaction, that the request's token is still its integration's
+/// (see `deadline::present`); `InvalidCredentials` when it is not.
+pub(crate) async fn check_credential(tx: &mut Tx, budget: &Budget) -> Result<()> {
+    let Some(credential) = budget.credential() else {
+        return Ok(());
+    };
+    let valid: Option<i64> =
+        stmt("SELECT 1 FROM directory_integrations WHERE id = $1 AND token_hash = $2")
+            .bind(credential.integration_id.as_str())
+            .bind(credential.token_hash.as_str())
+            .fetch_optional_scalar(tx)
+            .await?;
+    if valid.is_none() {
+        return Err(Error::InvalidCredentials);
+    }
+    budget.note_credential_checked();
+    Ok(())
+}
+
 impl JobContext {
     /// For a write: notes that it starts (see [`Budget::start_write`]); false when its
     /// deadline has passed and it must not.

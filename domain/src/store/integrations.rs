@@ -101,6 +101,12 @@ impl Store {
         .await
     }
 
+    /// Checks the current request's credential (see `deadline::present`) and nothing else:
+    /// `InvalidCredentials` when its token is no longer valid.
+    pub async fn confirm_credential(&self) -> Result<()> {
+        self.read(|_| Box::pin(async { Ok(()) })).await
+    }
+
     /// Sets what DELETE does for an existing integration and records who changed it, in one
     /// transaction. False when the organisation has no such integration yet.
     pub async fn set_delete_mode(

@@ -318,6 +318,7 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static,
     {
         let context = self.context();
+        let work = checked(&context, work);
         match &self.inner.db {
             Db::Sqlite(db) => db.read(context, work).await,
             Db::Postgres(db) => db.run(context, false, work).await,
@@ -331,6 +332,7 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static,
     {
         let context = self.context();
+        let work = checked(&context, work);
         match &self.inner.db {
             Db::Sqlite(db) => db.write(context, work).await,
             Db::Postgres(db) => db.run(context, true, work).await,
@@ -352,6 +354,30 @@ impl Store {
             Db::Sqlite(db) => db.close().await,
             Db::Postgres(db) => db.close().await,
         }
+    }
+}
+
+/// `work`, preceded in its transaction by the check of its request's credential, if the
+/// request presented one.
+fn checked<T, F>(
+    context: &JobContext,
+    work: F,
+) -> impl for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static,
+{
+    let budget = context
+        .budget
+        .clone()
+        .filter(|budget| budget.credential().is_some());
+    move |tx: &mut Tx| -> JobFuture<'_, T> {
+        Box::pin(async move {
+            if let Some(budget) = &budget {
+                db::check_credential(tx, budget).await?;
+            }
+            work(tx).await
+        })
     }
 }
 

@@ -148,3 +148,59 @@ async fn create_refuses_to_replace_an_existing_token_and_both_are_audited() {
         "newest first"
     );
 }
+
+#[tokio::test]
+async fn a_reset_token_is_refused_even_by_a_request_that_reaches_no_store_job() {
+    let s = TestServer::start().await;
+    let old = s.token.clone();
+    // The token's integration is now known without a lookup; reset it behind the server's
+    // back, as another process or instance would.
+    assert_eq!(
+        s.scim_with(&old, Method::GET, "/Users", None).await.status,
+        StatusCode::OK
+    );
+    domain::integrations::reset_token(
+        &s.app.state.console.store,
+        &s.organisation_id,
+        IntegrationKind::OneLogin,
+        &Actor::Operator,
+    )
+    .await
+    .unwrap();
+    // A bad filter is refused before any store job would check the token: still 401.
+    let reply = s
+        .scim_with(&old, Method::GET, "/Users?filter=bogus", None)
+        .await;
+    reply.assert_error(401, None);
+    assert_eq!(reply.headers["www-authenticate"], "Bearer realm=\"SCIM\"");
+    let reply = s
+        .scim_with(&old, Method::GET, "/ServiceProviderConfig", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "discovery needs no token");
+}
+
+#[tokio::test]
+async fn delete_follows_the_setting_as_it_is_now_not_as_it_was_when_the_token_was_first_seen() {
+    let s = TestServer::start().await;
+    let id = s.create_user("kim@acme.example").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    domain::integrations::set_delete_mode(
+        &s.app.state.console.store,
+        &s.organisation_id,
+        IntegrationKind::OneLogin,
+        domain::integrations::DeleteMode::Remove,
+        &Actor::Operator,
+    )
+    .await
+    .unwrap();
+    let path = format!("/Users/{id}");
+    assert_eq!(
+        s.scim(Method::DELETE, &path, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    s.scim(Method::GET, &path, None)
+        .await
+        .assert_error(404, None);
+}
