@@ -256,12 +256,7 @@ async fn modify(
             change.id,
             change.if_match.map(<[i64]>::to_vec),
             change.with_related,
-            move |row| {
-                let current = UserDoc::from_stored(&row.attributes)?
-                    .with_external_id(row.external_id.clone());
-                let next = apply(&current)?;
-                Ok((next, time::now_ms().max(row.updated_at)))
-            },
+            move |current, row| Ok((apply(current)?, time::now_ms().max(row.updated_at))),
         )
         .await?
         .ok_or(Error::NotFound)?;

@@ -198,14 +198,6 @@ impl<'q> Query<'q> {
         self
     }
 
-    /// Binds `params` as the first parameters, before those bound so far.
-    pub(crate) fn bind_first(mut self, params: impl IntoIterator<Item = Param<'q>>) -> Self {
-        let later = std::mem::take(&mut self.params);
-        self.params.extend(params);
-        self.params.extend(later);
-        self
-    }
-
     /// Runs the statement; how many rows it changed.
     pub(crate) async fn execute(self, tx: &mut Tx) -> Result<u64> {
         match tx {

@@ -3,7 +3,7 @@
 
 use scim::user::{fold_case, IndexedValue, UserDoc};
 
-use super::db::{stmt, Param, Query, Row, Tx};
+use super::db::{stmt, Param, Row, Tx};
 use super::filter_sql::{bind_all, ListSql, Table};
 use super::resources::{self, count, set_external_id, Listed, ResourceRow, Stored};
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
@@ -48,19 +48,76 @@ impl Written {
 }
 
 impl Written {
-    /// Runs `query`, a statement whose parameters `$1` to `$6` are the user's columns
-    /// (userName, its key, displayName, its key, active, attributes) and from `$7` on what
-    /// the caller bound; `Conflict` when the userName is taken.
-    async fn write(&self, query: Query<'_>, tx: &mut Tx) -> Result<()> {
-        let columns = [
-            Param::from(self.user_name.as_str()),
-            Param::from(self.user_name_key.as_str()),
-            Param::from(self.display_name.as_deref()),
-            Param::from(self.display_name_key.as_deref()),
-            Param::from(self.active),
-            Param::from(self.attributes.as_str()),
-        ];
-        match query.bind_first(columns).execute(tx).await {
+    /// The indexed columns, by name, with their values.
+    fn columns(&self) -> [(&'static str, Param<'_>); 5] {
+        [
+            ("user_name", Param::from(self.user_name.as_str())),
+            ("user_name_key", Param::from(self.user_name_key.as_str())),
+            ("display_name", Param::from(self.display_name.as_deref())),
+            (
+                "display_name_key",
+                Param::from(self.display_name_key.as_deref()),
+            ),
+            ("active", Param::from(self.active)),
+        ]
+    }
+
+    /// Inserts the user `id` of an organisation, created by an integration at `at`.
+    async fn insert(&self, ids: [&str; 3], at: i64, tx: &mut Tx) -> Result<()> {
+        let [id, organisation_id, integration_id] = ids;
+        let insert = stmt(
+            "INSERT INTO scim_users (user_name, user_name_key, display_name, display_name_key, \
+             active, attributes, id, organisation_id, integration_id, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+        );
+        let mut q = insert;
+        for (_, value) in self.columns() {
+            q = q.bind(value);
+        }
+        let q = q
+            .bind(self.attributes.as_str())
+            .bind(id)
+            .bind(organisation_id)
+            .bind(integration_id)
+            .bind(at);
+        self.taken(q.execute(tx).await)
+    }
+
+    /// Writes the user over `old`, setting only the indexed columns that changed: each one
+    /// set rewrites its index entry, which dirties a page even when the value is the same.
+    async fn update(
+        &self,
+        old: &Written,
+        organisation_id: &str,
+        id: &str,
+        at: i64,
+        tx: &mut Tx,
+    ) -> Result<()> {
+        let mut sql = String::from(
+            "UPDATE scim_users SET attributes = $1, version = version + 1, updated_at = $2",
+        );
+        let mut q_values = Vec::new();
+        for ((column, value), (_, before)) in self.columns().into_iter().zip(old.columns()) {
+            if value != before {
+                q_values.push(value);
+                sql.push_str(&format!(", {column} = ${}", q_values.len() + 4));
+            }
+        }
+        sql.push_str(" WHERE organisation_id = $3 AND id = $4");
+        let mut q = stmt(sql)
+            .bind(self.attributes.as_str())
+            .bind(at)
+            .bind(organisation_id)
+            .bind(id);
+        for value in q_values {
+            q = q.bind(value);
+        }
+        self.taken(q.execute(tx).await)
+    }
+
+    /// A write's outcome: `Conflict` when a UNIQUE index refused the userName.
+    fn taken(&self, written: Result<u64>) -> Result<()> {
+        match written {
             Ok(_) => Ok(()),
             Err(e) if e.is_unique_violation() => Err(Error::Conflict(format!(
                 "userName {:?} is already taken",
@@ -110,13 +167,8 @@ impl Store {
         );
         self.write(move |tx| {
             Box::pin(async move {
-                let insert = stmt(
-                    "INSERT INTO scim_users (user_name, user_name_key, display_name, display_name_key, \
-                     active, attributes, id, organisation_id, integration_id, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
-                );
                 written
-                    .write(insert.bind(&id).bind(&organisation_id).bind(&integration_id).bind(at), tx)
+                    .insert([&id, &organisation_id, &integration_id], at, tx)
                     .await?;
                 insert_values(tx, &organisation_id, &id, &written.values).await?;
                 set_external_id(
@@ -132,9 +184,9 @@ impl Store {
         .await
     }
 
-    /// Reads the user `id` and changes it with `change`, which gets the stored row and
-    /// returns the new document and the time of the change, in one job: nothing can change
-    /// the user in between. Returns the new document and the user as stored. `if_match` is checked against the stored version. `None` when
+    /// Reads the user `id` and changes it with `change`, which gets the stored document and
+    /// row and returns the new document and the time of the change, in one job: nothing can
+    /// change the user in between. Returns the new document and the user as stored. `if_match` is checked against the stored version. `None` when
     /// the user does not exist; `Conflict` when the new userName is taken. The integration
     /// that created the user stays its source; an externalId change is `integration_id`'s.
     pub async fn update_user<F>(
@@ -147,7 +199,7 @@ impl Store {
         change: F,
     ) -> Result<Option<(UserDoc, Stored<UserRow>)>>
     where
-        F: FnOnce(&UserRow) -> Result<(UserDoc, i64)> + Send + 'static,
+        F: FnOnce(&UserDoc, &UserRow) -> Result<(UserDoc, i64)> + Send + 'static,
     {
         let backend = self.backend();
         let (organisation_id, integration_id, id) = (
@@ -176,16 +228,12 @@ impl Store {
                 {
                     return Err(Error::PreconditionFailed);
                 }
-                let (doc, at) = change(&row)?;
+                let current =
+                    UserDoc::from_stored(&row.attributes)?.with_external_id(row.external_id.clone());
+                let (doc, at) = change(&current, &row)?;
                 let written = Written::of(&doc);
-                let update = stmt(
-                    "UPDATE scim_users SET user_name = $1, user_name_key = $2, \
-                     display_name = $3, display_name_key = $4, active = $5, attributes = $6, \
-                     version = version + 1, updated_at = $7 \
-                     WHERE organisation_id = $8 AND id = $9",
-                );
                 written
-                    .write(update.bind(at).bind(&organisation_id).bind(&id), tx)
+                    .update(&Written::of(&current), &organisation_id, &id, at, tx)
                     .await?;
                 // Only the indexed values that changed are rewritten: a change touches one
                 // or two of them (or none: active, a name), and each rewritten one dirties
