@@ -10,7 +10,9 @@
 //!   [`Backend`] where the SQL is built.
 //!
 //! One module per aggregate: `accounts` (organisations and admins), `integrations`,
-//! `audit`, `users`, `groups`, `activity`, `sessions`; `filter_sql` compiles SCIM filters.
+//! `audit`, `users`, `groups`, `activity`, `sessions`; `resources` holds what users and
+//! groups share, `filter_sql` compiles SCIM filters, `db` holds statements and jobs, and
+//! `sqlite`, `postgres` and `lanes` run them.
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -98,9 +98,9 @@ impl SqliteConn {
         if read_only {
             conn.execute_batch("PRAGMA query_only = ON")?;
         } else {
-            // The writer reads the pages it changes: a larger cache (16 MiB instead of 2)
+            // The writer reads the pages it changes: a larger cache (8 MiB instead of 2)
             // keeps the indexes' upper pages, instead of reading them back from the file.
-            conn.execute_batch("PRAGMA cache_size = -16384")?;
+            conn.execute_batch("PRAGMA cache_size = -8192")?;
         }
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let watch = Arc::new(Watch {
