@@ -50,6 +50,21 @@ async fn exists(store: &Store, org: &str, id: &str) -> bool {
     store.user(org, id, None, false).await.unwrap().is_some()
 }
 
+/// Inserts the user "gone" in a job's transaction (one that is to be undone).
+async fn insert_gone(tx: &mut Tx, org: &str, integration: &str) -> Result<()> {
+    stmt(
+        "INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
+         active, attributes, version, created_at, updated_at) \
+         VALUES ('gone', $1, $2, 'gone', 'gone', $3, '{}', 1, 1, 1)",
+    )
+    .bind(org)
+    .bind(integration)
+    .bind(true)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
 /// A write job that holds the writer until released (see [`release`]).
 fn hold_writer(store: &Store) -> (mpsc::Sender<()>, tokio::task::JoinHandle<Result<()>>) {
     let (holder, held) = mpsc::channel::<()>();
@@ -281,13 +296,7 @@ async fn a_statement_past_its_deadline_is_interrupted_and_its_write_rolled_back(
             budget,
             store.write(move |tx| {
                 Box::pin(async move {
-                    stmt("INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
-                          active, attributes, version, created_at, updated_at) \
-                          VALUES ('gone', $1, $2, 'gone', 'gone', 1, '{}', 1, 1, 1)")
-                        .bind(org.as_str())
-                        .bind(integration.as_str())
-                        .execute(tx)
-                        .await?;
+                    insert_gone(tx, &org, &integration).await?;
                     stmt(ENDLESS).fetch_scalar::<i64>(tx).await
                 })
             }),
@@ -336,13 +345,7 @@ async fn a_statement_past_its_deadline_is_cancelled_and_rolled_back_on_postgres(
             budget,
             store.write(move |tx| {
                 Box::pin(async move {
-                    stmt("INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
-                          active, attributes, version, created_at, updated_at) \
-                          VALUES ('gone', $1, $2, 'gone', 'gone', TRUE, '{}', 1, 1, 1)")
-                        .bind(org.as_str())
-                        .bind(integration.as_str())
-                        .execute(tx)
-                        .await?;
+                    insert_gone(tx, &org, &integration).await?;
                     stmt("SELECT CAST(COUNT(*) AS BIGINT) FROM pg_sleep(30)")
                         .fetch_scalar::<i64>(tx)
                         .await
@@ -420,13 +423,7 @@ async fn a_job_that_panics_is_answered_with_an_error_and_the_threads_go_on() {
         store
             .write(move |tx| {
                 Box::pin(async move {
-                    stmt("INSERT INTO scim_users (id, organisation_id, integration_id, user_name, user_name_key, \
-                          active, attributes, version, created_at, updated_at) \
-                          VALUES ('gone', $1, $2, 'gone', 'gone', 1, '{}', 1, 1, 1)")
-                        .bind(org.as_str())
-                        .bind(integration.as_str())
-                        .execute(tx)
-                        .await?;
+                    insert_gone(tx, &org, &integration).await?;
                     panics()
                 })
             })
