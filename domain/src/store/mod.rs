@@ -39,11 +39,10 @@ mod sessions;
 mod sqlite;
 mod users;
 
-pub use db::Admission;
-use db::{JobContext, JobFuture, Tx};
+use db::{Admission, JobContext, JobFuture, Tx};
 pub(crate) use filter_sql::Table;
 pub use groups::{GroupRow, NewGroup};
-pub use lanes::LaneLimits;
+use lanes::LaneLimits;
 pub use resources::{Listed, Stored};
 pub use sessions::AdminSessions;
 pub use users::UserRow;
@@ -142,7 +141,7 @@ impl StoreOptions {
     }
 
     /// The lane limits and queue wait this store gives each organisation.
-    pub fn admission(&self, backend: Backend) -> Admission {
+    fn admission(&self, backend: Backend) -> Admission {
         let pool = self.pool_size(backend) as usize;
         Admission {
             lanes: LaneLimits {
@@ -319,12 +318,7 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static,
     {
-        let context = self.context();
-        let work = checked(&context, work);
-        match &self.inner.db {
-            Db::Sqlite(db) => db.read(context, work).await,
-            Db::Postgres(db) => db.run(context, false, work).await,
-        }
+        self.run(false, work).await
     }
 
     /// Runs a job that writes: answered once its transaction has committed (or failed).
@@ -333,11 +327,20 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static,
     {
+        self.run(true, work).await
+    }
+
+    async fn run<T, F>(&self, write: bool, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t, T> + Send + 'static,
+    {
         let context = self.context();
         let work = checked(&context, work);
         match &self.inner.db {
-            Db::Sqlite(db) => db.write(context, work).await,
-            Db::Postgres(db) => db.run(context, true, work).await,
+            Db::Sqlite(db) if write => db.write(context, work).await,
+            Db::Sqlite(db) => db.read(context, work).await,
+            Db::Postgres(db) => db.run(context, write, work).await,
         }
     }
 

@@ -20,36 +20,29 @@ pub struct UserRow {
     pub external_id: Option<String>,
 }
 
-/// What is written of a user: its document and what storage derives from it.
-struct Written {
+/// The columns of a user that indexes and uniqueness read, derived from its document.
+#[derive(PartialEq)]
+struct Columns {
     user_name: String,
     user_name_key: String,
-    external_id: Option<String>,
     display_name: Option<String>,
     display_name_key: Option<String>,
     active: bool,
-    attributes: String,
-    values: Vec<IndexedValue>,
 }
 
-impl Written {
+impl Columns {
     fn of(doc: &UserDoc) -> Self {
         Self {
             user_name: doc.user_name().to_owned(),
             user_name_key: doc.user_name_key(),
-            external_id: doc.external_id().map(str::to_owned),
             display_name: doc.display_name().map(str::to_owned),
             display_name_key: doc.display_name().map(fold_case),
             active: doc.active(),
-            attributes: doc.to_json(),
-            values: doc.indexed_values(),
         }
     }
-}
 
-impl Written {
-    /// The indexed columns, by name, with their values.
-    fn columns(&self) -> [(&'static str, Param<'_>); 5] {
+    /// The columns, by name, with their values.
+    fn params(&self) -> [(&'static str, Param<'_>); 5] {
         [
             ("user_name", Param::from(self.user_name.as_str())),
             ("user_name_key", Param::from(self.user_name_key.as_str())),
@@ -61,6 +54,25 @@ impl Written {
             ("active", Param::from(self.active)),
         ]
     }
+}
+
+/// What is written of a user: its document and what storage derives from it.
+struct Written {
+    columns: Columns,
+    external_id: Option<String>,
+    attributes: String,
+    values: Vec<IndexedValue>,
+}
+
+impl Written {
+    fn of(doc: &UserDoc) -> Self {
+        Self {
+            columns: Columns::of(doc),
+            external_id: doc.external_id().map(str::to_owned),
+            attributes: doc.to_json(),
+            values: doc.indexed_values(),
+        }
+    }
 
     /// Inserts the user `id` of an organisation, created by an integration at `at`.
     async fn insert(&self, ids: [&str; 3], at: i64, tx: &mut Tx) -> Result<()> {
@@ -71,7 +83,7 @@ impl Written {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
         );
         let mut q = insert;
-        for (_, value) in self.columns() {
+        for (_, value) in self.columns.params() {
             q = q.bind(value);
         }
         let q = q
@@ -83,11 +95,12 @@ impl Written {
         self.taken(q.execute(tx).await)
     }
 
-    /// Writes the user over `old`, setting only the indexed columns that changed: each one
-    /// set rewrites its index entry, which dirties a page even when the value is the same.
+    /// Writes the user over one whose columns were `old`, setting only the indexed columns
+    /// that changed: each one set rewrites its index entry, which dirties a page even when
+    /// the value is the same.
     async fn update(
         &self,
-        old: &Written,
+        old: &Columns,
         organisation_id: &str,
         id: &str,
         at: i64,
@@ -97,7 +110,7 @@ impl Written {
             "UPDATE scim_users SET attributes = $1, version = version + 1, updated_at = $2",
         );
         let mut q_values = Vec::new();
-        for ((column, value), (_, before)) in self.columns().into_iter().zip(old.columns()) {
+        for ((column, value), (_, before)) in self.columns.params().into_iter().zip(old.params()) {
             if value != before {
                 q_values.push(value);
                 sql.push_str(&format!(", {column} = ${}", q_values.len() + 4));
@@ -121,7 +134,7 @@ impl Written {
             Ok(_) => Ok(()),
             Err(e) if e.is_unique_violation() => Err(Error::Conflict(format!(
                 "userName {:?} is already taken",
-                self.user_name
+                self.columns.user_name
             ))),
             Err(e) => Err(e),
         }
@@ -233,7 +246,7 @@ impl Store {
                 let (doc, at) = change(&current, &row)?;
                 let written = Written::of(&doc);
                 written
-                    .update(&Written::of(&current), &organisation_id, &id, at, tx)
+                    .update(&Columns::of(&current), &organisation_id, &id, at, tx)
                     .await?;
                 // Only the indexed values that changed are rewritten: a change touches one
                 // or two of them (or none: active, a name), and each rewritten one dirties
