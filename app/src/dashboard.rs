@@ -19,11 +19,15 @@ pub struct IntegrationHealth {
     pub last_error: Option<(Moment, String)>,
     pub users_active: i64,
     pub users_deactivated: i64,
+    /// Users this integration deleted, of whom the console keeps a record.
+    pub users_deleted: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DashboardView {
     pub users: i64,
+    /// Records of deleted users, counted apart: SCIM no longer sees them.
+    pub deleted_users: i64,
     pub groups: i64,
     pub integrations: Vec<IntegrationHealth>,
 }
@@ -42,6 +46,10 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
         .map_err(console_error)?;
     let counts = store
         .user_counts_by_integration(org)
+        .await
+        .map_err(console_error)?;
+    let deleted = store
+        .deleted_user_counts(org)
         .await
         .map_err(console_error)?;
     let mut integrations = Vec::new();
@@ -65,10 +73,15 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
                 .map(|(at, e)| (Moment::new(at), e)),
             users_active: active,
             users_deactivated: deactivated,
+            users_deleted: deleted
+                .iter()
+                .find(|(k, _)| k.as_deref() == Some(kind.as_str()))
+                .map_or(0, |(_, n)| *n),
         });
     }
     Ok(DashboardView {
         users: store.count_users(org).await.map_err(console_error)?,
+        deleted_users: deleted.iter().map(|(_, n)| n).sum(),
         groups: store.count_groups(org).await.map_err(console_error)?,
         integrations,
     })
@@ -85,12 +98,17 @@ pub fn DashboardPage() -> impl IntoView {
                 match data.await {
                     Ok(d) => {
                         let (connected, other): (Vec<_>, Vec<_>) =
-                            d.integrations.into_iter().partition(|i| i.has_token || i.users_active + i.users_deactivated > 0);
+                            d.integrations.into_iter().partition(|i| i.has_token || i.users_active + i.users_deactivated + i.users_deleted > 0);
                         view! {
                             <div class="tiles">
                                 <section class="card tile">
                                     <h2>"Users"</h2>
                                     <p class="figure">{d.users}</p>
+                                    {(d.deleted_users > 0).then(|| view! {
+                                        <p class="muted" data-testid="deleted-users">
+                                            {format!("and {} deleted (kept as records)", d.deleted_users)}
+                                        </p>
+                                    })}
                                     <A href="/users">"View users"</A>
                                 </section>
                                 <section class="card tile">
@@ -146,6 +164,10 @@ fn Health(i: IntegrationHealth) -> impl IntoView {
                 <dd data-testid="requests-24h">{format!("{} requests, {} failed", i.requests_24h, i.failures_24h)}</dd>
                 <dt>"Users"</dt>
                 <dd>{format!("{} active, {} deactivated", i.users_active, i.users_deactivated)}</dd>
+                {(i.users_deleted > 0).then(|| view! {
+                    <dt>"Deleted"</dt>
+                    <dd data-testid="users-deleted">{format!("{} users (kept as records)", i.users_deleted)}</dd>
+                })}
                 {i.last_error.map(|(at, message)| view! {
                     <dt>"Last error"</dt>
                     <dd class="error-detail"><LocalTime moment=at/>": "{message}</dd>

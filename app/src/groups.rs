@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{LocalTime, Moment, Pager};
 use crate::integrations::kind_label;
-use crate::users::{ActiveBadge, PAGE_SIZE};
+use crate::users::{ActiveBadge, Deleted, DeletedBadge, PAGE_SIZE};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRow {
@@ -17,6 +17,8 @@ pub struct GroupRow {
     pub display_name: String,
     pub members: i64,
     pub created: Moment,
+    /// For the record of a deleted group: who deleted it and when.
+    pub deleted: Option<Deleted>,
 }
 
 #[cfg(feature = "ssr")]
@@ -27,6 +29,7 @@ impl From<domain::directory::GroupSummary> for GroupRow {
             display_name: g.display_name,
             members: g.members,
             created: Moment::new(g.created_at),
+            deleted: g.deleted.map(Deleted::from),
         }
     }
 }
@@ -37,10 +40,13 @@ pub struct GroupsView {
     pub groups: Vec<GroupRow>,
 }
 
-/// One page of the organisation's groups. `sort`: created, newest or display.
+/// One page of the organisation's groups. `status`: current, or deleted (the console's
+/// records of groups an IdP deleted); `sort`: created, newest (for deleted groups: by time of
+/// deletion) or display.
 #[server]
 pub async fn list_console_groups(
     search: String,
+    status: String,
     sort: String,
     page: u64,
 ) -> Result<GroupsView, ServerFnError> {
@@ -50,9 +56,15 @@ pub async fn list_console_groups(
     if sort.starts_with("name") {
         return Err(crate::ssr::invalid("groups have no user name to sort by"));
     }
+    let deleted = match status.as_str() {
+        "" | "current" => false,
+        "deleted" => true,
+        other => return Err(crate::ssr::invalid(format!("unknown status {other:?}"))),
+    };
     let browse = domain::directory::Browse {
         search: &search,
         active: None,
+        deleted,
         created_by: None,
         sort: console_sort(&sort)?,
         page: console_page(page),
@@ -70,11 +82,12 @@ pub async fn list_console_groups(
 #[component]
 pub fn GroupsPage() -> impl IntoView {
     let search = RwSignal::new(String::new());
+    let status = RwSignal::new(String::from("current"));
     let sort = RwSignal::new(String::from("display"));
     let page = RwSignal::new(1u64);
     let data = Resource::new(
-        move || (search.get(), sort.get(), page.get()),
-        |(search, sort, page)| list_console_groups(search, sort, page),
+        move || (search.get(), status.get(), sort.get(), page.get()),
+        |(search, status, sort, page)| list_console_groups(search, status, sort, page),
     );
     view! {
         <Title text="Groups"/>
@@ -83,6 +96,12 @@ pub fn GroupsPage() -> impl IntoView {
             <label>"Search "
                 <input type="search" name="search" placeholder="Group name"
                     on:change=move |ev| { page.set(1); search.set(event_target_value(&ev)); }/>
+            </label>
+            <label>"Status "
+                <select name="status" on:change=move |ev| { page.set(1); status.set(event_target_value(&ev)); }>
+                    <option value="current" selected=true>"Current"</option>
+                    <option value="deleted">"Deleted"</option>
+                </select>
             </label>
             <label>"Sort "
                 <select name="sort" on:change=move |ev| { page.set(1); sort.set(event_target_value(&ev)); }>
@@ -96,6 +115,9 @@ pub fn GroupsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let searching = !search.get_untracked().trim().is_empty();
                 match data.await {
+                    Ok(v) if v.total == 0 && status.get_untracked() == "deleted" => view! {
+                        <p class="empty">"No deleted groups match."</p>
+                    }.into_any(),
                     Ok(v) if v.total == 0 && !searching => view! {
                         <p class="empty">"No groups provisioned yet."</p>
                     }.into_any(),
@@ -107,6 +129,7 @@ pub fn GroupsPage() -> impl IntoView {
                                     <th scope="col">"Name"</th>
                                     <th scope="col">"Members"</th>
                                     <th scope="col">"Created"</th>
+                                    {(status.get_untracked() == "deleted").then(|| view! { <th scope="col">"Deleted"</th> })}
                                 </tr></thead>
                                 <tbody>
                                     {v.groups.into_iter().map(|g| view! {
@@ -114,6 +137,7 @@ pub fn GroupsPage() -> impl IntoView {
                                             <td><A href=format!("/groups/{}", g.id)>{g.display_name}</A></td>
                                             <td class="number">{g.members}</td>
                                             <td><LocalTime moment=g.created/></td>
+                                            {g.deleted.map(|d| view! { <td><DeletedBadge deleted=d/></td> })}
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -144,7 +168,8 @@ pub struct GroupDetailView {
     pub members: Vec<MemberRow>,
 }
 
-/// One group and a page of its members.
+/// One group, or the record of a deleted one, and a page of its members (of a deleted
+/// group: as they were when it was deleted).
 #[server]
 pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
@@ -191,6 +216,12 @@ pub fn GroupPage() -> impl IntoView {
                 match data.await {
                     Ok(d) => view! {
                         <h1>{d.group.display_name.clone()}</h1>
+                        {d.group.deleted.clone().map(|del| view! {
+                            <p class="notice" role="note" data-testid="deleted-notice">
+                                <DeletedBadge deleted=del/>
+                                ". This is the console's read-only record: the group no longer exists for SCIM. Its members are listed as they were when it was deleted."
+                            </p>
+                        })}
                         <section class="card">
                             <dl class="facts">
                                 <dt>"Members"</dt><dd data-testid="member-count">{d.group.members}</dd>

@@ -29,8 +29,8 @@ pub struct IntegrationView {
     pub scim_url: String,
     pub has_token: bool,
     pub last_sync: Option<Moment>,
-    /// Whether the IdP's DELETE removes users (otherwise it deactivates them).
-    pub delete_removes: bool,
+    /// Whether the console erases what the IdP deletes (otherwise it keeps a record).
+    pub delete_erases: bool,
 }
 
 /// Status of an integration, with a last sync not yet written to the database included.
@@ -62,11 +62,12 @@ pub async fn integration(kind: String) -> Result<IntegrationView, ServerFnError>
         scim_url: state.scim_base_url.clone(),
         has_token: status.has_token,
         last_sync: status.last_sync_at.map(Moment::new),
-        delete_removes: status.delete_mode == domain::integrations::DeleteMode::Remove,
+        delete_erases: status.delete_mode == domain::integrations::DeleteMode::Erase,
     })
 }
 
-/// Sets what the IdP's DELETE does: `deactivate` (the default) or `remove`.
+/// Sets what the console keeps of what the IdP deletes: `keep` a record (the default) or
+/// `erase` it. Either way SCIM no longer sees it.
 #[server]
 pub async fn set_delete_mode(kind: String, mode: String) -> Result<(), ServerFnError> {
     use crate::ssr::{console_error, require_admin};
@@ -298,7 +299,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
                                     </dd>
                                 </dl>
                                 {v.has_token.then(|| view! {
-                                    <DeleteBehaviour kind removes=v.delete_removes action=delete_mode/>
+                                    <DeleteBehaviour kind erases=v.delete_erases action=delete_mode/>
                                 })}
                             }.into_any()
                         }
@@ -311,11 +312,12 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
     }
 }
 
-/// What happens when the IdP deletes a user: deactivate (default) or remove.
+/// What the console keeps when the IdP deletes a user or group: a record (default) or
+/// nothing. The IdP itself sees it gone either way; deactivating is a separate IdP action.
 #[component]
 fn DeleteBehaviour(
     kind: &'static str,
-    removes: bool,
+    erases: bool,
     action: ServerAction<SetDeleteMode>,
 ) -> impl IntoView {
     let choose = move |mode: &'static str| {
@@ -324,20 +326,25 @@ fn DeleteBehaviour(
             mode: mode.into(),
         });
     };
+    let idp = kind_label(kind);
     view! {
         <fieldset class="setting" data-testid="delete-behaviour">
-            <legend>{format!("When {} deletes a user", kind_label(kind))}</legend>
+            <legend>{format!("When {idp} deletes a user or group")}</legend>
+            <p class="hint">{format!(
+                "{idp} no longer sees it either way, and may create the same user name again. \
+                 A user {idp} deactivates stays listed and can be reactivated."
+            )}</p>
             <label>
-                <input type="radio" name="delete-mode" value="deactivate" checked=!removes
+                <input type="radio" name="delete-mode" value="keep" checked=!erases
                     disabled=move || action.pending().get()
-                    on:change=move |_| choose("deactivate")/>
-                " Deactivate the user (recommended): they stay listed, can be reactivated, and keep their history"
+                    on:change=move |_| choose("keep")/>
+                " Keep a record (recommended): the console shows who was deleted, when and by whom, with their attributes, groups and SCIM history"
             </label>
             <label>
-                <input type="radio" name="delete-mode" value="remove" checked=removes
+                <input type="radio" name="delete-mode" value="erase" checked=erases
                     disabled=move || action.pending().get()
-                    on:change=move |_| choose("remove")/>
-                " Remove the user for good"
+                    on:change=move |_| choose("erase")/>
+                " Erase: remove their attributes and memberships; the activity log keeps only the request lines"
             </label>
         </fieldset>
     }

@@ -22,6 +22,26 @@ pub struct UserRow {
     pub email: Option<String>,
     pub active: bool,
     pub created: Moment,
+    /// For the record of a deleted user: who deleted them and when.
+    pub deleted: Option<Deleted>,
+}
+
+/// Who deleted a user or group (an integration kind; `None` when that integration is gone),
+/// and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub by: Option<String>,
+    pub at: Moment,
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::directory::Deletion> for Deleted {
+    fn from(d: domain::directory::Deletion) -> Self {
+        Self {
+            by: d.by,
+            at: Moment::new(d.at),
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -34,6 +54,7 @@ impl From<domain::directory::UserSummary> for UserRow {
             email: u.email,
             active: u.active,
             created: Moment::new(u.created_at),
+            deleted: u.deleted.map(Deleted::from),
         }
     }
 }
@@ -88,9 +109,10 @@ pub(crate) async fn source_filter(
     Ok(Some(status.integration_id.unwrap_or_default()))
 }
 
-/// One page of the organisation's users. `status`: all, active or deactivated; `source`: an
-/// integration kind or empty; `sort`: created, newest, name, name-desc or display; `page`
-/// from 1.
+/// One page of the organisation's users. `status`: all, active, deactivated, or deleted
+/// (the console's records of users an IdP deleted); `source`: an integration kind or empty;
+/// `sort`: created, newest (for deleted users: by time of deletion), name, name-desc or
+/// display; `page` from 1.
 #[server]
 pub async fn list_console_users(
     search: String,
@@ -101,16 +123,18 @@ pub async fn list_console_users(
 ) -> Result<UsersView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     let (state, admin) = require_admin().await?;
-    let active = match status.as_str() {
-        "" | "all" => None,
-        "active" => Some(true),
-        "deactivated" => Some(false),
+    let (active, deleted) = match status.as_str() {
+        "" | "all" => (None, false),
+        "active" => (Some(true), false),
+        "deactivated" => (Some(false), false),
+        "deleted" => (None, true),
         other => return Err(crate::ssr::invalid(format!("unknown status {other:?}"))),
     };
     let created_by = source_filter(&state, &admin.organisation_id, &source).await?;
     let browse = domain::directory::Browse {
         search: &search,
         active,
+        deleted,
         created_by: created_by.as_deref(),
         sort: console_sort(&sort)?,
         page: console_page(page),
@@ -166,6 +190,7 @@ pub fn UsersPage() -> impl IntoView {
                     <option value="all" selected=true>"All"</option>
                     <option value="active">"Active"</option>
                     <option value="deactivated">"Deactivated"</option>
+                    <option value="deleted">"Deleted"</option>
                 </select>
             </label>
             <label>"Source "
@@ -190,6 +215,9 @@ pub fn UsersPage() -> impl IntoView {
                     || status.get_untracked() != "all"
                     || !source.get_untracked().is_empty();
                 match data.await {
+                    Ok(v) if v.total == 0 && status.get_untracked() == "deleted" => view! {
+                        <p class="empty">"No deleted users match. An identity provider's deletions are kept here when its integration is set to keep a record."</p>
+                    }.into_any(),
                     Ok(v) if v.total == 0 && !filtered => view! {
                         <p class="empty">"No users provisioned yet. Connect an identity provider under "
                             <A href="/settings/directory-integrations">"Settings > Directory integrations"</A>"."</p>
@@ -213,7 +241,10 @@ pub fn UsersPage() -> impl IntoView {
                                             <td><A href=format!("/users/{}", u.id)>{u.user_name}</A></td>
                                             <td>{u.display_name.unwrap_or_default()}</td>
                                             <td>{u.email.unwrap_or_default()}</td>
-                                            <td><ActiveBadge active=u.active/></td>
+                                            <td>{match u.deleted {
+                                                Some(d) => view! { <DeletedBadge deleted=d/> }.into_any(),
+                                                None => view! { <ActiveBadge active=u.active/> }.into_any(),
+                                            }}</td>
                                             <td><LocalTime moment=u.created/></td>
                                         </tr>
                                     }).collect_view()}
@@ -238,6 +269,20 @@ pub fn ActiveBadge(active: bool) -> impl IntoView {
     }
 }
 
+/// "Deleted by OneLogin on <time>".
+#[component]
+pub fn DeletedBadge(deleted: Deleted) -> impl IntoView {
+    let by = deleted
+        .by
+        .as_deref()
+        .map_or("a removed integration", kind_label);
+    view! {
+        <span class="status bad">"Deleted"</span>
+        {format!(" by {by} on ")}
+        <LocalTime moment=deleted.at/>
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDetailView {
     pub user: UserRow,
@@ -246,10 +291,14 @@ pub struct UserDetailView {
     pub source: Option<String>,
     pub groups: Vec<(String, String)>,
     pub activity: Vec<ActivityEntry>,
+    /// Records of (other) deleted users who had this userName: id and time of deletion.
+    pub deleted_before: Vec<(String, Moment)>,
+    /// For a deleted user: the user who has their userName now, and since when.
+    pub recreated_as: Option<(String, Moment)>,
 }
 
-/// One user with every stored attribute, their groups and the last 20 SCIM requests that
-/// changed them or failed on them.
+/// One user, or the record of a deleted one, with every stored attribute, their groups and
+/// the last 20 SCIM requests that changed them or failed on them.
 #[server]
 pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
@@ -278,6 +327,12 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         source: detail.created_by,
         groups: detail.groups,
         activity: activity.into_iter().map(crate::activity::entry).collect(),
+        deleted_before: detail
+            .deleted_before
+            .into_iter()
+            .map(|(id, at)| (id, Moment::new(at)))
+            .collect(),
+        recreated_as: detail.recreated_as.map(|(id, at)| (id, Moment::new(at))),
     })
 }
 
@@ -296,13 +351,22 @@ pub fn UserPage() -> impl IntoView {
                 match data.await {
                     Ok(d) => {
                         let title = d.user.display_name.clone().unwrap_or_else(|| d.user.user_name.clone());
+                        let deleted = d.user.deleted.is_some();
                         view! {
                             <h1>{title}</h1>
+                            <UserLinks deleted=d.user.deleted.clone() deleted_before=d.deleted_before.clone()
+                                recreated_as=d.recreated_as.clone()/>
                             <section class="card">
                                 <dl class="facts" data-testid="user-facts">
                                     <dt>"User name"</dt><dd>{d.user.user_name.clone()}</dd>
                                     <dt>"Email"</dt><dd>{d.user.email.clone().unwrap_or_default()}</dd>
-                                    <dt>"Status"</dt><dd><ActiveBadge active=d.user.active/></dd>
+                                    <dt>"Status"</dt><dd>{match d.user.deleted.clone() {
+                                        Some(del) => view! {
+                                            <DeletedBadge deleted=del/>
+                                            {format!(" (was {})", if d.user.active { "active" } else { "deactivated" })}
+                                        }.into_any(),
+                                        None => view! { <ActiveBadge active=d.user.active/> }.into_any(),
+                                    }}</dd>
                                     <dt>"Source"</dt><dd>{d.source.as_deref().map(kind_label).unwrap_or("—")}</dd>
                                     <dt>"Created"</dt><dd><LocalTime moment=d.user.created.clone()/></dd>
                                     <dt>"Last modified"</dt><dd><LocalTime moment=d.updated.clone()/></dd>
@@ -310,7 +374,7 @@ pub fn UserPage() -> impl IntoView {
                                 </dl>
                             </section>
                             <section class="card">
-                                <h2>"Groups"</h2>
+                                <h2>{if deleted { "Groups when deleted" } else { "Groups" }}</h2>
                                 {if d.groups.is_empty() {
                                     view! { <p class="empty">"Not a member of any group."</p> }.into_any()
                                 } else {
@@ -341,5 +405,40 @@ pub fn UserPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// What links a user's record to others with the same userName: for a deleted user, who
+/// deleted them and the user created since with their userName; for any, the records of
+/// users deleted before with it.
+#[component]
+fn UserLinks(
+    deleted: Option<Deleted>,
+    deleted_before: Vec<(String, Moment)>,
+    recreated_as: Option<(String, Moment)>,
+) -> impl IntoView {
+    view! {
+        {deleted.map(|d| view! {
+            <p class="notice" role="note" data-testid="deleted-notice">
+                <DeletedBadge deleted=d/>
+                ". This is the console's read-only record: the user no longer exists for SCIM, and their user name may be provisioned again."
+            </p>
+        })}
+        {recreated_as.map(|(id, at)| view! {
+            <p class="notice" data-testid="recreated-as">
+                "Provisioned again as a new user on " <LocalTime moment=at/> ": "
+                <A href=format!("/users/{id}")>"see the current user"</A> "."
+            </p>
+        })}
+        {(!deleted_before.is_empty()).then(|| view! {
+            <p class="notice" data-testid="previously-deleted">
+                "A user with this user name was previously deleted on "
+                {deleted_before.into_iter().enumerate().map(|(i, (id, at))| view! {
+                    {(i > 0).then_some(", ")}
+                    <A href=format!("/users/{id}")><LocalTime moment=at/></A>
+                }).collect_view()}
+                "."
+            </p>
+        })}
     }
 }

@@ -1,6 +1,7 @@
 //! What the console shows of the directory: users and groups with search, filters, paging
-//! and sorting, and one user or group in detail. Read-only; the identity providers own the
-//! data and change it over SCIM.
+//! and sorting, and one user or group in detail; and the records it keeps of those an
+//! identity provider deleted (see `deleted_users` in the schema), which SCIM no longer sees.
+//! Read-only; the identity providers own the data and change it over SCIM.
 
 use scim::filter::{parse_filter, Condition, Resource};
 use scim::list::{Page, Sort};
@@ -8,7 +9,15 @@ use scim::user::UserDoc;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::store::{ListQuery, Store, Table};
+use crate::store::{DeletedGroupRow, DeletedQuery, DeletedUserRow, ListQuery, Store, Table};
+
+/// Who deleted a user or group, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// The kind of integration that deleted it (`None`: that integration is gone).
+    pub by: Option<String>,
+    pub at: i64,
+}
 
 /// A user as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +28,22 @@ pub struct UserSummary {
     pub email: Option<String>,
     pub active: bool,
     pub created_at: i64,
+    /// For the record of a deleted user: who deleted them and when.
+    pub deleted: Option<Deletion>,
+}
+
+impl UserSummary {
+    fn of(id: String, doc: &UserDoc, created_at: i64, deleted: Option<Deletion>) -> Self {
+        Self {
+            id,
+            user_name: doc.user_name().to_owned(),
+            display_name: doc.display_name().map(str::to_owned),
+            email: doc.primary_email().map(str::to_owned),
+            active: doc.active(),
+            created_at,
+            deleted,
+        }
+    }
 }
 
 /// Which users or groups the console asks for.
@@ -29,6 +54,9 @@ pub struct Browse<'a> {
     pub search: &'a str,
     /// Users only: active or deactivated.
     pub active: Option<bool>,
+    /// The records of deleted users or groups instead of the current ones (`active` does
+    /// not apply to them).
+    pub deleted: bool,
     /// Only what this integration (by id) created.
     pub created_by: Option<&'a str>,
     pub sort: Option<Sort>,
@@ -76,12 +104,23 @@ fn query(browse: &Browse<'_>, filter: Option<Condition>) -> ListQuery {
     }
 }
 
-/// A page of the organisation's users, and how many match.
+/// A page of the organisation's users, or of its records of deleted ones, and how many
+/// match.
 pub async fn browse_users(
     store: &Store,
     organisation_id: &str,
     browse: &Browse<'_>,
 ) -> Result<(u64, Vec<UserSummary>)> {
+    if browse.deleted {
+        let (total, rows) = store
+            .deleted_users(organisation_id, deleted_query(browse))
+            .await?;
+        let users = rows
+            .into_iter()
+            .map(|row| Ok(DeletedUser::of(row)?.summary))
+            .collect::<Result<_>>()?;
+        return Ok((total, users));
+    }
     let filter = console_filter(Resource::User, browse.search, browse.active)?;
     let listed = store
         .list_users(organisation_id, query(browse, filter), false)
@@ -92,57 +131,121 @@ pub async fn browse_users(
         .map(|stored| {
             let row = stored.row;
             let doc = UserDoc::from_stored(&row.attributes)?;
-            Ok(UserSummary {
-                user_name: doc.user_name().to_owned(),
-                display_name: doc.display_name().map(str::to_owned),
-                email: doc.primary_email().map(str::to_owned),
-                active: doc.active(),
-                id: row.id,
-                created_at: row.created_at,
-            })
+            Ok(UserSummary::of(row.id, &doc, row.created_at, None))
         })
         .collect::<Result<_>>()?;
     Ok((listed.total, users))
 }
 
-/// One user with everything stored about them.
+/// The store's query for a page of deleted records: the console's search, case-folded as
+/// the records' search keys are.
+fn deleted_query(browse: &Browse<'_>) -> DeletedQuery {
+    DeletedQuery {
+        search: scim::user::fold_case(browse.search.trim()),
+        created_by: browse.created_by.map(str::to_owned),
+        sort: browse.sort,
+        offset: browse.page.offset(),
+        limit: browse.page.count,
+    }
+}
+
+/// A deleted user's record, read.
+struct DeletedUser {
+    summary: UserSummary,
+    doc: UserDoc,
+    row: DeletedUserRow,
+}
+
+impl DeletedUser {
+    fn of(row: DeletedUserRow) -> Result<Self> {
+        let doc = UserDoc::from_stored(&row.attributes)?;
+        let deleted = Deletion {
+            by: row.deleted_by.clone(),
+            at: row.deleted_at,
+        };
+        Ok(Self {
+            summary: UserSummary::of(row.id.clone(), &doc, row.created_at, Some(deleted)),
+            doc,
+            row,
+        })
+    }
+}
+
+/// One user, or the record of a deleted one, with everything stored about them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDetail {
     pub summary: UserSummary,
-    /// Every stored SCIM attribute as indented JSON (externalIds are per integration and not
-    /// among them).
+    /// Every stored SCIM attribute as indented JSON. A current user's externalIds are per
+    /// integration and not among them; a deleted user's record shows the one its deleting
+    /// integration kept.
     pub attributes: String,
     pub updated_at: i64,
     pub created_by: Option<String>,
-    /// (group id, displayName).
+    /// (group id, displayName): the groups now, or for a deleted user those at deletion.
     pub groups: Vec<(String, String)>,
+    /// The records of (other) deleted users who had this userName, newest first: (id,
+    /// deletion time).
+    pub deleted_before: Vec<(String, i64)>,
+    /// For a deleted user: the user who has their userName now (id, creation time).
+    pub recreated_as: Option<(String, i64)>,
 }
 
+/// Records of earlier users with the same userName the console links, at most.
+const LINKED_RECORDS: i64 = 10;
+
+/// The user `id`, or else the record of a deleted user who had that id.
 pub async fn user_detail(
     store: &Store,
     organisation_id: &str,
     id: &str,
 ) -> Result<Option<UserDetail>> {
     let Some(stored) = store.user(organisation_id, id, None, true).await? else {
-        return Ok(None);
+        return deleted_user_detail(store, organisation_id, id).await;
     };
     let row = stored.row;
     let doc = UserDoc::from_stored(&row.attributes)?;
-    let groups = stored.related.unwrap_or_default();
+    let (deleted_before, _) = store
+        .same_user_name(organisation_id, &doc.user_name_key(), LINKED_RECORDS)
+        .await?;
     Ok(Some(UserDetail {
-        summary: UserSummary {
-            user_name: doc.user_name().to_owned(),
-            display_name: doc.display_name().map(str::to_owned),
-            email: doc.primary_email().map(str::to_owned),
-            active: doc.active(),
-            id: row.id.clone(),
-            created_at: row.created_at,
-        },
-        attributes: serde_json::to_string_pretty(doc.attributes()).unwrap_or_default(),
+        summary: UserSummary::of(row.id.clone(), &doc, row.created_at, None),
+        attributes: pretty(&doc),
         updated_at: row.updated_at,
         created_by: store.created_by(Table::Users, organisation_id, id).await?,
-        groups,
+        groups: stored.related.unwrap_or_default(),
+        deleted_before,
+        recreated_as: None,
     }))
+}
+
+async fn deleted_user_detail(
+    store: &Store,
+    organisation_id: &str,
+    id: &str,
+) -> Result<Option<UserDetail>> {
+    let Some(row) = store.deleted_user(organisation_id, id).await? else {
+        return Ok(None);
+    };
+    let DeletedUser { summary, doc, row } = DeletedUser::of(row)?;
+    let (mut deleted_before, recreated_as) = store
+        .same_user_name(organisation_id, &doc.user_name_key(), LINKED_RECORDS + 1)
+        .await?;
+    deleted_before.retain(|(other, _)| *other != row.id);
+    deleted_before.truncate(LINKED_RECORDS as usize);
+    Ok(Some(UserDetail {
+        summary,
+        attributes: pretty(&doc.with_external_id(row.external_id)),
+        updated_at: row.updated_at,
+        created_by: row.created_by,
+        groups: serde_json::from_str(&row.groups)
+            .map_err(|e| Error::Invalid(format!("the groups of deleted user {}: {e}", row.id)))?,
+        deleted_before,
+        recreated_as,
+    }))
+}
+
+fn pretty(doc: &UserDoc) -> String {
+    serde_json::to_string_pretty(doc.attributes()).unwrap_or_default()
 }
 
 /// A group as the console lists it.
@@ -152,14 +255,38 @@ pub struct GroupSummary {
     pub display_name: String,
     pub members: i64,
     pub created_at: i64,
+    /// For the record of a deleted group: who deleted it and when.
+    pub deleted: Option<Deletion>,
 }
 
-/// A page of the organisation's groups with their member counts, and how many match.
+impl GroupSummary {
+    fn of_deleted(row: &DeletedGroupRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            display_name: row.display_name.clone(),
+            members: row.member_count,
+            created_at: row.created_at,
+            deleted: Some(Deletion {
+                by: row.deleted_by.clone(),
+                at: row.deleted_at,
+            }),
+        }
+    }
+}
+
+/// A page of the organisation's groups with their member counts, or of its records of
+/// deleted ones, and how many match.
 pub async fn browse_groups(
     store: &Store,
     organisation_id: &str,
     browse: &Browse<'_>,
 ) -> Result<(u64, Vec<GroupSummary>)> {
+    if browse.deleted {
+        let (total, rows) = store
+            .deleted_groups(organisation_id, deleted_query(browse))
+            .await?;
+        return Ok((total, rows.iter().map(GroupSummary::of_deleted).collect()));
+    }
     let filter = console_filter(Resource::Group, browse.search, None)?;
     let listed = store
         .list_groups(organisation_id, query(browse, filter), false)
@@ -178,12 +305,14 @@ pub async fn browse_groups(
                 .find(|(id, _)| *id == g.id)
                 .map_or(0, |(_, n)| *n),
             created_at: g.created_at,
+            deleted: None,
         })
         .collect();
     Ok((listed.total, groups))
 }
 
-/// A member of a group as the console lists it.
+/// A member of a group as the console lists it (of a deleted group: as they were when it
+/// was deleted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub id: String,
@@ -192,7 +321,7 @@ pub struct Member {
     pub active: bool,
 }
 
-/// One group with a page of its members (by userName).
+/// One group, or the record of a deleted one, with a page of its members (by userName).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDetail {
     pub summary: GroupSummary,
@@ -201,6 +330,7 @@ pub struct GroupDetail {
     pub members: Vec<Member>,
 }
 
+/// The group `id`, or else the record of a deleted group that had that id.
 pub async fn group_detail(
     store: &Store,
     organisation_id: &str,
@@ -212,7 +342,7 @@ pub async fn group_detail(
         .await?
         .map(|g| g.row)
     else {
-        return Ok(None);
+        return deleted_group_detail(store, organisation_id, id, members).await;
     };
     let (total, page) = store
         .member_page(
@@ -228,6 +358,7 @@ pub async fn group_detail(
             display_name: group.display_name,
             members: total,
             created_at: group.created_at,
+            deleted: None,
         },
         updated_at: group.updated_at,
         created_by: store.created_by(Table::Groups, organisation_id, id).await?,
@@ -238,6 +369,36 @@ pub async fn group_detail(
                 user_name,
                 display_name,
                 active,
+            })
+            .collect(),
+    }))
+}
+
+async fn deleted_group_detail(
+    store: &Store,
+    organisation_id: &str,
+    id: &str,
+    page: Page,
+) -> Result<Option<GroupDetail>> {
+    let Some(row) = store.deleted_group(organisation_id, id).await? else {
+        return Ok(None);
+    };
+    let members: Vec<(String, String, Option<String>, i64)> = serde_json::from_str(&row.members)
+        .map_err(|e| Error::Invalid(format!("the members of deleted group {id}: {e}")))?;
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    Ok(Some(GroupDetail {
+        summary: GroupSummary::of_deleted(&row),
+        updated_at: row.updated_at,
+        created_by: row.created_by,
+        members: members
+            .into_iter()
+            .skip(offset)
+            .take(page.count as usize)
+            .map(|(id, user_name, display_name, active)| Member {
+                id,
+                user_name,
+                display_name,
+                active: active != 0,
             })
             .collect(),
     }))

@@ -185,7 +185,8 @@ async fn apply(
     Ok(Group::from_stored(stored, base_url))
 }
 
-/// `DELETE /Groups/{id}`: removes the group and its memberships (the users stay).
+/// `DELETE /Groups/{id}`: the group is gone for SCIM (RFC 7644 §3.6), its members stay; the
+/// console keeps a record of it or erases it, by the integration's setting.
 pub async fn delete_group(
     store: &Store,
     owner: &TokenOwner,
@@ -193,7 +194,7 @@ pub async fn delete_group(
     if_match: Option<&[i64]>,
 ) -> Result<()> {
     if store
-        .delete_group(&owner.organisation_id, id, if_match.map(<[i64]>::to_vec))
+        .delete_group(crate::provisioning::deletion(owner, id, if_match))
         .await?
     {
         Ok(())

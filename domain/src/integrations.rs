@@ -16,8 +16,8 @@ use crate::token::{ProvisioningToken, TokenHash};
 pub struct TokenOwner {
     pub integration_id: String,
     pub organisation_id: String,
-    /// Whether DELETE removes users (otherwise it deactivates them).
-    pub delete_removes: bool,
+    /// What the console keeps of a user or group this integration deletes.
+    pub on_delete: DeleteMode,
 }
 
 /// An integration as stored (its token only as whether there is one).
@@ -29,7 +29,7 @@ pub struct IntegrationRow {
     pub has_token: bool,
     pub token_created_at: Option<i64>,
     pub last_sync_at: Option<i64>,
-    pub delete_mode: String,
+    pub on_delete: DeleteMode,
 }
 
 /// A new provisioning token digest for an organisation's integration of `kind`.
@@ -92,22 +92,25 @@ impl std::str::FromStr for IntegrationKind {
     }
 }
 
-/// What `DELETE /Users/{id}` does for an integration.
+/// What the console keeps of a user or group an integration deletes. Either way the
+/// resource is gone for SCIM (RFC 7644 §3.6): every later request for it is 404, no query
+/// finds it, and its userName is free for a new user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeleteMode {
-    /// `active=false`: the user stays readable and can be reactivated (the default, as IdPs
-    /// expect from "Deactivate").
+    /// A read-only record: who deleted it and when, its attributes and its groups or members
+    /// at deletion, and its SCIM history.
     #[default]
-    Deactivate,
-    /// The user is removed for good.
-    Remove,
+    Keep,
+    /// Nothing: its attributes and memberships go, and its requests in the activity log
+    /// keep only their request line.
+    Erase,
 }
 
 impl DeleteMode {
     pub fn as_str(self) -> &'static str {
         match self {
-            DeleteMode::Deactivate => "deactivate",
-            DeleteMode::Remove => "remove",
+            DeleteMode::Keep => "keep",
+            DeleteMode::Erase => "erase",
         }
     }
 }
@@ -117,10 +120,10 @@ impl std::str::FromStr for DeleteMode {
 
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "deactivate" => Ok(DeleteMode::Deactivate),
-            "remove" => Ok(DeleteMode::Remove),
+            "keep" => Ok(DeleteMode::Keep),
+            "erase" => Ok(DeleteMode::Erase),
             other => Err(Error::Invalid(format!(
-                "unknown delete behaviour {other:?}: deactivate or remove"
+                "unknown delete setting {other:?}: keep or erase"
             ))),
         }
     }
@@ -175,10 +178,7 @@ pub async fn status(
     let row = store.integration(organisation_id, kind.as_str()).await?;
     Ok(IntegrationStatus {
         integration_id: row.as_ref().map(|r| r.id.clone()),
-        delete_mode: row
-            .as_ref()
-            .and_then(|r| r.delete_mode.parse().ok())
-            .unwrap_or_default(),
+        delete_mode: row.as_ref().map(|r| r.on_delete).unwrap_or_default(),
         has_token: row.as_ref().is_some_and(|r| r.has_token),
         last_sync_at: row.and_then(|r| r.last_sync_at),
     })
@@ -242,8 +242,8 @@ async fn store_new_token(
     Ok((token, stored))
 }
 
-/// Sets what DELETE does for the integration (recorded in the audit log). The integration
-/// exists once its first token was created.
+/// Sets what the console keeps of what the integration deletes (recorded in the audit
+/// log). The integration exists once its first token was created.
 pub async fn set_delete_mode(
     store: &Store,
     organisation_id: &str,
@@ -252,8 +252,8 @@ pub async fn set_delete_mode(
     actor: &Actor,
 ) -> Result<()> {
     let audit = actor.audit(match mode {
-        DeleteMode::Deactivate => "settings.delete_deactivates",
-        DeleteMode::Remove => "settings.delete_removes",
+        DeleteMode::Keep => "settings.delete_keeps_record",
+        DeleteMode::Erase => "settings.delete_erases",
     });
     if store
         .set_delete_mode(
@@ -312,8 +312,8 @@ impl TokenCache {
 }
 
 /// The integration a presented bearer token belongs to (from `cache`, or else the store),
-/// and the credential its request presents to its store jobs. The owner's `delete_removes`
-/// may be stale when it came from the cache: see [`current_owner`].
+/// and the credential its request presents to its store jobs. The owner's `on_delete` may
+/// be stale when it came from the cache: see [`current_owner`].
 pub async fn authenticate_cached(
     store: &Store,
     cache: &TokenCache,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::integrations::TokenOwner;
-use crate::store::{ListQuery, Store, Stored, UserRow};
+use crate::store::{Deletion, ListQuery, Store, Stored, UserRow};
 use crate::time;
 
 /// A user as the SCIM API returns it.
@@ -207,37 +207,31 @@ pub async fn patch_user(
     .await
 }
 
-/// `DELETE /Users/{id}`: removes the user if the integration is set to, otherwise
-/// deactivates them (they stay readable and can be reactivated).
+/// `DELETE /Users/{id}`: the user is gone for SCIM (RFC 7644 §3.6); the console keeps a
+/// record of them or erases them, by the integration's setting.
 pub async fn delete_user(
     store: &Store,
     owner: &TokenOwner,
-    base_url: &str,
     id: &str,
     if_match: Option<&[i64]>,
 ) -> Result<()> {
-    if owner.delete_removes {
-        return if store
-            .delete_user(&owner.organisation_id, id, if_match.map(<[i64]>::to_vec))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
-        };
+    if store.delete_user(deletion(owner, id, if_match)).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
     }
-    let change = Change {
-        id,
-        if_match,
-        with_related: false,
-    };
-    modify(store, owner, base_url, &change, |current| {
-        let mut next = current.clone();
-        next.set_active(false);
-        Ok(next)
-    })
-    .await
-    .map(drop)
+}
+
+/// The DELETE of a user or group `id` by `owner`'s integration, as it is set now.
+pub(crate) fn deletion(owner: &TokenOwner, id: &str, if_match: Option<&[i64]>) -> Deletion {
+    Deletion {
+        organisation_id: owner.organisation_id.clone(),
+        id: id.to_owned(),
+        if_match: if_match.map(<[i64]>::to_vec),
+        integration_id: owner.integration_id.clone(),
+        mode: owner.on_delete,
+        at: time::now_ms(),
+    }
 }
 
 /// Reads the user, changes it and writes it back, in one store job, so no concurrent

@@ -627,16 +627,9 @@ async fn delete_user(
     Path(id): Path<String>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    // What DELETE does is the integration's setting as it is now, not as cached.
+    // What the console keeps is the integration's setting as it is now, not as cached.
     let owner = domain::integrations::current_owner(&state.console.store, &credential).await?;
-    provisioning::delete_user(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &id,
-        if_match.versions(),
-    )
-    .await?;
+    provisioning::delete_user(&state.console.store, &owner, &id, if_match.versions()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -765,10 +758,11 @@ async fn patch_group(
 
 async fn delete_group(
     State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
+    Extension(credential): Extension<Credential>,
     Path(id): Path<String>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
+    let owner = domain::integrations::current_owner(&state.console.store, &credential).await?;
     groups::delete_group(&state.console.store, &owner, &id, if_match.versions()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

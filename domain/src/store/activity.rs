@@ -1,7 +1,9 @@
 //! Storage of the sync activity log (`scim_requests`).
 
-use super::db::{stmt, Row};
-use super::{placeholders, Store};
+use std::collections::{HashMap, HashSet};
+
+use super::db::{stmt, Row, Tx};
+use super::{placeholders, Store, CHUNK};
 use crate::error::Result;
 
 /// One SCIM request, as recorded.
@@ -72,9 +74,10 @@ impl Store {
     pub async fn insert_requests(&self, entries: Vec<RequestEntry>) -> Result<()> {
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
-            let part: Vec<RequestEntry> = entries.by_ref().take(ROWS_PER_TRANSACTION).collect();
+            let mut part: Vec<RequestEntry> = entries.by_ref().take(ROWS_PER_TRANSACTION).collect();
             self.write(move |tx| {
                 Box::pin(async move {
+                    strip_erased(tx, &mut part).await?;
                     for chunk in part.chunks(ROWS_PER_STATEMENT) {
                         let rows: Vec<String> = (0..chunk.len())
                             .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
@@ -133,9 +136,21 @@ impl Store {
                 .await?;
             deleted += done;
             if done < PRUNE_ROWS as u64 {
-                return Ok(deleted);
+                break;
             }
         }
+        // An erased resource is remembered only while requests on it may still arrive; any
+        // that do after the log's retention would be pruned at once.
+        self.write(move |tx| {
+            Box::pin(async move {
+                stmt("DELETE FROM erased_resources WHERE at < $1")
+                    .bind(before)
+                    .execute(tx)
+                    .await
+            })
+        })
+        .await?;
+        Ok(deleted)
     }
 
     /// The organisation's recorded requests, newest first.
@@ -228,6 +243,84 @@ impl Store {
         })
         .await
     }
+}
+
+/// Erases a resource's history as a DELETE under the "erase" setting does: the requests on
+/// it keep only their request line (method, path, status, time), without body or error
+/// detail, and the resource is noted as erased so that requests on it written later are
+/// stored the same way. Only requests the resource index holds can have a body or an error
+/// (a successful GET has neither), so the index finds every one.
+pub(super) async fn erase_history(
+    tx: &mut Tx,
+    organisation_id: &str,
+    resource_id: &str,
+    at: i64,
+) -> Result<()> {
+    stmt(
+        "INSERT INTO erased_resources (organisation_id, resource_id, at) VALUES ($1, $2, $3) \
+         ON CONFLICT (organisation_id, resource_id) DO NOTHING",
+    )
+    .bind(organisation_id)
+    .bind(resource_id)
+    .bind(at)
+    .execute(tx)
+    .await?;
+    stmt(
+        "UPDATE scim_requests SET request_body = NULL, error = NULL \
+         WHERE organisation_id = $1 AND resource_id = $2 AND (method <> 'GET' OR status >= 400) \
+         AND (request_body IS NOT NULL OR error IS NOT NULL)",
+    )
+    .bind(organisation_id)
+    .bind(resource_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Clears the body and error detail of entries on an erased resource: requests that raced
+/// with its DELETE, or were recorded by another instance, and reach the log after it.
+async fn strip_erased(tx: &mut Tx, entries: &mut [RequestEntry]) -> Result<()> {
+    let mut by_organisation: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for e in entries.iter() {
+        if let (Some(id), true) = (
+            &e.resource_id,
+            e.request_body.is_some() || e.error.is_some(),
+        ) {
+            by_organisation
+                .entry(e.organisation_id.as_str())
+                .or_default()
+                .insert(id.as_str());
+        }
+    }
+    let mut erased: HashSet<(String, String)> = HashSet::new();
+    for (organisation_id, ids) in by_organisation {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT resource_id FROM erased_resources WHERE organisation_id = $1 AND resource_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = stmt(sql).bind(organisation_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for id in q.fetch_all_scalar::<String>(tx).await? {
+                erased.insert((organisation_id.to_owned(), id));
+            }
+        }
+    }
+    if erased.is_empty() {
+        return Ok(());
+    }
+    for e in entries.iter_mut() {
+        if let Some(id) = &e.resource_id {
+            if erased.contains(&(e.organisation_id.clone(), id.clone())) {
+                e.request_body = None;
+                e.error = None;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn request_row(mut r: Row) -> RequestRow {

@@ -58,6 +58,12 @@ impl<'q> From<&'q Option<String>> for Param<'q> {
     }
 }
 
+impl From<String> for Param<'_> {
+    fn from(v: String) -> Self {
+        Param::Text(Some(Cow::Owned(v)))
+    }
+}
+
 impl From<Option<String>> for Param<'_> {
     fn from(v: Option<String>) -> Self {
         Param::Text(v.map(Cow::Owned))

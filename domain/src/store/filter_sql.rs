@@ -334,10 +334,7 @@ fn compare_sql(b: Backend, col: &str, op: Op, p: &str) -> String {
     let expr = match op {
         Op::Eq => format!("{col} = {p}"),
         Op::Ne => format!("{col} <> {p}"),
-        Op::Co => match b {
-            Backend::Sqlite => format!("instr({col}, {p}) > 0"),
-            Backend::Postgres => format!("strpos({col}, {p}) > 0"),
-        },
+        Op::Co => b.contains(col, p),
         Op::Sw => format!("substr({col}, 1, length({p})) = {p}"),
         Op::Ew => match b {
             Backend::Sqlite => format!("substr({col}, -length({p})) = {p}"),

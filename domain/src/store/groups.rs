@@ -4,10 +4,10 @@
 use scim::group::GroupChange;
 use scim::user::fold_case;
 
-use super::db::{stmt, Row, Tx};
+use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{version_guard, Table};
 use super::resources::{
-    self, count, missing_or_changed, set_external_id, Listed, ResourceRow, Stored,
+    self, count, missing_or_changed, set_external_id, Deletion, Listed, ResourceRow, Stored,
 };
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
@@ -54,6 +54,36 @@ impl ResourceRow for GroupRow {
 
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>> {
+        let members = backend.json_rows(
+            &backend.json_row("u.id, u.user_name, u.display_name, CAST(u.active AS INTEGER)"),
+            "FROM scim_group_members m JOIN scim_users u ON u.id = m.user_id \
+             WHERE m.group_id = g.id",
+            "u.user_name_key, u.id",
+        );
+        Ok(stmt(format!(
+            "INSERT INTO deleted_groups (id, organisation_id, integration_id, deleted_by, display_name, \
+             display_name_key, external_id, members, member_count, created_at, updated_at, deleted_at) \
+             SELECT id, organisation_id, integration_id, $3, display_name, display_name_key, $4, \
+             {members}, (SELECT COUNT(*) FROM scim_group_members m WHERE m.group_id = g.id), \
+             created_at, updated_at, $5 FROM scim_groups g WHERE organisation_id = $1 AND id = $2"
+        ))
+        .bind(deletion.organisation_id.clone())
+        .bind(deletion.id.clone())
+        .bind(deletion.integration_id.clone())
+        .bind(row.external_id)
+        .bind(deletion.at))
+    }
+
+    /// A group's members keep no trace of it but the derived `groups`: nothing to record.
+    fn leaving(_: Backend, _: &Deletion) -> Option<Query<'static>> {
+        None
     }
 }
 
@@ -213,16 +243,9 @@ impl Store {
         .await
     }
 
-    /// Removes a group and its memberships (the users stay). False when it does not exist;
-    /// `PreconditionFailed` when it does at a version `if_match` does not name.
-    pub async fn delete_group(
-        &self,
-        organisation_id: &str,
-        id: &str,
-        if_match: Option<Vec<i64>>,
-    ) -> Result<bool> {
-        self.delete_resource(Table::Groups, organisation_id, id, if_match)
-            .await
+    /// Deletes a group (see [`Store::delete`]): its memberships go, its members stay.
+    pub async fn delete_group(&self, deletion: Deletion) -> Result<bool> {
+        self.delete::<GroupRow>(deletion).await
     }
 
     pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
@@ -344,14 +367,11 @@ async fn bump_group(
     display_name: Option<&str>,
     at: i64,
 ) -> Result<bool> {
-    let greatest = match b {
-        Backend::Sqlite => "MAX",
-        Backend::Postgres => "GREATEST",
-    };
     let mut sql = format!(
-        "UPDATE scim_groups SET version = version + 1, updated_at = {greatest}(updated_at, $3), \
+        "UPDATE scim_groups SET version = version + 1, updated_at = {}(updated_at, $3), \
          display_name = COALESCE($4, display_name), display_name_key = COALESCE($5, display_name_key) \
-         WHERE organisation_id = $1 AND id = $2"
+         WHERE organisation_id = $1 AND id = $2",
+        b.greatest()
     );
     let (guard, versions) = version_guard(if_match, 6);
     sql.push_str(&guard);

@@ -1,4 +1,4 @@
-//! Storage of directory integrations: their tokens (as digests), DELETE setting and last
+//! Storage of directory integrations: their tokens (as digests), delete setting and last
 //! sync.
 
 use super::audit::record_audit;
@@ -6,7 +6,18 @@ use super::db::stmt;
 use super::Store;
 use crate::audit::AuditEntry;
 use crate::error::Result;
-use crate::integrations::{IntegrationRow, TokenChange, TokenOwner};
+use crate::integrations::{DeleteMode, IntegrationRow, TokenChange, TokenOwner};
+
+/// The delete setting as a number: the backends disagree on computed booleans.
+const ERASES: &str = "CAST(CASE WHEN on_delete = 'erase' THEN 1 ELSE 0 END AS BIGINT)";
+
+fn delete_mode(erases: i64) -> DeleteMode {
+    if erases == 0 {
+        DeleteMode::Keep
+    } else {
+        DeleteMode::Erase
+    }
+}
 
 impl Store {
     pub async fn integration(
@@ -17,11 +28,11 @@ impl Store {
         let organisation_id = organisation_id.to_owned();
         self.read(move |tx| {
             Box::pin(async move {
-                let row = stmt(
+                let row = stmt(format!(
                     "SELECT id, organisation_id, kind, CAST(CASE WHEN token_hash IS NULL THEN 0 ELSE 1 END AS BIGINT), \
-                     token_created_at, last_sync_at, delete_mode FROM directory_integrations \
-                     WHERE organisation_id = $1 AND kind = $2",
-                )
+                     token_created_at, last_sync_at, {ERASES} FROM directory_integrations \
+                     WHERE organisation_id = $1 AND kind = $2"
+                ))
                 .bind(&organisation_id)
                 .bind(kind)
                 .fetch_optional(tx)
@@ -34,7 +45,7 @@ impl Store {
                     has_token: r.take::<i64>(3) != 0,
                     token_created_at: r.take(4),
                     last_sync_at: r.take(5),
-                    delete_mode: r.take(6),
+                    on_delete: delete_mode(r.take(6)),
                 }))
             })
         })
@@ -84,17 +95,16 @@ impl Store {
         let token_hash = token_hash.to_owned();
         self.read(move |tx| {
             Box::pin(async move {
-                let row = stmt(
-                    "SELECT id, organisation_id, CAST(CASE WHEN delete_mode = 'remove' THEN 1 ELSE 0 END AS BIGINT) \
-                     FROM directory_integrations WHERE token_hash = $1",
-                )
+                let row = stmt(format!(
+                    "SELECT id, organisation_id, {ERASES} FROM directory_integrations WHERE token_hash = $1"
+                ))
                 .bind(&token_hash)
                 .fetch_optional(tx)
                 .await?;
                 Ok(row.map(|mut r| TokenOwner {
                     integration_id: r.take(0),
                     organisation_id: r.take(1),
-                    delete_removes: r.take::<i64>(2) != 0,
+                    on_delete: delete_mode(r.take(2)),
                 }))
             })
         })
@@ -107,7 +117,7 @@ impl Store {
         self.read(|_| Box::pin(async { Ok(()) })).await
     }
 
-    /// Sets what DELETE does for an existing integration and records who changed it, in one
+    /// Sets what the console keeps of what an existing integration deletes and records who changed it, in one
     /// transaction. False when the organisation has no such integration yet.
     pub async fn set_delete_mode(
         &self,
@@ -121,7 +131,7 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let id: Option<String> = stmt(
-                    "UPDATE directory_integrations SET delete_mode = $1 WHERE organisation_id = $2 AND kind = $3 RETURNING id",
+                    "UPDATE directory_integrations SET on_delete = $1 WHERE organisation_id = $2 AND kind = $3 RETURNING id",
                 )
                 .bind(mode)
                 .bind(&organisation_id)

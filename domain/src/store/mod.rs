@@ -10,7 +10,8 @@
 //!   [`Backend`] where the SQL is built.
 //!
 //! One module per aggregate: `accounts` (organisations and admins), `integrations`,
-//! `audit`, `users`, `groups`, `activity`, `sessions`; `resources` holds what users and
+//! `audit`, `users`, `groups`, `deleted` (the console's records of deleted ones),
+//! `activity`, `sessions`; `resources` holds what users and
 //! groups share, `filter_sql` compiles SCIM filters, `db` holds statements and jobs, and
 //! `sqlite`, `postgres` and `lanes` run them.
 
@@ -29,6 +30,7 @@ mod accounts;
 pub mod activity;
 mod audit;
 mod db;
+mod deleted;
 mod filter_sql;
 mod groups;
 mod integrations;
@@ -40,10 +42,11 @@ mod sqlite;
 mod users;
 
 use db::{Admission, JobContext, JobFuture, Tx};
+pub use deleted::{DeletedGroupRow, DeletedQuery, DeletedUserRow};
 pub(crate) use filter_sql::Table;
 pub use groups::{GroupRow, NewGroup};
 use lanes::LaneLimits;
-pub use resources::{Listed, Stored};
+pub use resources::{Deletion, Listed, Stored};
 pub use sessions::AdminSessions;
 pub use users::UserRow;
 
@@ -68,6 +71,44 @@ impl Backend {
                 "DATABASE_URL must be a sqlite:// or postgres:// URL, not {:?}",
                 url.split(':').next().unwrap_or_default()
             )))
+        }
+    }
+
+    /// The function giving the larger of two values.
+    fn greatest(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "MAX",
+            Backend::Postgres => "GREATEST",
+        }
+    }
+
+    /// A JSON array (as text) of `element` (a SQL JSON array of columns, see
+    /// [`Backend::json_row`]) for every row of `from_where`, ordered by `order`; `[]` for
+    /// none.
+    fn json_rows(self, element: &str, from_where: &str, order: &str) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!("(SELECT json_group_array({element} ORDER BY {order}) {from_where})")
+            }
+            Backend::Postgres => format!(
+                "COALESCE((SELECT json_agg({element} ORDER BY {order})::text {from_where}), '[]')"
+            ),
+        }
+    }
+
+    /// A JSON array of the SQL expressions `items`.
+    fn json_row(self, items: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json_array({items})"),
+            Backend::Postgres => format!("json_build_array({items})"),
+        }
+    }
+
+    /// `haystack` contains `needle` (two SQL expressions), as a condition.
+    fn contains(self, haystack: &str, needle: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+            Backend::Postgres => format!("strpos({haystack}, {needle}) > 0"),
         }
     }
 

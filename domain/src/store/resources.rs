@@ -2,10 +2,12 @@
 //! integration reading it, the related resources loaded with it when asked (a user's
 //! groups, a group's members), lists with a count of all matches, and guarded deletion.
 
-use super::db::{stmt, Row, Tx};
-use super::filter_sql::{version_guard, ListSql, Table};
+use super::activity::erase_history;
+use super::db::{stmt, Query, Row, Tx};
+use super::filter_sql::{ListSql, Table};
 use super::{groups, users, Backend, ListQuery, Store};
 use crate::error::{Error, Result};
+use crate::integrations::DeleteMode;
 
 /// A stored user or group row: its table, the columns read, how a row of them becomes one.
 pub(crate) trait ResourceRow: Sized + Send + 'static {
@@ -14,6 +16,27 @@ pub(crate) trait ResourceRow: Sized + Send + 'static {
     const COLUMNS: &'static str;
     fn from_row(row: Row) -> Self;
     fn id(&self) -> &str;
+    fn version(&self) -> i64;
+    /// The statement that writes the console's record of the resource about to be deleted,
+    /// copying from its row and its related resources' what the record keeps.
+    fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>>;
+    /// The statement that records, on the resources related to this one, that it leaves
+    /// them, run before its row goes; `None` when nothing records it.
+    fn leaving(backend: Backend, deletion: &Deletion) -> Option<Query<'static>>;
+}
+
+/// A DELETE of a user or group: which one, on what condition, by which integration and
+/// what the console keeps of it.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    pub organisation_id: String,
+    pub id: String,
+    /// `If-Match` versions; `None` when absent or `*`.
+    pub if_match: Option<Vec<i64>>,
+    /// The integration deleting it.
+    pub integration_id: String,
+    pub mode: DeleteMode,
+    pub at: i64,
 }
 
 /// A user or group as one job read or wrote it: its row, and the related resources (a
@@ -155,33 +178,60 @@ impl Store {
         .await
     }
 
-    /// Deletes a row of `table` if its version is one of `if_match` (when given). False when
-    /// it does not exist; `PreconditionFailed` when it does at another version.
-    pub(super) async fn delete_resource(
-        &self,
-        table: Table,
-        organisation_id: &str,
-        id: &str,
-        if_match: Option<Vec<i64>>,
-    ) -> Result<bool> {
-        let (organisation_id, id) = (organisation_id.to_owned(), id.to_owned());
+    /// Deletes a user or group as `deletion` says, in one job: the row goes with everything
+    /// hanging from it (values, memberships, externalIds), so no SCIM request can find it
+    /// again; the console's record of it is kept, or its activity-log bodies erased, by the
+    /// deleting integration's setting. False when it does not exist; `PreconditionFailed`
+    /// when it does at a version `if_match` does not name.
+    pub(super) async fn delete<R: ResourceRow>(&self, deletion: Deletion) -> Result<bool> {
+        let backend = self.backend();
         self.write(move |tx| {
             Box::pin(async move {
-                let (guard, versions) = version_guard(if_match.as_deref(), 3);
-                let sql = format!(
-                    "DELETE FROM {} WHERE organisation_id = $1 AND id = $2{guard}",
-                    table.name()
-                );
-                let mut q = stmt(sql).bind(&organisation_id).bind(&id);
-                for v in versions {
-                    q = q.bind(v);
+                let Deletion {
+                    organisation_id,
+                    id,
+                    ..
+                } = &deletion;
+                let Some(Stored { row, .. }) = read::<R>(
+                    backend,
+                    tx,
+                    organisation_id,
+                    id,
+                    Some(&deletion.integration_id),
+                    true,
+                    false,
+                )
+                .await?
+                else {
+                    return Ok(false);
+                };
+                if deletion
+                    .if_match
+                    .as_ref()
+                    .is_some_and(|versions| !versions.contains(&row.version()))
+                {
+                    return Err(Error::PreconditionFailed);
                 }
-                if q.execute(tx).await? == 1 {
-                    return Ok(true);
+                if let Some(change) = R::leaving(backend, &deletion) {
+                    change.execute(tx).await?;
                 }
-                missing_or_changed(tx, table, &organisation_id, &id)
-                    .await
-                    .map(|()| false)
+                match deletion.mode {
+                    DeleteMode::Keep => {
+                        R::record(backend, row, &deletion)?.execute(tx).await?;
+                    }
+                    DeleteMode::Erase => {
+                        erase_history(tx, organisation_id, id, deletion.at).await?;
+                    }
+                }
+                stmt(format!(
+                    "DELETE FROM {} WHERE organisation_id = $1 AND id = $2",
+                    R::TABLE.name()
+                ))
+                .bind(organisation_id)
+                .bind(id)
+                .execute(tx)
+                .await?;
+                Ok(true)
             })
         })
         .await

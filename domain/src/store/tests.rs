@@ -122,7 +122,16 @@ async fn kept_counts_follow_inserts_and_deletes() {
     }
     // A failed insert (duplicate userName) counts nothing.
     assert!(insert(&store, &org, &integration, "d", "a").await.is_err());
-    assert!(store.delete_user(&org, "b", None).await.unwrap());
+    let deletion = Deletion {
+        organisation_id: org.clone(),
+        id: "b".into(),
+        if_match: None,
+        integration_id: integration.clone(),
+        mode: crate::integrations::DeleteMode::Keep,
+        at: 2,
+    };
+    assert!(store.delete_user(deletion.clone()).await.unwrap());
+    assert!(!store.delete_user(deletion).await.unwrap());
     assert_eq!(store.count_users(&org).await.unwrap(), 2);
     let listed = store
         .list_users(&org, ListQuery::default(), false)

@@ -3,9 +3,9 @@
 
 use scim::user::{fold_case, IndexedValue, UserDoc};
 
-use super::db::{stmt, Param, Row, Tx};
+use super::db::{stmt, Param, Query, Row, Tx};
 use super::filter_sql::{bind_all, ListSql, Table};
-use super::resources::{self, count, set_external_id, Listed, ResourceRow, Stored};
+use super::resources::{self, count, set_external_id, Deletion, Listed, ResourceRow, Stored};
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
 
@@ -159,6 +159,65 @@ impl ResourceRow for UserRow {
     fn id(&self) -> &str {
         &self.id
     }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>> {
+        let doc = UserDoc::from_stored(&row.attributes)?;
+        let groups = backend.json_rows(
+            &backend.json_row("g.id, g.display_name"),
+            "FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id \
+             WHERE m.user_id = u.id",
+            "g.display_name_key, g.id",
+        );
+        Ok(stmt(format!(
+            "INSERT INTO deleted_users (id, organisation_id, integration_id, deleted_by, user_name, \
+             user_name_key, display_name, display_name_key, active, attributes, external_id, groups, \
+             search_key, created_at, updated_at, deleted_at) \
+             SELECT id, organisation_id, integration_id, $3, user_name, user_name_key, display_name, \
+             display_name_key, active, attributes, $4, {groups}, $5, created_at, updated_at, $6 \
+             FROM scim_users u WHERE organisation_id = $1 AND id = $2"
+        ))
+        .bind(deletion.organisation_id.clone())
+        .bind(deletion.id.clone())
+        .bind(deletion.integration_id.clone())
+        .bind(row.external_id)
+        .bind(search_key(&doc))
+        .bind(deletion.at))
+    }
+
+    /// Each group the user leaves changes: its version and last modification move on.
+    fn leaving(backend: Backend, deletion: &Deletion) -> Option<Query<'static>> {
+        Some(
+            stmt(format!(
+                "UPDATE scim_groups SET version = version + 1, updated_at = {}(updated_at, $3) \
+                 WHERE organisation_id = $1 AND id IN \
+                 (SELECT group_id FROM scim_group_members WHERE user_id = $2)",
+                backend.greatest()
+            ))
+            .bind(deletion.organisation_id.clone())
+            .bind(deletion.id.clone())
+            .bind(deletion.at),
+        )
+    }
+}
+
+/// What the console's search looks in for a deleted user: what it searches for a current
+/// one (userName, displayName, emails, given and family name), case-folded, one a line.
+fn search_key(doc: &UserDoc) -> String {
+    let mut lines = vec![doc.user_name_key()];
+    lines.extend(doc.display_name().map(fold_case));
+    lines.extend(
+        doc.indexed_values()
+            .into_iter()
+            .filter(|v| {
+                ["emails", "name.givenName", "name.familyName"].contains(&v.attribute.as_str())
+            })
+            .filter_map(|v| v.value),
+    );
+    lines.join("\n")
 }
 
 impl Store {
@@ -354,17 +413,9 @@ impl Store {
         .await
     }
 
-    /// Removes a user for good, with their memberships and indexed values. False when it
-    /// does not exist; `PreconditionFailed` when it does at a version `if_match` does not
-    /// name.
-    pub async fn delete_user(
-        &self,
-        organisation_id: &str,
-        id: &str,
-        if_match: Option<Vec<i64>>,
-    ) -> Result<bool> {
-        self.delete_resource(Table::Users, organisation_id, id, if_match)
-            .await
+    /// Deletes a user (see [`Store::delete`]): their memberships and values go with them.
+    pub async fn delete_user(&self, deletion: Deletion) -> Result<bool> {
+        self.delete::<UserRow>(deletion).await
     }
 
     pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {

@@ -51,7 +51,7 @@ impl TestServer {
         .await
     }
 
-    async fn logged_in_cookie(&self) -> String {
+    pub(crate) async fn logged_in_cookie(&self) -> String {
         let reply = self.login("ada@example.com", PASSWORD, None).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         session_cookie(&reply).expect("a session cookie")
@@ -273,25 +273,35 @@ async fn tokens_from_the_console_are_shown_once_and_never_cached() {
 }
 
 #[tokio::test]
-async fn the_delete_behaviour_is_a_per_integration_setting() {
+async fn what_the_console_keeps_of_a_deletion_is_a_per_integration_setting() {
     let s = TestServer::start().await;
     let cookie = s.logged_in_cookie().await;
-    let kept = s.create_user("kept@acme.example").await["id"]
-        .as_str()
+    let store = &s.app.state.console.store;
+    let delete = |user_name: &'static str| {
+        let s = &s;
+        async move {
+            let id = s.create_user(user_name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let path = format!("/Users/{id}");
+            assert_eq!(
+                s.scim(Method::DELETE, &path, None).await.status,
+                StatusCode::NO_CONTENT
+            );
+            s.scim(Method::GET, &path, None)
+                .await
+                .assert_error(404, None);
+            id
+        }
+    };
+    // By default the console keeps a record.
+    let kept = delete("kept@acme.example").await;
+    assert!(store
+        .deleted_user(&s.organisation_id, &kept)
+        .await
         .unwrap()
-        .to_owned();
-    assert_eq!(
-        s.scim(Method::DELETE, &format!("/Users/{kept}"), None)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        s.scim(Method::GET, &format!("/Users/{kept}"), None)
-            .await
-            .body["active"],
-        false
-    );
+        .is_some());
 
     let set = |mode: &'static str| {
         let cookie = cookie.clone();
@@ -306,14 +316,16 @@ async fn the_delete_behaviour_is_a_per_integration_setting() {
             .await
         }
     };
-    let bad = set("shred").await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(
-        bad.body.to_string().contains("deactivate or remove"),
-        "{}",
-        bad.body
-    );
-    assert_eq!(set("remove").await.status, StatusCode::OK);
+    for bad in ["shred", "remove", "deactivate"] {
+        let reply = set(bad).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert!(
+            reply.body.to_string().contains("keep or erase"),
+            "{}",
+            reply.body
+        );
+    }
+    assert_eq!(set("erase").await.status, StatusCode::OK);
     let view = s
         .call(
             app::integrations::Integration::PATH,
@@ -322,55 +334,24 @@ async fn the_delete_behaviour_is_a_per_integration_setting() {
             "https://console.example.com",
         )
         .await;
-    assert_eq!(view.body["delete_removes"], true);
-
-    let gone = s.create_user("gone@acme.example").await["id"]
-        .as_str()
+    assert_eq!(view.body["delete_erases"], true);
+    let erased = delete("erased@acme.example").await;
+    assert_eq!(
+        store
+            .deleted_user(&s.organisation_id, &erased)
+            .await
+            .unwrap(),
+        None
+    );
+    // The record kept earlier stays.
+    assert!(store
+        .deleted_user(&s.organisation_id, &kept)
+        .await
         .unwrap()
-        .to_owned();
-    let group = s
-        .scim(
-            Method::POST,
-            "/Groups",
-            Some(serde_json::json!({"displayName": "G", "members": [{"value": gone}]})),
-        )
-        .await
-        .body;
-    assert_eq!(
-        s.scim(Method::DELETE, &format!("/Users/{gone}"), None)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    s.scim(Method::GET, &format!("/Users/{gone}"), None)
-        .await
-        .assert_error(404, None);
-    s.scim(Method::DELETE, &format!("/Users/{gone}"), None)
-        .await
-        .assert_error(404, None);
-    let group = s
-        .scim(
-            Method::GET,
-            &format!("/Groups/{}", group["id"].as_str().unwrap()),
-            None,
-        )
-        .await
-        .body;
-    assert_eq!(group["members"], serde_json::json!([]));
-    // The user deactivated earlier is untouched.
-    assert_eq!(
-        s.scim(Method::GET, &format!("/Users/{kept}"), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+        .is_some());
 
-    assert_eq!(set("deactivate").await.status, StatusCode::OK);
-    let audit = s
-        .app
-        .state
-        .console
-        .store
+    assert_eq!(set("keep").await.status, StatusCode::OK);
+    let audit = store
         .audit_events(&s.organisation_id, None, 2)
         .await
         .unwrap();
@@ -381,8 +362,8 @@ async fn the_delete_behaviour_is_a_per_integration_setting() {
     assert_eq!(
         actions,
         [
-            ("settings.delete_deactivates", "ada@example.com"),
-            ("settings.delete_removes", "ada@example.com")
+            ("settings.delete_keeps_record", "ada@example.com"),
+            ("settings.delete_erases", "ada@example.com")
         ],
         "newest first"
     );

@@ -85,7 +85,12 @@ async fn logged_out_callers_get_401_and_no_data_from_every_page() {
         (app::users::ConsoleUser::PATH, vec![("id", id)]),
         (
             app::groups::ListConsoleGroups::PATH,
-            vec![("search", ""), ("sort", "display"), ("page", "1")],
+            vec![
+                ("search", ""),
+                ("status", "current"),
+                ("sort", "display"),
+                ("page", "1"),
+            ],
         ),
         (
             app::groups::ConsoleGroup::PATH,
@@ -185,7 +190,12 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
     let groups = s
         .page(
             app::groups::ListConsoleGroups::PATH,
-            &[("search", ""), ("sort", "display"), ("page", "1")],
+            &[
+                ("search", ""),
+                ("status", "current"),
+                ("sort", "display"),
+                ("page", "1"),
+            ],
             &hank,
         )
         .await;
@@ -414,7 +424,12 @@ async fn users_groups_activity_audit_and_dashboard_show_what_provisioning_did() 
     let groups = s
         .page(
             app::groups::ListConsoleGroups::PATH,
-            &[("search", "every"), ("sort", "display"), ("page", "1")],
+            &[
+                ("search", "every"),
+                ("status", "current"),
+                ("sort", "display"),
+                ("page", "1"),
+            ],
             &ada,
         )
         .await;

@@ -9,6 +9,7 @@ mod connections;
 mod console;
 mod console_pages;
 mod crash;
+mod deletion;
 mod discovery;
 mod groups;
 mod instances;

@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
+use leptos::server_fn::ServerFn;
 use serde_json::Value;
 
 use crate::common::TestServer;
@@ -66,7 +67,8 @@ fn contains(actual: &Value, expected: &Value) -> Result<(), String> {
     }
 }
 
-async fn replay(name: &str) {
+/// Replays the fixture `name` on a new server; the server and the values captured.
+async fn replay(name: &str) -> (TestServer, HashMap<String, String>) {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let fixture: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture file"))
@@ -140,11 +142,66 @@ async fn replay(name: &str) {
             }
         }
     }
+    (s, vars)
 }
 
+/// OneLogin creates, suspends, deletes and creates Kim again; the console's user pages link
+/// the record of the deleted Kim and the new one.
 #[tokio::test]
 async fn onelogin_v2_enterprise() {
-    replay("onelogin-v2-enterprise.json").await;
+    let (s, vars) = replay("onelogin-v2-enterprise.json").await;
+    let (old, new) = (&vars["kim"], &vars["kim_again"]);
+    assert_ne!(old, new);
+    let console = &s.app.state.console;
+    console.activity.flush(&console.store).await;
+    let cookie = s.logged_in_cookie().await;
+    let page = |id: &str| {
+        let (s, cookie, id) = (&s, cookie.clone(), id.to_owned());
+        async move {
+            let reply = s
+                .call(
+                    app::users::ConsoleUser::PATH,
+                    &[("id", id.as_str())],
+                    Some(&cookie),
+                    "https://console.example.com",
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.body
+        }
+    };
+    let record = page(old).await;
+    assert_eq!(record["user"]["user_name"], "kjohnson@acme.example");
+    assert_eq!(record["user"]["deleted"]["by"], "onelogin");
+    assert_eq!(
+        record["user"]["active"], false,
+        "suspended before the delete"
+    );
+    assert_eq!(record["groups"][0][1], "Finance", "its groups at deletion");
+    assert_eq!(record["recreated_as"][0], new.as_str());
+    // Its SCIM history, newest first: what was tried after the delete, the delete, the
+    // suspension.
+    let history: Vec<(&str, i64)> = record["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["method"].as_str().unwrap(), a["status"].as_i64().unwrap()))
+        .collect();
+    assert!(
+        history.starts_with(&[
+            ("DELETE", 404),
+            ("PATCH", 404),
+            ("PUT", 404),
+            ("GET", 404),
+            ("DELETE", 204),
+            ("PUT", 200),
+        ]),
+        "{history:?}"
+    );
+    let current = page(new).await;
+    assert_eq!(current["user"]["deleted"], Value::Null);
+    assert_eq!(current["deleted_before"][0][0], old.as_str());
+    assert_eq!(current["recreated_as"], Value::Null);
 }
 
 #[tokio::test]

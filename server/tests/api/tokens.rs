@@ -186,11 +186,12 @@ async fn delete_follows_the_setting_as_it_is_now_not_as_it_was_when_the_token_wa
         .as_str()
         .unwrap()
         .to_owned();
+    // The token is cached by now, with the integration's setting then (keep a record).
     domain::integrations::set_delete_mode(
         &s.app.state.console.store,
         &s.organisation_id,
         IntegrationKind::OneLogin,
-        domain::integrations::DeleteMode::Remove,
+        domain::integrations::DeleteMode::Erase,
         &Actor::Operator,
     )
     .await
@@ -203,4 +204,13 @@ async fn delete_follows_the_setting_as_it_is_now_not_as_it_was_when_the_token_wa
     s.scim(Method::GET, &path, None)
         .await
         .assert_error(404, None);
+    let record = s
+        .app
+        .state
+        .console
+        .store
+        .deleted_user(&s.organisation_id, &id)
+        .await
+        .unwrap();
+    assert_eq!(record, None, "erased, as set when the DELETE came");
 }
