@@ -118,15 +118,7 @@ fn parse_operation(value: &Value) -> Result<Operation, ScimError> {
     };
     let path = match get_ci(map, "path") {
         None | Some(Value::Null) => None,
-        Some(Value::String(p)) if p.trim().is_empty() => None,
-        Some(Value::String(p)) => {
-            crate::filter::check_size(p)
-                .map_err(|e| ScimError::invalid_path(format!("the path {e}")))?;
-            Some(
-                p.parse::<PatchPath>()
-                    .map_err(|e| ScimError::invalid_path(format!("path {p:?}: {e}")))?,
-            )
-        }
+        Some(Value::String(p)) => parse_path(p)?,
         Some(_) => return Err(ScimError::invalid_path("path must be a string")),
     };
     let value = get_ci(map, "value").cloned();
@@ -138,6 +130,53 @@ fn parse_operation(value: &Value) -> Result<Operation, ScimError> {
         )),
         _ => Ok(Operation { op, path, value }),
     }
+}
+
+/// Parses the `path` of an operation; `None` when it is blank, which means no path.
+pub(crate) fn parse_path(p: &str) -> Result<Option<PatchPath>, ScimError> {
+    if p.trim().is_empty() {
+        return Ok(None);
+    }
+    crate::filter::check_size(p).map_err(|e| ScimError::invalid_path(format!("the path {e}")))?;
+    p.parse::<PatchPath>()
+        .map(Some)
+        .map_err(|e| ScimError::invalid_path(format!("path {p:?}: {e}")))
+}
+
+/// What a key of a no-path value object names.
+pub(crate) enum ValueKey {
+    /// The enterprise extension's URN: its value is the extension object.
+    Extension,
+    Path(PatchPath),
+}
+
+/// Parses a key of a no-path value object: `active`, `name.givenName`,
+/// `urn:...:core:2.0:User:title`, `urn:...:enterprise:2.0:User:department`, or the extension
+/// URN itself.
+pub(crate) fn parse_value_key(key: &str) -> Result<ValueKey, ScimError> {
+    if key.eq_ignore_ascii_case(ENTERPRISE_USER) {
+        return Ok(ValueKey::Extension);
+    }
+    // Core-URN-qualified keys name core attributes.
+    let key = strip_prefix_ci(key, schema::USER)
+        .and_then(|r| r.strip_prefix(':'))
+        .unwrap_or(key);
+    key.parse::<PatchPath>()
+        .map(ValueKey::Path)
+        .map_err(|e| ScimError::invalid_path(format!("attribute {key:?}: {e}")))
+}
+
+/// Whether `path` designates the write-only `password` or anything under it: its attribute
+/// is named `password`, in any case and under any schema URN, whatever sub-attribute or value
+/// filter follows. Only the plain core attribute exists; the PATCH engine refuses the others.
+/// The activity log ([`crate::redact`]) hides the value of every operation and key this
+/// answers yes for, so the two can never disagree on what a password is.
+pub(crate) fn designates_password(path: &PatchPath) -> bool {
+    let attr = match path {
+        PatchPath::Attr(a) => a,
+        PatchPath::Value(v) => &v.attr,
+    };
+    attr.name.eq_ignore_ascii_case("password")
 }
 
 /// What a path designates in a User.
@@ -183,8 +222,15 @@ fn resolve(path: &PatchPath) -> Result<Target, ScimError> {
                 return Err(ScimError::mutability(format!("{read_only} is read-only")));
             }
         }
-        if name.eq_ignore_ascii_case("password") {
-            return Ok(Target::Ignored);
+        if designates_password(path) {
+            // The detail does not quote the path: a value filter on password could hold one.
+            return match path {
+                PatchPath::Attr(AttrPath { sub_attr: None, .. }) => Ok(Target::Ignored),
+                _ => Err(ScimError::invalid_path(
+                    "password has no sub-attributes and is single-valued: \
+                     only the path password sets it",
+                )),
+            };
         }
     }
     let attrs = if enterprise {
@@ -255,20 +301,12 @@ fn apply(attrs: &mut Map<String, Value>, operation: &Operation) -> Result<(), Sc
     }
 }
 
-/// Resolves a key of a no-path value object: `active`, `name.givenName`,
-/// `urn:...:enterprise:2.0:User:department`, or the extension URN itself.
+/// Resolves a key of a no-path value object (see [`parse_value_key`]).
 fn key_target(key: &str) -> Result<Target, ScimError> {
-    if key.eq_ignore_ascii_case(ENTERPRISE_USER) {
-        return Ok(Target::Extension);
+    match parse_value_key(key)? {
+        ValueKey::Extension => Ok(Target::Extension),
+        ValueKey::Path(path) => resolve(&path),
     }
-    // Core-URN-qualified keys name core attributes.
-    let key = strip_prefix_ci(key, schema::USER)
-        .and_then(|r| r.strip_prefix(':'))
-        .unwrap_or(key);
-    let path = key
-        .parse::<PatchPath>()
-        .map_err(|e| ScimError::invalid_path(format!("attribute {key:?}: {e}")))?;
-    resolve(&path)
 }
 
 fn apply_path(
@@ -899,8 +937,82 @@ mod tests {
 
     #[test]
     fn password_is_accepted_and_not_stored() {
-        let a = attrs(json!([{"op": "replace", "path": "password", "value": "s3cret"}]));
-        assert!(!a.contains_key("password"));
+        for path in [
+            "password",
+            "PASSWORD",
+            "Password",
+            "urn:ietf:params:scim:schemas:core:2.0:User:password",
+            "URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:PASSWORD",
+        ] {
+            for op in ["add", "Replace", "remove"] {
+                let patched = patch(json!([{"op": op, "path": path, "value": "s3cret"}]));
+                assert_eq!(patched, Ok(user()), "{op} {path}");
+            }
+            let mut value = Map::new();
+            value.insert(path.into(), json!("s3cret"));
+            value.insert("title".into(), json!("Boss"));
+            let a = attrs(json!([{"op": "replace", "value": value}]));
+            assert_eq!(a["title"], "Boss", "{path}");
+            assert!(
+                !a.values().any(|v| v.to_string().contains("s3cret")),
+                "{a:?}"
+            );
+        }
+    }
+
+    /// `password` is single-valued and has no sub-attributes, and only the core schema has
+    /// it: any other path to it names nothing, whether sent as a path or as a no-path key.
+    #[test]
+    fn paths_under_password_are_invalid() {
+        for path in [
+            "password.value",
+            "PassWord.Value",
+            "urn:ietf:params:scim:schemas:core:2.0:User:password.value",
+            "password[value eq \"x\"]",
+            "password[value eq \"x\"].value",
+            "PASSWORD[type pr]",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:password",
+        ] {
+            let mut value = Map::new();
+            value.insert(path.into(), json!("s3cret"));
+            for ops in [
+                json!([{"op": "add", "path": path, "value": "s3cret"}]),
+                json!([{"op": "replace", "path": path, "value": "s3cret"}]),
+                json!([{"op": "remove", "path": path}]),
+                json!([{"op": "replace", "value": value}]),
+            ] {
+                let err = patch(ops.clone()).expect_err(&ops.to_string());
+                assert_eq!(err.status, 400, "{ops}");
+                assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{ops}");
+                assert!(!err.detail.contains("s3cret"), "{}", err.detail);
+            }
+        }
+    }
+
+    #[test]
+    fn what_designates_the_password() {
+        for (path, expected) in [
+            ("password", true),
+            ("pASSWORD", true),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:password", true),
+            ("password.value", true),
+            ("password[value eq \"x\"].value", true),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:password",
+                true,
+            ),
+            ("passwords", false),
+            ("userPassword", false),
+            ("name.givenName", false),
+            ("emails[value eq \"password\"]", false),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+                false,
+            ),
+        ] {
+            let parsed = parse_path(path).ok().flatten().expect(path);
+            assert_eq!(designates_password(&parsed), expected, "{path}");
+        }
     }
 
     #[test]

@@ -1,12 +1,22 @@
 //! Request bodies as the activity log keeps them: passwords removed, size bounded.
 //!
 //! IdPs may send a user's `password` on create, replace or PATCH (OneLogin and Okta can sync
-//! passwords). The activity log shows administrators what was sent, so every password value is
-//! replaced by [`REDACTED`] before the body is stored: an attribute named `password` in any case
-//! or URN-qualified, at any depth, and the value of a PATCH operation whose path is `password`.
-//! A body that is not JSON is not stored at all, since nothing in it can be recognised.
+//! passwords). The activity log shows administrators what was sent, failed requests included,
+//! so every password value is replaced by [`REDACTED`] before the body is stored. What names a
+//! password is decided by the PATCH engine's own parsing and [`designates_password`], not by a
+//! matcher of this module's, so every spelling by which the engine reaches `password` is caught:
+//! - the value of every key, at any depth, that names `password` or anything under it, read as
+//!   the key of a no-path PATCH value (`password`, `PASSWORD`, `password.value`, URN-qualified),
+//!   which covers POST and PUT bodies too;
+//! - the value of every object whose `path` designates it (`password`, `password.value`,
+//!   `urn:...:User:password`, `password[value eq "x"]`).
+//!
+//! A key or path that cannot be parsed at all but mentions `password` in any case is treated
+//! as one. A body that is not JSON is not stored at all, since nothing in it can be recognised.
 
 use serde_json::Value;
+
+use crate::patch::{self, designates_password, ValueKey};
 
 pub const REDACTED: &str = "[redacted]";
 
@@ -34,22 +44,53 @@ pub fn request_body(raw: &[u8]) -> Option<String> {
     Some(text)
 }
 
-fn is_password(name: &str) -> bool {
-    let last = name.rsplit(':').next().unwrap_or(name);
-    last.eq_ignore_ascii_case("password")
+/// Whether an object key names a password, read as the PATCH engine reads a key of a no-path
+/// value.
+fn key_is_password(key: &str) -> bool {
+    mentions_password(key)
+        && match patch::parse_value_key(key) {
+            Ok(ValueKey::Path(path)) => designates_password(&path),
+            Ok(ValueKey::Extension) => false,
+            Err(_) => true,
+        }
+}
+
+/// Whether an operation's `path` designates a password, read as the PATCH engine reads it.
+/// The engine refuses a path that is not a string; its value is hidden all the same.
+fn path_is_password(path: &Value) -> bool {
+    match path {
+        Value::Null => false,
+        Value::String(p) => {
+            mentions_password(p)
+                && match patch::parse_path(p) {
+                    Ok(parsed) => parsed.is_some_and(|p| designates_password(&p)),
+                    Err(_) => true,
+                }
+        }
+        other => mentions_password(&other.to_string()),
+    }
+}
+
+/// Whether `text` holds `password` in any case. A path or key that does not cannot
+/// designate it (the attribute name a path parses to is part of its text), so only the few
+/// that do are parsed: a body's keys are many, and most are plain attribute names.
+fn mentions_password(text: &str) -> bool {
+    text.as_bytes()
+        .windows("password".len())
+        .any(|w| w.eq_ignore_ascii_case(b"password"))
 }
 
 fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let patch_of_password = map
+            // The engine reads one `path` and one `value` key, matched in any case; every
+            // candidate counts here, so duplicates in other cases cannot hide one.
+            let of_password = map
                 .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("path"))
-                .and_then(|(_, p)| p.as_str())
-                .is_some_and(|p| is_password(p.trim()));
+                .any(|(k, p)| k.eq_ignore_ascii_case("path") && path_is_password(p));
             for (key, inner) in map.iter_mut() {
                 let is_value = key.eq_ignore_ascii_case("value");
-                if is_password(key) || (patch_of_password && is_value) {
+                if key_is_password(key) || (of_password && is_value) {
                     *inner = Value::String(REDACTED.into());
                 } else {
                     redact(inner);
@@ -64,7 +105,7 @@ fn redact(value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn stored(body: Value) -> Value {
         serde_json::from_str(&request_body(body.to_string().as_bytes()).unwrap()).unwrap()
@@ -99,6 +140,104 @@ mod tests {
         assert!(!request_body(br#"{"a":[{"password":"s3cret"}]}"#)
             .unwrap()
             .contains("s3cret"));
+    }
+
+    const SECRET: &str = "Pa55-w0rd-n0t-t0-st0re";
+
+    /// Every way a path or key can name the password: those the PATCH engine accepts, those
+    /// it refuses as invalid paths, and some it cannot parse at all.
+    const PASSWORD_PATHS: &[&str] = &[
+        "password",
+        "PASSWORD",
+        "Password",
+        " password ",
+        "urn:ietf:params:scim:schemas:core:2.0:User:password",
+        "URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:PASSWORD",
+        "password.value",
+        "PassWord.Value",
+        "urn:ietf:params:scim:schemas:core:2.0:User:password.value",
+        "password[value eq \"x\"]",
+        "password[value eq \"x\"].value",
+        "PASSWORD[type pr]",
+        "urn:ietf:params:scim:schemas:core:2.0:User:password[value pr]",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:password",
+        "urn:example:password",
+        "password.value.extra",
+        "password[value eq",
+        "x:password",
+        "my password",
+    ];
+
+    fn assert_hidden(body: &Value) {
+        let text = request_body(body.to_string().as_bytes()).unwrap();
+        assert!(!text.contains(SECRET), "{body} was stored as {text}");
+        assert!(text.contains(REDACTED), "{text}");
+    }
+
+    #[test]
+    fn every_spelling_of_a_password_is_redacted() {
+        for &name in PASSWORD_PATHS {
+            for (path, value) in [("path", "value"), ("Path", "Value"), ("PATH", "VALUE")] {
+                let mut operation = Map::new();
+                operation.insert("op".into(), json!("replace"));
+                operation.insert(path.into(), json!(name));
+                operation.insert(value.into(), json!(SECRET));
+                assert_hidden(&json!({"Operations": [operation]}));
+            }
+            let mut attrs = Map::new();
+            attrs.insert(name.into(), json!(SECRET));
+            attrs.insert("title".into(), json!("Boss"));
+            let attrs = Value::Object(attrs);
+            // A no-path PATCH value, nested in the extension object, and a POST or PUT body
+            // with the key at the top and nested.
+            assert_hidden(&json!({"Operations": [{"op": "add", "value": attrs}]}));
+            assert_hidden(&json!({"Operations": [{"op": "add", "value":
+                {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": attrs}}]}));
+            assert_hidden(&attrs);
+            assert_hidden(&json!({"userName": "ada", "name": attrs, "emails": [attrs]}));
+            let stored = stored(json!({"Operations": [{"op": "add", "value": attrs}]}));
+            assert_eq!(stored["Operations"][0]["value"]["title"], "Boss");
+        }
+        for value in [
+            json!({"value": SECRET}),
+            json!([SECRET]),
+            json!([{"value": SECRET}]),
+        ] {
+            assert_hidden(&json!({"Operations": [
+                {"op": "add", "path": "password", "value": value}]}));
+        }
+        // The engine refuses a path that is not a string, and a value with a removal.
+        assert_hidden(&json!({"Operations": [
+            {"op": "replace", "path": ["password"], "value": SECRET}]}));
+        assert_hidden(&json!({"Operations": [
+            {"op": "remove", "path": "password", "value": SECRET}]}));
+    }
+
+    #[test]
+    fn other_values_are_kept() {
+        for path in [
+            "title",
+            "name.givenName",
+            "emails[value eq \"password\"]",
+            "emails[type eq \"work\"].value",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "",
+        ] {
+            let op = stored(json!({"Operations": [{"op": "add", "path": path, "value": "kept"}]}));
+            assert_eq!(op["Operations"][0]["value"], "kept", "{path}");
+        }
+        let op = stored(json!({"Operations": [{"op": "add", "value": {
+            "title": "kept", "name.givenName": "kept", "$ref": "kept",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "kept"},
+        }}]}));
+        let value = &op["Operations"][0]["value"];
+        for key in ["title", "name.givenName", "$ref"] {
+            assert_eq!(value[key], "kept", "{key}");
+        }
+        assert_eq!(
+            value["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+            "kept"
+        );
     }
 
     #[test]
