@@ -140,7 +140,17 @@ pub(crate) fn parse_path(p: &str) -> Result<Option<PatchPath>, ScimError> {
     crate::filter::check_size(p).map_err(|e| ScimError::invalid_path(format!("the path {e}")))?;
     p.parse::<PatchPath>()
         .map(Some)
-        .map_err(|e| ScimError::invalid_path(format!("path {p:?}: {e}")))
+        .map_err(|e| unparsed("path", p, &e))
+}
+
+/// The error for a path or key that does not parse. One that mentions a password is not
+/// repeated: its filter could hold one, and errors reach the activity log.
+fn unparsed(what: &str, text: &str, e: &dyn std::fmt::Display) -> ScimError {
+    if crate::redact::mentions_password(text) {
+        ScimError::invalid_path(format!("a {what} naming password does not parse"))
+    } else {
+        ScimError::invalid_path(format!("{what} {text:?}: {e}"))
+    }
 }
 
 /// What a key of a no-path value object names.
@@ -163,7 +173,7 @@ pub(crate) fn parse_value_key(key: &str) -> Result<ValueKey, ScimError> {
         .unwrap_or(key);
     key.parse::<PatchPath>()
         .map(ValueKey::Path)
-        .map_err(|e| ScimError::invalid_path(format!("attribute {key:?}: {e}")))
+        .map_err(|e| unparsed("attribute", key, &e))
 }
 
 /// Whether `path` designates the write-only `password` or anything under it: its attribute
@@ -972,6 +982,8 @@ mod tests {
             "password[value eq \"x\"].value",
             "PASSWORD[type pr]",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:password",
+            // Does not parse: the error does not repeat it either.
+            "password[value eq \"s3cret\"",
         ] {
             let mut value = Map::new();
             value.insert(path.into(), json!("s3cret"));

@@ -12,9 +12,12 @@
 //!   `urn:...:User:password`, `password[value eq "x"]`).
 //!
 //! A key or path that cannot be parsed at all but mentions `password` in any case is treated
-//! as one. A body that is not JSON is not stored at all, since nothing in it can be recognised.
+//! as one. Such a key or path that is more than a plain attribute name (a value filter, or one
+//! that does not parse) is itself replaced too: a filter's literal could be a password. A body that is not JSON is not stored at all, since nothing in it can be recognised.
 
 use serde_json::Value;
+
+use scim_v2::filter::PatchPath;
 
 use crate::patch::{self, designates_password, ValueKey};
 
@@ -45,36 +48,51 @@ pub fn request_body(raw: &[u8]) -> Option<String> {
 }
 
 /// Whether an object key names a password, read as the PATCH engine reads a key of a no-path
-/// value.
-fn key_is_password(key: &str) -> bool {
-    mentions_password(key)
-        && match patch::parse_value_key(key) {
-            Ok(ValueKey::Path(path)) => designates_password(&path),
-            Ok(ValueKey::Extension) => false,
-            Err(_) => true,
-        }
+/// value (`None` when it does not), and if so whether it is a plain attribute name, which
+/// holds no literal and is kept as sent.
+fn key_names_password(key: &str) -> Option<Plain> {
+    if !mentions_password(key) {
+        return None;
+    }
+    match patch::parse_value_key(key) {
+        Ok(ValueKey::Path(path)) => designates_password(&path).then(|| Plain::of(&path)),
+        Ok(ValueKey::Extension) => None,
+        Err(_) => Some(Plain(false)),
+    }
 }
 
-/// Whether an operation's `path` designates a password, read as the PATCH engine reads it.
-/// The engine refuses a path that is not a string; its value is hidden all the same.
-fn path_is_password(path: &Value) -> bool {
+/// Whether an operation's `path` designates a password, read as the PATCH engine reads it,
+/// and if so whether it is a plain attribute name. The engine refuses a path that is not a
+/// string; its value is hidden all the same.
+fn path_names_password(path: &Value) -> Option<Plain> {
     match path {
-        Value::Null => false,
-        Value::String(p) => {
-            mentions_password(p)
-                && match patch::parse_path(p) {
-                    Ok(parsed) => parsed.is_some_and(|p| designates_password(&p)),
-                    Err(_) => true,
-                }
-        }
-        other => mentions_password(&other.to_string()),
+        Value::Null => None,
+        Value::String(p) if !mentions_password(p) => None,
+        Value::String(p) => match patch::parse_path(p) {
+            Ok(parsed) => parsed
+                .filter(designates_password)
+                .map(|path| Plain::of(&path)),
+            Err(_) => Some(Plain(false)),
+        },
+        other => mentions_password(&other.to_string()).then_some(Plain(false)),
+    }
+}
+
+/// Whether a path naming a password is a plain attribute name, without a value filter whose
+/// literal could be a password.
+#[derive(Clone, Copy)]
+struct Plain(bool);
+
+impl Plain {
+    fn of(path: &PatchPath) -> Self {
+        Plain(matches!(path, PatchPath::Attr(_)))
     }
 }
 
 /// Whether `text` holds `password` in any case. A path or key that does not cannot
 /// designate it (the attribute name a path parses to is part of its text), so only the few
 /// that do are parsed: a body's keys are many, and most are plain attribute names.
-fn mentions_password(text: &str) -> bool {
+pub(crate) fn mentions_password(text: &str) -> bool {
     text.as_bytes()
         .windows("password".len())
         .any(|w| w.eq_ignore_ascii_case(b"password"))
@@ -87,14 +105,26 @@ fn redact(value: &mut Value) {
             // candidate counts here, so duplicates in other cases cannot hide one.
             let of_password = map
                 .iter()
-                .any(|(k, p)| k.eq_ignore_ascii_case("path") && path_is_password(p));
-            for (key, inner) in map.iter_mut() {
+                .filter(|(k, _)| k.eq_ignore_ascii_case("path"))
+                .any(|(_, p)| path_names_password(p).is_some());
+            for (key, inner) in std::mem::take(map) {
+                let mut inner = inner;
+                let named = key_names_password(&key);
                 let is_value = key.eq_ignore_ascii_case("value");
-                if key_is_password(key) || (of_password && is_value) {
-                    *inner = Value::String(REDACTED.into());
+                let is_path = key.eq_ignore_ascii_case("path");
+                let hidden = named.is_some()
+                    || (of_password && is_value)
+                    || (is_path && matches!(path_names_password(&inner), Some(Plain(false))));
+                if hidden {
+                    inner = Value::String(REDACTED.into());
                 } else {
-                    redact(inner);
+                    redact(&mut inner);
                 }
+                let key = match named {
+                    Some(Plain(false)) => REDACTED.to_owned(),
+                    _ => key,
+                };
+                map.insert(key, inner);
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact),
@@ -211,6 +241,25 @@ mod tests {
             {"op": "replace", "path": ["password"], "value": SECRET}]}));
         assert_hidden(&json!({"Operations": [
             {"op": "remove", "path": "password", "value": SECRET}]}));
+    }
+
+    #[test]
+    fn a_password_in_a_filter_literal_is_hidden_with_the_path_or_key_that_holds_it() {
+        for name in [
+            format!("password[value eq \"{SECRET}\"]"),
+            format!("PASSWORD[value eq \"{SECRET}\"].value"),
+            format!("password[value eq \"{SECRET}\""),
+        ] {
+            assert_hidden(&json!({"Operations": [{"op": "replace", "path": name, "value": "x"}]}));
+            let mut attrs = Map::new();
+            attrs.insert(name.clone(), json!("x"));
+            assert_hidden(&json!({"Operations": [{"op": "add", "value": attrs}]}));
+        }
+        // A plain name holds no literal and is kept as sent.
+        let op = stored(
+            json!({"Operations": [{"op": "replace", "path": "password.value", "value": SECRET}]}),
+        );
+        assert_eq!(op["Operations"][0]["path"], "password.value");
     }
 
     #[test]

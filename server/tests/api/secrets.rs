@@ -259,6 +259,10 @@ fn spellings() -> Vec<Spelling> {
         invalid_path(|s| patch_key(&format!("{CORE_USER}:password.value"), s)),
         invalid_path(|s| patch_key("password[value eq \"x\"]", s)),
         invalid_path(|s| patch_key(&format!("{ENTERPRISE_USER}:password"), s)),
+        // The password as a filter's literal, in a path or a key, parsed or not.
+        invalid_path(|s| patch_path("replace", &format!("password[value eq \"{s}\"]"), "x")),
+        invalid_path(|s| patch_path("replace", &format!("password[value eq \"{s}\""), "x")),
+        invalid_path(|s| patch_key(&format!("password[value eq \"{s}\"]"), "x")),
         invalid_path(|s| {
             patch(json!([{"op": "add", "value": {ENTERPRISE_USER: {"password": s}}}]))
         }),
