@@ -166,7 +166,10 @@ fn Health(i: IntegrationHealth) -> impl IntoView {
                 <dd>{format!("{} active, {} deactivated", i.users_active, i.users_deactivated)}</dd>
                 {(i.users_deleted > 0).then(|| view! {
                     <dt>"Deleted"</dt>
-                    <dd data-testid="users-deleted">{format!("{} users (kept as records)", i.users_deleted)}</dd>
+                    <dd data-testid="users-deleted">{match i.users_deleted {
+                        1 => "1 user (kept as a record)".to_owned(),
+                        n => format!("{n} users (kept as records)"),
+                    }}</dd>
                 })}
                 {i.last_error.map(|(at, message)| view! {
                     <dt>"Last error"</dt>

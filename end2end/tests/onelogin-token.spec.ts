@@ -125,13 +125,13 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
     expect(withNew.status, withNew.body).toBe(201);
   });
 
-  await test.step('the delete behaviour can be switched to removing users', async () => {
+  await test.step('what the console keeps of a deletion can be switched to erasing it', async () => {
     const setting = page.getByTestId('delete-behaviour');
-    await expect(setting.getByLabel(/Deactivate the user/)).toBeChecked();
-    await setting.getByLabel('Remove the user for good').check();
+    await expect(setting.getByLabel(/Keep a record/)).toBeChecked();
+    await setting.getByLabel(/Erase: remove/).check();
     await expect(async () => {
       await reload(page);
-      await expect(page.getByTestId('delete-behaviour').getByLabel('Remove the user for good')).toBeChecked({ timeout: 1_000 });
+      await expect(page.getByTestId('delete-behaviour').getByLabel(/Erase: remove/)).toBeChecked({ timeout: 1_000 });
     }).toPass({ timeout: 10_000 });
   });
 

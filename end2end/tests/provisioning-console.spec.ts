@@ -136,6 +136,31 @@ test('the console shows what Okta provisioned, and its failure', async ({ page, 
     await checkPage(page, '/', 'dashboard');
   });
 
+  await test.step('Users: the Deleted filter shows who deleted a user, and when', async () => {
+    const alan = ids['alan@acme.example'];
+    expect((await scim(request, token, 'DELETE', `/Users/${alan}`)).status).toBe(204);
+    expect((await scim(request, token, 'GET', `/Users/${alan}`)).status).toBe(404);
+    await page.goto('/users');
+    await settled(page);
+    const rows = page.getByTestId('users').locator('tbody tr');
+    await expect(rows).toHaveCount(2);
+    await page.getByLabel('Status').selectOption('deleted');
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first()).toContainText('alan@acme.example');
+    await expect(rows.first()).toContainText('Deleted by Okta on');
+    await expect(rows.first().locator('time').last()).toHaveAttribute('datetime', /^\d{4}-\d{2}-\d{2}T/);
+    await rows.first().getByRole('link', { name: 'alan@acme.example' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Alan Turing');
+    await expect(page.getByTestId('deleted-notice')).toContainText('Deleted by Okta on');
+    await expect(page.getByTestId('user-groups')).toContainText('Pioneers');
+    await checkPage(page, `/users/${alan}`, 'deleted-user');
+    await page.goto('/');
+    await settled(page);
+    await expect(page.locator('.health[data-kind=okta]').getByTestId('users-deleted')).toHaveText(
+      '1 user (kept as a record)',
+    );
+  });
+
   await test.step('Admins: add one; the audit log shows it with the token and logins', async () => {
     await page.goto('/settings/admins');
     await settled(page);
