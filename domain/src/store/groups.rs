@@ -67,18 +67,17 @@ impl ResourceRow for GroupRow {
              WHERE m.group_id = g.id",
             "u.user_name_key, u.id",
         );
-        Ok(stmt(format!(
-            "INSERT INTO deleted_groups (id, organisation_id, integration_id, deleted_by, display_name, \
-             display_name_key, external_id, members, member_count, created_at, updated_at, deleted_at) \
-             SELECT id, organisation_id, integration_id, $3, display_name, display_name_key, $4, \
-             {members}, (SELECT COUNT(*) FROM scim_group_members m WHERE m.group_id = g.id), \
-             created_at, updated_at, $5 FROM scim_groups g WHERE organisation_id = $1 AND id = $2"
+        Ok(deletion.record(
+            format!(
+                "INSERT INTO deleted_groups (id, organisation_id, integration_id, deleted_by, \
+                 display_name, display_name_key, external_id, members, member_count, created_at, \
+                 updated_at, deleted_at) \
+                 SELECT id, organisation_id, integration_id, $3, display_name, display_name_key, $4, \
+                 {members}, (SELECT COUNT(*) FROM scim_group_members m WHERE m.group_id = g.id), \
+                 created_at, updated_at, $5 FROM scim_groups g WHERE organisation_id = $1 AND id = $2"
+            ),
+            row.external_id,
         ))
-        .bind(deletion.organisation_id.clone())
-        .bind(deletion.id.clone())
-        .bind(deletion.integration_id.clone())
-        .bind(row.external_id)
-        .bind(deletion.at))
     }
 
     /// A group's members keep no trace of it but the derived `groups`: nothing to record.

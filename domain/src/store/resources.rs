@@ -39,6 +39,20 @@ pub struct Deletion {
     pub at: i64,
 }
 
+impl Deletion {
+    /// `sql`, which writes a deleted record, with what every record takes bound: `$1` the
+    /// organisation, `$2` the id, `$3` the deleting integration, `$4` the externalId it kept,
+    /// `$5` the time of deletion.
+    pub(super) fn record(&self, sql: String, external_id: Option<String>) -> Query<'static> {
+        stmt(sql)
+            .bind(self.organisation_id.clone())
+            .bind(self.id.clone())
+            .bind(self.integration_id.clone())
+            .bind(external_id)
+            .bind(self.at)
+    }
+}
+
 /// A user or group as one job read or wrote it: its row, and the related resources (a
 /// user's groups, a group's members: id and display text) when they were asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]

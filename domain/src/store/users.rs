@@ -172,20 +172,19 @@ impl ResourceRow for UserRow {
              WHERE m.user_id = u.id",
             "g.display_name_key, g.id",
         );
-        Ok(stmt(format!(
-            "INSERT INTO deleted_users (id, organisation_id, integration_id, deleted_by, user_name, \
-             user_name_key, display_name, display_name_key, active, attributes, external_id, groups, \
-             search_key, created_at, updated_at, deleted_at) \
-             SELECT id, organisation_id, integration_id, $3, user_name, user_name_key, display_name, \
-             display_name_key, active, attributes, $4, {groups}, $5, created_at, updated_at, $6 \
-             FROM scim_users u WHERE organisation_id = $1 AND id = $2"
-        ))
-        .bind(deletion.organisation_id.clone())
-        .bind(deletion.id.clone())
-        .bind(deletion.integration_id.clone())
-        .bind(row.external_id)
-        .bind(search_key(&doc))
-        .bind(deletion.at))
+        Ok(deletion
+            .record(
+                format!(
+                    "INSERT INTO deleted_users (id, organisation_id, integration_id, deleted_by, \
+                     user_name, user_name_key, display_name, display_name_key, active, attributes, \
+                     external_id, groups, search_key, created_at, updated_at, deleted_at) \
+                     SELECT id, organisation_id, integration_id, $3, user_name, user_name_key, \
+                     display_name, display_name_key, active, attributes, $4, {groups}, $6, \
+                     created_at, updated_at, $5 FROM scim_users u WHERE organisation_id = $1 AND id = $2"
+                ),
+                row.external_id,
+            )
+            .bind(search_key(&doc)))
     }
 
     /// Each group the user leaves changes: its version and last modification move on.
