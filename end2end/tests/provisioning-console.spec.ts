@@ -143,6 +143,7 @@ test('the console shows what Okta provisioned, and its failure', async ({ page, 
     await page.goto('/users');
     await settled(page);
     const rows = page.getByTestId('users').locator('tbody tr');
+    await page.getByLabel('Source').selectOption('okta');
     await expect(rows).toHaveCount(2);
     await page.getByLabel('Status').selectOption('deleted');
     await expect(rows).toHaveCount(1);
