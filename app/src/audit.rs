@@ -35,10 +35,8 @@ fn describe(action: &str, integration: Option<&str>, detail: Option<&str>) -> St
     match action {
         "token.created" => format!("Created the {integration} provisioning token"),
         "token.reset" => format!("Reset the {integration} provisioning token"),
-        "settings.delete_keeps_record" => {
-            format!("Set the console to keep a record of what {integration} deletes")
-        }
-        "settings.delete_erases" => format!("Set the console to erase what {integration} deletes"),
+        "settings.delete_keeps_record" => format!("Set {integration} deletes to keep a record"),
+        "settings.delete_erases" => format!("Set {integration} deletes to erase"),
         // Settings from before deletes always removed the resource from SCIM.
         "settings.delete_removes" => format!("Set {integration} deletes to remove users"),
         "settings.delete_deactivates" => format!("Set {integration} deletes to deactivate users"),
