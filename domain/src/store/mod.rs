@@ -230,17 +230,19 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
 /// Applies SQLite's pending migrations. SQLite has no advisory lock, so when processes start
 /// together on a new file, all but one lose the race: their migration fails once the winner
 /// commits ("table already exists", or a busy database). Such a process runs the migrator
-/// again, which now finds the migration applied. A migration that fails for another reason
-/// fails every attempt and is reported.
+/// again, which now finds the migration applied. It may lose the race on every migration, so
+/// it has two attempts per migration. A migration that fails for another reason fails every
+/// attempt and is reported.
 async fn migrate_sqlite(pool: &SqlitePool) -> Result<()> {
+    let attempts = 2 * SQLITE_MIGRATIONS.iter().count() + 1;
     let mut attempt = 1;
     loop {
         match SQLITE_MIGRATIONS.run(pool).await {
             Err(
                 sqlx::migrate::MigrateError::ExecuteMigration(..)
                 | sqlx::migrate::MigrateError::Execute(..),
-            ) if attempt < 5 => {
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            ) if attempt < attempts => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
                 attempt += 1;
             }
             result => return Ok(result?),
