@@ -42,6 +42,8 @@ fn describe(action: &str, integration: Option<&str>, detail: Option<&str>) -> St
         "settings.delete_deactivates" => format!("Set {integration} deletes to deactivate users"),
         "login" => "Logged in".into(),
         "login.failed" => "Failed login (wrong password)".into(),
+        "login.locked" => format!("Locked out of logging in {detail} after wrong passwords"),
+        "admin.unlocked" => format!("Unlocked {detail} after failed logins"),
         "admin.created" => format!("Created admin {detail}"),
         "admin.added" => format!("Added admin {detail}"),
         other => other.to_owned(),

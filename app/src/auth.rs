@@ -12,7 +12,7 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
     let state = state()?;
     let admin = domain::accounts::login_throttled(
         &state.store,
-        &state.throttles,
+        &state.throttles.logins,
         client_addr(),
         &email,
         &password,

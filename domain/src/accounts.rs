@@ -1,11 +1,11 @@
 //! Organisations and their admins: creating admins, logging in (both audited).
 
 use crate::error::{Error, Result};
-use std::time::Instant;
 
 use crate::audit::AuditEntry;
+use crate::lockout::{Attempt, Lockout};
 use crate::store::Store;
-use crate::throttle::{ClientAddr, Throttles};
+use crate::throttle::ClientAddr;
 use crate::{password, time};
 
 /// An organisation: the tenant that owns admins, integrations, users and groups.
@@ -173,40 +173,75 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
     }
 }
 
-/// [`login`], throttled per account and per client address: while either has failed too
-/// often, the attempt is refused before the password is even checked (so a flood costs no
-/// password hashing either). A successful login forgets its account's failures, not its
-/// address's: one good account must not let an address go on guessing others.
+/// [`login`] under the [`Lockout`] rules: refused before the password is checked while the
+/// client's address has failed too often (for this account, or for many), and answered only
+/// after the account's delay while the account is under attack. A lockout that starts is
+/// audited in the account's organisation.
 pub async fn login_throttled(
     store: &Store,
-    throttles: &Throttles,
+    lockout: &Lockout,
     client: Option<ClientAddr>,
     email: &str,
     pw: &str,
 ) -> Result<Admin> {
-    let now = Instant::now();
-    let account = email.trim().to_lowercase();
-    let address = client.map(ClientAddr::throttle_key);
-    let account_wait = throttles.login_account.wait(&account, now);
-    let address_wait = address
-        .as_deref()
-        .and_then(|a| throttles.login_address.wait(a, now));
-    if let Some(wait) = account_wait.max(address_wait) {
-        tracing::debug!(account, ?address, "login refused: too many failed attempts");
-        return Err(Error::TooManyAttempts(wait));
+    let attempt = Attempt::new(email, client);
+    let admission = lockout.admit(store, &attempt).await.inspect_err(|_| {
+        tracing::debug!(account = attempt.account(), address = ?attempt.address(),
+            "login refused: too many failed attempts");
+    })?;
+    if !admission.delay.is_zero() {
+        tokio::time::sleep(admission.delay).await;
     }
     let result = login(store, email, pw).await;
     match &result {
-        Ok(_) => throttles.login_account.forget(&account),
+        Ok(_) => lockout.succeeded(store, &attempt).await?,
         Err(Error::InvalidCredentials) => {
-            throttles.login_account.fail(&account, now);
-            if let Some(address) = &address {
-                throttles.login_address.fail(address, now);
+            if lockout.failed(store, &attempt).await? {
+                audit_lockout(store, &attempt).await?;
             }
         }
         Err(_) => {}
     }
     result
+}
+
+/// Records in the account's organisation (if the account exists) that an address is now
+/// locked out of it.
+async fn audit_lockout(store: &Store, attempt: &Attempt) -> Result<()> {
+    let Some(row) = store.admin_by_email(attempt.account()).await? else {
+        return Ok(());
+    };
+    let audit = AuditEntry {
+        admin_id: Some(row.id.clone()),
+        actor: row.email.clone(),
+        action: "login.locked",
+        detail: attempt.address().map(|a| format!("from {a}")),
+    };
+    store
+        .insert_audit(&row.organisation_id, &audit, time::now_ms())
+        .await
+}
+
+/// The operator's `server admin unlock`: forgets the failed logins counted against an
+/// admin's account, from every address, and records it in the admin's organisation; how
+/// many counts went.
+pub async fn unlock(store: &Store, email: &str) -> Result<u64> {
+    let email = normalise_email(email)?;
+    let row = store
+        .admin_by_email(&email)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("no admin has the email {email}")))?;
+    let forgotten = crate::lockout::unlock(store, &email).await?;
+    let audit = AuditEntry {
+        admin_id: None,
+        actor: OPERATOR.into(),
+        action: "admin.unlocked",
+        detail: Some(email),
+    };
+    store
+        .insert_audit(&row.organisation_id, &audit, time::now_ms())
+        .await?;
+    Ok(forgotten)
 }
 
 /// The admin behind a session, if it still exists.
@@ -269,35 +304,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failed_logins_are_throttled_per_account_and_per_address() {
+    async fn a_stranger_cannot_lock_an_admin_out() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
             .unwrap();
-        create_admin(&store, "Acme", "ada@example.com", "correct horse battery")
+        let (org, _) = create_admin(&store, "Acme", "ada@example.com", "correct horse battery")
             .await
             .unwrap();
-        let throttles = Throttles::default();
+        let lockout = Lockout::default();
         let from = |last: u8| Some(ClientAddr([10, 0, 0, last].into()));
-        // Five wrong passwords for Ada from five addresses: her account is now locked,
-        // even for the right password, and whatever the address.
-        for i in 0..5 {
+        // Five wrong passwords for Ada from one address: that address is locked out of her
+        // account, even with the right password.
+        for _ in 0..5 {
             assert!(matches!(
-                login_throttled(
-                    &store,
-                    &throttles,
-                    from(i),
-                    "ada@example.com",
-                    "wrong!!!!!!!"
-                )
-                .await,
+                login_throttled(&store, &lockout, from(1), "ada@example.com", "wrong!!!!!!!").await,
                 Err(Error::InvalidCredentials)
             ));
         }
         let locked = login_throttled(
             &store,
-            &throttles,
-            from(9),
+            &lockout,
+            from(1),
             " ADA@example.com",
             "correct horse battery",
         )
@@ -306,36 +334,51 @@ mod tests {
             matches!(locked, Err(Error::TooManyAttempts(wait)) if wait.as_secs() >= 59),
             "{locked:?}"
         );
-        // Unknown accounts count too, and an address guessing many accounts is stopped at
-        // twenty, however the accounts fare.
-        for i in 0..19 {
+        // From any other address her password works at once.
+        let started = std::time::Instant::now();
+        assert!(login_throttled(
+            &store,
+            &lockout,
+            from(2),
+            "ada@example.com",
+            "correct horse battery"
+        )
+        .await
+        .is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // The lockout is in the audit log, once.
+        let events = store.audit_events(&org.id, None, 10).await.unwrap();
+        let locks: Vec<_> = events
+            .iter()
+            .filter(|e| e.action == "login.locked")
+            .collect();
+        assert_eq!(locks.len(), 1, "{events:?}");
+        assert_eq!(locks[0].detail.as_deref(), Some("from 10.0.0.1"));
+        // An address guessing many accounts is stopped after twenty failures (five of them on
+        // Ada), known accounts or not.
+        for i in 0..15 {
             let email = format!("nobody{i}@example.com");
             assert!(matches!(
-                login_throttled(&store, &throttles, from(1), &email, "guess guess guess").await,
+                login_throttled(&store, &lockout, from(1), &email, "guess guess guess").await,
                 Err(Error::InvalidCredentials)
             ));
         }
         assert!(matches!(
-            login_throttled(
-                &store,
-                &throttles,
-                from(1),
-                "bob@example.com",
-                "guess guess"
-            )
-            .await,
+            login_throttled(&store, &lockout, from(1), "bob@example.com", "guess guess").await,
             Err(Error::TooManyAttempts(_))
         ));
-        // Without a known address only the account is throttled.
-        create_admin(&store, "Acme", "bob@example.com", "another long password")
-            .await
-            .unwrap();
+        // The operator's unlock forgets Ada's counts, so that address may try again.
+        assert!(unlock(&store, "Ada@Example.com").await.unwrap() > 0);
+        assert!(matches!(
+            unlock(&store, "nobody@example.com").await,
+            Err(Error::Invalid(_))
+        ));
         assert!(login_throttled(
             &store,
-            &throttles,
-            None,
-            "bob@example.com",
-            "another long password"
+            &lockout,
+            from(3),
+            "ada@example.com",
+            "correct horse battery"
         )
         .await
         .is_ok());

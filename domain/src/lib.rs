@@ -14,6 +14,7 @@ pub mod error;
 pub mod groups;
 pub mod integrations;
 pub mod last_sync;
+pub mod lockout;
 pub mod password;
 pub mod provisioning;
 pub mod store;

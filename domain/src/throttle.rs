@@ -1,6 +1,7 @@
-//! Throttling of failed attempts (wrong passwords, bad SCIM tokens) per key: an account, a
-//! client address. Each key may fail `burst` times at once, then once every `every`; while
-//! over that rate it is refused with the time to wait. Successes are never counted, so a
+//! Throttling of failed attempts per key in memory: bad SCIM tokens per client address (the
+//! console's logins are counted in the database, see [`crate::lockout`]). Each key may fail
+//! `burst` times at once, then once every `every`; while over that rate it is refused with
+//! the time to wait. Successes are never counted, so a
 //! client that keeps failing does not slow down one that does not.
 //!
 //! The state is in memory, per instance (behind a load balancer each instance throttles on
@@ -115,32 +116,23 @@ impl Throttle {
     }
 }
 
-/// The throttles of one server: console logins and SCIM bearer tokens.
+/// The throttles of one server: console logins (their counts are in the database, see
+/// [`crate::lockout`]) and SCIM bearer tokens (in memory: a token cannot be guessed, so
+/// this only tells a misconfigured IdP to back off).
 #[derive(Debug, Clone)]
 pub struct Throttles {
-    /// Failed logins per account (by normalised email, known or not).
-    pub login_account: Throttle,
-    /// Failed logins per client address.
-    pub login_address: Throttle,
+    pub logins: crate::lockout::Lockout,
     /// Missing or unknown SCIM bearer tokens per client address.
     pub scim_address: Throttle,
 }
 
 impl Default for Throttles {
-    /// Five wrong passwords for one account, then one a minute; twenty from one address,
-    /// then one every ten seconds. Twenty bad SCIM tokens from one address, then one every
-    /// five seconds: enough for an admin pasting tokens by hand, and an IdP with a stale
-    /// one is told to back off rather than hammer.
+    /// Twenty bad SCIM tokens from one address, then one every five seconds: enough for an
+    /// admin pasting tokens by hand, and an IdP with a stale one is told to back off rather
+    /// than hammer.
     fn default() -> Self {
         Self {
-            login_account: Throttle::new(Policy {
-                burst: 5,
-                every: Duration::from_secs(60),
-            }),
-            login_address: Throttle::new(Policy {
-                burst: 20,
-                every: Duration::from_secs(10),
-            }),
+            logins: crate::lockout::Lockout::default(),
             scim_address: Throttle::new(Policy {
                 burst: 20,
                 every: Duration::from_secs(5),

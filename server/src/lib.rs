@@ -87,10 +87,11 @@ impl App {
         // is created by the migrations (0002_sessions).
         let (router, sessions) =
             with_sessions(state.clone(), config, AdminSessions::new(store.clone()));
+        let logins = prune_login_failures(store.clone());
         Ok(Self {
             router,
             state,
-            background: vec![last_sync, activity, sessions],
+            background: vec![last_sync, activity, sessions, logins],
         })
     }
 
@@ -104,6 +105,20 @@ impl App {
         console.activity.flush(&console.store).await;
         console.store.close().await;
     }
+}
+
+/// Deletes, every ten minutes, the counts of failed logins that are paid off (see
+/// `domain::lockout`): they no longer count, so the table holds only current attacks.
+fn prune_login_failures(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.prune_login_failures(domain::time::now_ms()).await {
+                tracing::warn!(error = %e, "could not prune failed logins");
+            }
+        }
+    })
 }
 
 /// The router with admin sessions in `sessions`, and the task that deletes expired ones.

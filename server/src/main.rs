@@ -46,6 +46,12 @@ enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Forget the failed logins counted against an admin's account, from every address, so
+    /// that an admin locked out of the console can log in again at once.
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +108,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!(
                 "Created admin {} in organisation {}.",
                 admin.email, org.name
+            );
+            Ok(())
+        }
+        Some(Command::Admin {
+            command: AdminCommand::Unlock { email },
+        }) => {
+            let store = domain::Store::open(&config.database_url, &config.store_options())
+                .await
+                .map_err(|e| e.to_string())?;
+            let forgotten = domain::accounts::unlock(&store, &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Unlocked {}: {forgotten} count(s) of failed logins forgotten.",
+                email.trim()
             );
             Ok(())
         }

@@ -35,6 +35,7 @@ mod filter_sql;
 mod groups;
 mod integrations;
 mod lanes;
+mod logins;
 mod postgres;
 mod resources;
 mod sessions;

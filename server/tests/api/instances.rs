@@ -164,3 +164,47 @@ async fn instances_starting_together_on_an_empty_database_migrate_once() {
     .count();
     assert_eq!(applied, files as i64, "each migration is recorded once");
 }
+
+/// Failed logins are counted in the database: wrong passwords spread over two instances
+/// lock the address out on both, as one instance would, and the operator's
+/// `server admin unlock --email` lets the admin in again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_on_one_instance_count_on_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::common::fresh_database(dir.path(), "lockout").await;
+    prepare(&db).await;
+    let servers = [Server::start(&db).await, Server::start(&db).await];
+    let form = |password: &str| {
+        serde_urlencoded::to_string([("email", "ada@example.com"), ("password", password)]).unwrap()
+    };
+    let login = |n: usize, password: &str| {
+        let (port, form) = (servers[n % 2].port, form(password));
+        async move {
+            console_call(port, app::auth::Login::PATH, &form, None)
+                .await
+                .0
+        }
+    };
+    for n in 0..5 {
+        assert_eq!(login(n, "a wrong guess").await, 401, "attempt {n}");
+    }
+    for n in 0..2 {
+        assert_eq!(
+            login(n, crate::console::PASSWORD).await,
+            429,
+            "instance {n}"
+        );
+    }
+    let unlocked = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["admin", "unlock", "--email", "Ada@Example.com"])
+        .env("DATABASE_URL", &db)
+        .output()
+        .expect("server binary");
+    assert!(
+        unlocked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlocked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&unlocked.stdout).contains("Unlocked Ada@Example.com"));
+    assert_eq!(login(1, crate::console::PASSWORD).await, 200);
+}

@@ -1,0 +1,25 @@
+-- Admin accounts: disabling, the organisation's second-factor policy, sessions that can be
+-- listed and ended, and failed logins counted in the database.
+
+-- A disabled admin cannot log in, and their sessions end.
+ALTER TABLE admins ADD COLUMN disabled_at BIGINT;
+
+-- Every admin of the organisation must use a second factor.
+ALTER TABLE organisations ADD COLUMN require_second_factor BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Whose session each is (from its record), and a handle that names it without being the
+-- session id (which is a bearer secret): the admin lists and ends their sessions by handle.
+ALTER TABLE tower_sessions.session ADD COLUMN admin_id TEXT;
+ALTER TABLE tower_sessions.session ADD COLUMN handle TEXT;
+CREATE INDEX session_admin ON tower_sessions.session (admin_id);
+
+-- Failed logins, shared by every instance: per account and address, per account (address
+-- ''), per address (account ''). Each row is the instant (ms) by which its failures are paid
+-- off, one period per failure (the generic cell rate algorithm); rows paid off are pruned.
+CREATE TABLE login_failures (
+    account   TEXT NOT NULL,
+    address   TEXT NOT NULL,
+    paid_off  BIGINT NOT NULL,
+    PRIMARY KEY (account, address)
+);
+CREATE INDEX login_failures_paid_off ON login_failures (paid_off);
