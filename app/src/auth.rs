@@ -8,7 +8,7 @@ use leptos_router::components::Redirect;
 /// dashboard.
 #[server]
 pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
-    use crate::ssr::{client_addr, console_error, session, state, ADMIN_ID};
+    use crate::ssr::{client_addr, console_error, new_session_info, session, state, ADMIN_ID};
     let state = state()?;
     let admin = domain::accounts::login_throttled(
         &state.store,
@@ -29,9 +29,56 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
         .insert(ADMIN_ID, &admin.id)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
+    session
+        .insert(domain::sessions::INFO, new_session_info())
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
     tracing::info!(admin = %admin.id, "admin logged in");
     leptos_axum::redirect("/");
     Ok(())
+}
+
+/// Confirms the logged-in admin's password (a step-up), so that the most sensitive actions
+/// are allowed for `STEP_UP_MINUTES` from now. Wrong passwords count as failed logins.
+#[server]
+pub async fn confirm_identity(password: String) -> Result<(), ServerFnError> {
+    use crate::ssr::{client_addr, console_error, require_admin, session};
+    use domain::sessions::{SessionInfo, INFO};
+    let (state, admin) = require_admin().await?;
+    domain::accounts::check_password(
+        &state.store,
+        &state.throttles.logins,
+        client_addr(),
+        &admin,
+        &password,
+    )
+    .await
+    .map_err(|e| match e {
+        domain::Error::InvalidCredentials => {
+            console_error(domain::Error::Invalid("That is not your password.".into()))
+        }
+        other => console_error(other),
+    })?;
+    let session = session().await?;
+    let info = session
+        .get::<SessionInfo>(INFO)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(crate::ssr::new_session_info);
+    session
+        .insert(
+            INFO,
+            SessionInfo {
+                authenticated_at: domain::time::now_ms(),
+                ..info
+            },
+        )
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    domain::accounts::record_step_up(&state.store, &admin)
+        .await
+        .map_err(console_error)
 }
 
 #[server]

@@ -125,3 +125,44 @@ pub fn NewerOlder(
         </div>
     }
 }
+
+/// Whether an action's outcome is a refusal for want of a recent login ([`crate::STEP_UP`]).
+pub fn needs_step_up<T>(outcome: &Option<Result<T, ServerFnError>>) -> bool {
+    matches!(outcome, Some(Err(e)) if crate::error_message(e) == crate::STEP_UP)
+}
+
+/// Asks for the admin's password while `needed` (an action was refused for want of a recent
+/// login), confirms it, then runs `retry`: the action goes through without the admin
+/// starting it over.
+#[component]
+pub fn StepUp(#[prop(into)] needed: Signal<bool>, retry: Callback<()>) -> impl IntoView {
+    let confirm = ServerAction::<crate::auth::ConfirmIdentity>::new();
+    Effect::new(move |_| {
+        if matches!(confirm.value().get(), Some(Ok(()))) {
+            retry.run(());
+        }
+    });
+    let error = move || {
+        confirm
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| crate::error_message(&e))
+    };
+    view! {
+        <Show when=move || needed.get()>
+            <div class="step-up" role="dialog" aria-labelledby="step-up-title" data-testid="step-up">
+                <p id="step-up-title">{crate::STEP_UP}</p>
+                <ActionForm action=confirm attr:class="stacked">
+                    <label for="step-up-password">"Password"</label>
+                    <input id="step-up-password" type="password" name="password"
+                        autocomplete="current-password" required/>
+                    {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                    <button type="submit" class="primary" disabled=move || confirm.pending().get()>
+                        "Confirm and continue"
+                    </button>
+                </ActionForm>
+            </div>
+        </Show>
+    }
+}

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{CopyButton, LocalTime, Moment};
+use crate::components::{needs_step_up, CopyButton, LocalTime, Moment, StepUp};
 
 /// The integration kinds, in tab order, as used in URLs and server functions.
 pub const KINDS: [&str; 4] = ["onelogin", "okta", "entra", "generic"];
@@ -92,9 +92,9 @@ pub async fn set_delete_mode(kind: String, mode: String) -> Result<(), ServerFnE
 /// Creates the first provisioning token and returns it: the only time it leaves the server.
 #[server]
 pub async fn create_token(kind: String) -> Result<String, ServerFnError> {
-    use crate::ssr::{console_error, no_store, require_admin};
+    use crate::ssr::{console_error, no_store, require_recent_login};
     use domain::integrations::{create_token, Actor};
-    let (state, admin) = require_admin().await?;
+    let (state, admin) = require_recent_login().await?;
     no_store();
     let actor = Actor::Admin {
         id: admin.id,
@@ -114,9 +114,9 @@ pub async fn create_token(kind: String) -> Result<String, ServerFnError> {
 /// Replaces the provisioning token and returns the new one; the old one stops working now.
 #[server]
 pub async fn reset_token(kind: String) -> Result<String, ServerFnError> {
-    use crate::ssr::{console_error, no_store, require_admin};
+    use crate::ssr::{console_error, no_store, require_recent_login};
     use domain::integrations::{reset_token, Actor};
-    let (state, admin) = require_admin().await?;
+    let (state, admin) = require_recent_login().await?;
     no_store();
     let actor = Actor::Admin {
         id: admin.id,
@@ -191,6 +191,18 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
             }
         }
     });
+    let busy = move || create.pending().get() || reset.pending().get();
+    // Creating or resetting the token needs a recent login: the refused action runs again
+    // once the admin confirms their password.
+    let step_up_create = Signal::derive(move || !busy() && needs_step_up(&create.value().get()));
+    let step_up_reset = Signal::derive(move || !busy() && needs_step_up(&reset.value().get()));
+    let retry = Callback::new(move |()| {
+        if step_up_create.get_untracked() {
+            create.dispatch(CreateToken { kind: kind.into() });
+        } else if step_up_reset.get_untracked() {
+            reset.dispatch(ResetToken { kind: kind.into() });
+        }
+    });
     let action_error = move || {
         [create.value().get(), reset.value().get()]
             .into_iter()
@@ -198,8 +210,8 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
             .find_map(|r| r.err())
             .or_else(|| delete_mode.value().get().and_then(|r| r.err()))
             .map(|e| crate::error_message(&e))
+            .filter(|m| m != crate::STEP_UP)
     };
-    let busy = move || create.pending().get() || reset.pending().get();
 
     let token_area = move |has_token: bool| {
         if let Some(token) = shown_token.get() {
@@ -307,6 +319,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
                     }
                 })}
             </Transition>
+            <StepUp needed=Signal::derive(move || step_up_create.get() || step_up_reset.get()) retry/>
             {move || action_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
     }

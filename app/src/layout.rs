@@ -102,7 +102,7 @@ fn Navigation(summary: NavSummary) -> impl IntoView {
             <li class="sub"><A href="/settings/admins">"Admins"</A></li>
         </ul>
         <div class="who">
-            <span>{summary.admin_email}</span>
+            <A href="/account">{summary.admin_email}</A>
             <ActionForm action=logout>
                 <button type="submit" class="link">"Log out"</button>
             </ActionForm>

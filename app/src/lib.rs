@@ -1,6 +1,7 @@
 //! The administrator console: the Leptos application (pages, components) and the server
 //! functions behind it. Server-only code (sessions, storage) sits behind the `ssr` feature.
 
+pub mod account;
 pub mod activity;
 pub mod admins;
 pub mod audit;
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/activity") view=activity::ActivityPage/>
                     <Route path=path!("/audit") view=audit::AuditPage/>
                     <Route path=path!("/settings/admins") view=admins::AdminsPage/>
+                    <Route path=path!("/account") view=account::AccountPage/>
                     <Route
                         path=path!("/settings/directory-integrations/onelogin/setup")
                         view=integrations::OneLoginSetup
@@ -83,6 +85,10 @@ pub fn App() -> impl IntoView {
         </Router>
     }
 }
+
+/// The message of a sensitive action refused because the admin's last login is too old: the
+/// console asks for their password (see [`components::StepUp`]) and tries the action again.
+pub const STEP_UP: &str = "Confirm it is you: enter your password to continue.";
 
 /// The message to show an admin for a failed server function call.
 pub(crate) fn error_message(e: &ServerFnError) -> String {

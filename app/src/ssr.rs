@@ -11,8 +11,9 @@ use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
 
+use domain::sessions::{SessionInfo, INFO};
 /// The session key holding the logged-in admin's id.
-pub const ADMIN_ID: &str = "admin_id";
+pub use domain::store::ADMIN_ID;
 
 /// What server functions need from the server, provided as context.
 #[derive(Clone, Debug)]
@@ -26,6 +27,8 @@ pub struct ConsoleState {
     pub tokens: TokenCache,
     /// The SCIM base URL IdPs are given, e.g. `https://console.example.com/scimapi/`.
     pub scim_base_url: String,
+    /// How recent a login must be for the most sensitive actions (`STEP_UP_MINUTES`).
+    pub step_up: std::time::Duration,
 }
 
 impl ConsoleState {
@@ -57,8 +60,27 @@ pub async fn session() -> Result<Session, ServerFnError> {
         .map_err(|_| ServerFnError::new("sessions are not available"))
 }
 
-/// The logged-in admin, or a 401 "log in again" error.
+/// The logged-in admin, or a 401 "log in again" error. Notes the session as seen now (at
+/// most once a minute: each note is a write).
 pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
+    let (state, admin, _) = admin_session().await?;
+    Ok((state, admin))
+}
+
+/// [`require_admin`] for the most sensitive actions: the admin must have logged in, or
+/// confirmed their password, within `STEP_UP_MINUTES`; otherwise a 403 whose message is
+/// [`crate::STEP_UP`], which the console answers by asking for the password and trying again.
+pub async fn require_recent_login() -> Result<(ConsoleState, Admin), ServerFnError> {
+    let (state, admin, info) = admin_session().await?;
+    if info.is_fresh(state.step_up) {
+        Ok((state, admin))
+    } else {
+        Err(console_error(Error::StepUpRequired))
+    }
+}
+
+/// The logged-in admin and their session's record.
+async fn admin_session() -> Result<(ConsoleState, Admin, SessionInfo), ServerFnError> {
     let state = state()?;
     let session = session().await?;
     let id: Option<String> = session
@@ -71,20 +93,53 @@ pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
             .map_err(console_error)?,
         None => None,
     };
-    match admin {
-        Some(admin) => {
-            // The rest of the request works for the admin's organisation: its store jobs
-            // take that organisation's share.
-            state.store.work_for(&admin.organisation_id);
-            Ok((state, admin))
+    let Some(admin) = admin else {
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(http::StatusCode::UNAUTHORIZED);
         }
-        None => {
-            if let Some(response) = use_context::<ResponseOptions>() {
-                response.set_status(http::StatusCode::UNAUTHORIZED);
-            }
-            Err(ServerFnError::new("Your session has ended. Log in again."))
-        }
-    }
+        return Err(ServerFnError::new("Your session has ended. Log in again."));
+    };
+    // The rest of the request works for the admin's organisation: its store jobs take that
+    // organisation's share.
+    state.store.work_for(&admin.organisation_id);
+    let now = domain::time::now_ms();
+    let info = match session.get::<SessionInfo>(INFO).await.ok().flatten() {
+        Some(info) if now - info.last_seen_at < 60_000 => info,
+        Some(info) => SessionInfo {
+            last_seen_at: now,
+            ..info
+        },
+        // A session from before sessions recorded anything: known from now on, and not
+        // recent enough for a step-up.
+        None => SessionInfo {
+            authenticated_at: 0,
+            ..new_session_info()
+        },
+    };
+    session
+        .insert(INFO, &info)
+        .await
+        .map_err(|e| console_error(Error::Invalid(e.to_string())))?;
+    Ok((state, admin, info))
+}
+
+/// What a session logging in now records: when, and the client's address and user agent.
+pub fn new_session_info() -> SessionInfo {
+    let parts = use_context::<http::request::Parts>();
+    let user_agent = parts
+        .as_ref()
+        .and_then(|p| p.headers.get(http::header::USER_AGENT))
+        .and_then(|v| v.to_str().ok());
+    SessionInfo::new(client_addr().map(|a| a.0.to_string()), user_agent)
+}
+
+/// The handle of the session this request runs in (see `domain::store::session_handle`).
+pub async fn current_session_handle() -> Result<String, ServerFnError> {
+    let session = session().await?;
+    session
+        .id()
+        .map(|id| domain::store::session_handle(&id))
+        .ok_or_else(|| ServerFnError::new("Your session has ended. Log in again."))
 }
 
 /// Gives this page a fresh nonce and a Content-Security-Policy that lets only scripts
@@ -142,6 +197,7 @@ pub fn console_error(e: Error) -> ServerFnError {
         Error::TooManyAttempts(_) => http::StatusCode::TOO_MANY_REQUESTS,
         Error::Conflict(_) => http::StatusCode::CONFLICT,
         Error::NotFound => http::StatusCode::NOT_FOUND,
+        Error::Forbidden(_) | Error::StepUpRequired => http::StatusCode::FORBIDDEN,
         Error::Invalid(_) | Error::Scim(_) | Error::PreconditionFailed => {
             http::StatusCode::BAD_REQUEST
         }
@@ -164,7 +220,8 @@ pub fn console_error(e: Error) -> ServerFnError {
             "Too many failed attempts. Try again in {} seconds.",
             retry_after_secs(wait)
         ),
-        Error::Conflict(m) | Error::Invalid(m) => m,
+        Error::Conflict(m) | Error::Invalid(m) | Error::Forbidden(m) => m,
+        Error::StepUpRequired => crate::STEP_UP.to_owned(),
         Error::NotFound => "Not found.".to_owned(),
         Error::Scim(e) => e.detail,
         Error::PreconditionFailed => "It changed meanwhile; reload and try again.".to_owned(),

@@ -1,9 +1,11 @@
-//! Organisations and their admins: creating admins, logging in (both audited).
+//! Organisations and their admins: creating, disabling and removing admins, passwords and
+//! logging in (all audited).
 
 use crate::error::{Error, Result};
 
 use crate::audit::AuditEntry;
 use crate::lockout::{Attempt, Lockout};
+pub use crate::store::AdminChange;
 use crate::store::Store;
 use crate::throttle::ClientAddr;
 use crate::{password, time};
@@ -22,6 +24,8 @@ pub struct AdminRow {
     pub organisation_id: String,
     pub email: String,
     pub password_hash: String,
+    /// When another admin disabled this one; `None` while active.
+    pub disabled_at: Option<i64>,
 }
 
 /// A logged-in (or just created) admin, without the password hash.
@@ -30,6 +34,7 @@ pub struct Admin {
     pub id: String,
     pub organisation_id: String,
     pub email: String,
+    pub disabled: bool,
 }
 
 impl From<AdminRow> for Admin {
@@ -38,6 +43,7 @@ impl From<AdminRow> for Admin {
             id: r.id,
             organisation_id: r.organisation_id,
             email: r.email,
+            disabled: r.disabled_at.is_some(),
         }
     }
 }
@@ -70,7 +76,7 @@ pub async fn create_admin(
         ));
     }
     let email = normalise_email(email)?;
-    check_password(pw)?;
+    check_new_password(pw)?;
     let now = time::now_ms();
     let org = store
         .find_or_create_organisation(&uuid::Uuid::new_v4().to_string(), organisation_name, now)
@@ -80,6 +86,7 @@ pub async fn create_admin(
         organisation_id: org.id.clone(),
         email,
         password_hash: password::hash(pw.to_owned()).await?,
+        disabled_at: None,
     };
     let audit = AuditEntry {
         admin_id: None,
@@ -97,13 +104,14 @@ pub const OPERATOR: &str = "operator (command line)";
 /// An admin adds another admin to their own organisation.
 pub async fn add_admin(store: &Store, by: &Admin, email: &str, pw: &str) -> Result<Admin> {
     let email = normalise_email(email)?;
-    check_password(pw)?;
+    check_new_password(pw)?;
     let now = time::now_ms();
     let row = AdminRow {
         id: uuid::Uuid::new_v4().to_string(),
         organisation_id: by.organisation_id.clone(),
         email,
         password_hash: password::hash(pw.to_owned()).await?,
+        disabled_at: None,
     };
     let audit = AuditEntry {
         admin_id: Some(by.id.clone()),
@@ -125,7 +133,7 @@ pub async fn admins(store: &Store, organisation_id: &str) -> Result<Vec<Admin>> 
         .collect())
 }
 
-fn check_password(pw: &str) -> Result<()> {
+fn check_new_password(pw: &str) -> Result<()> {
     if pw.chars().count() < password::MIN_LENGTH {
         return Err(Error::Invalid(format!(
             "the password must be at least {} characters long",
@@ -153,6 +161,14 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
             };
             let at = time::now_ms();
             if ok {
+                // Only a correct password learns that the account is disabled.
+                if row.disabled_at.is_some() {
+                    return Err(Error::Forbidden(
+                        "This admin account is disabled. Ask another admin of your organisation \
+                         to enable it."
+                            .into(),
+                    ));
+                }
                 store.insert_audit(&row.organisation_id, &audit, at).await?;
                 return Ok(row.into());
             }
@@ -244,9 +260,117 @@ pub async fn unlock(store: &Store, email: &str) -> Result<u64> {
     Ok(forgotten)
 }
 
-/// The admin behind a session, if it still exists.
+/// The admin behind a session, if it still exists and is not disabled.
 pub async fn admin(store: &Store, id: &str) -> Result<Option<Admin>> {
-    Ok(store.admin_by_id(id).await?.map(Admin::from))
+    Ok(store
+        .admin_by_id(id)
+        .await?
+        .map(Admin::from)
+        .filter(|a| !a.disabled))
+}
+
+/// Whether `pw` is `admin`'s password (a step-up proves the admin is still at the keyboard),
+/// under the same [`Lockout`] as logins: a stolen session cannot guess the password
+/// faster than a login could.
+pub async fn check_password(
+    store: &Store,
+    lockout: &Lockout,
+    client: Option<ClientAddr>,
+    admin: &Admin,
+    pw: &str,
+) -> Result<()> {
+    let attempt = Attempt::new(&admin.email, client);
+    let admission = lockout.admit(store, &attempt).await?;
+    if !admission.delay.is_zero() {
+        tokio::time::sleep(admission.delay).await;
+    }
+    let row = store.admin_by_id(&admin.id).await?.ok_or(Error::NotFound)?;
+    if password::verify(pw.to_owned(), row.password_hash).await? {
+        lockout.succeeded(store, &attempt).await?;
+        Ok(())
+    } else {
+        if lockout.failed(store, &attempt).await? {
+            audit_lockout(store, &attempt).await?;
+        }
+        Err(Error::InvalidCredentials)
+    }
+}
+
+/// Records that an admin confirmed their password for a sensitive action (a step-up).
+pub async fn record_step_up(store: &Store, admin: &Admin) -> Result<()> {
+    let audit = AuditEntry {
+        admin_id: Some(admin.id.clone()),
+        actor: admin.email.clone(),
+        action: "login.step_up",
+        detail: None,
+    };
+    store
+        .insert_audit(&admin.organisation_id, &audit, time::now_ms())
+        .await
+}
+
+/// An admin changes their own password: the current one is required, and every other
+/// session of theirs ends (the one named `keep`, where they are, goes on).
+pub async fn change_password(
+    store: &Store,
+    lockout: &Lockout,
+    client: Option<ClientAddr>,
+    admin: &Admin,
+    keep: &str,
+    current: &str,
+    new: &str,
+) -> Result<()> {
+    check_password(store, lockout, client, admin, current)
+        .await
+        .map_err(|e| match e {
+            Error::InvalidCredentials => Error::Invalid("the current password is not right".into()),
+            other => other,
+        })?;
+    check_new_password(new)?;
+    if current == new {
+        return Err(Error::Invalid(
+            "the new password must differ from the current one".into(),
+        ));
+    }
+    let hash = password::hash(new.to_owned()).await?;
+    let audit = AuditEntry {
+        admin_id: Some(admin.id.clone()),
+        actor: admin.email.clone(),
+        action: "password.changed",
+        detail: None,
+    };
+    store
+        .set_password(admin, &hash, keep, &audit, time::now_ms())
+        .await
+}
+
+/// What an admin does to another admin of their organisation: disable (they cannot log in,
+/// and their sessions end), enable, or remove. Never themselves, and never the
+/// organisation's last active admin.
+pub async fn change_admin(
+    store: &Store,
+    by: &Admin,
+    target_id: &str,
+    change: AdminChange,
+) -> Result<()> {
+    let target = store
+        .admin_by_id(target_id)
+        .await?
+        .filter(|t| t.organisation_id == by.organisation_id)
+        .ok_or(Error::NotFound)?;
+    let audit = AuditEntry {
+        admin_id: Some(by.id.clone()),
+        actor: by.email.clone(),
+        action: match change {
+            AdminChange::Disable => "admin.disabled",
+            AdminChange::Enable => "admin.enabled",
+            AdminChange::Remove => "admin.removed",
+        },
+        detail: Some(target.email),
+    };
+    store
+        .change_admin(by, target_id, change, &audit, time::now_ms())
+        .await
 }
 
 #[cfg(test)]

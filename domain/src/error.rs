@@ -27,6 +27,13 @@ pub enum Error {
     /// Input an operator or admin typed is unusable; the text says why.
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this; the text says why.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The action needs the admin to prove their identity again (a login within the
+    /// step-up window).
+    #[error("a recent login is required")]
+    StepUpRequired,
     /// The request's deadline passed before its work was done; what it had done is rolled
     /// back.
     #[error("the request took longer than its deadline")]

@@ -17,6 +17,7 @@ pub mod last_sync;
 pub mod lockout;
 pub mod password;
 pub mod provisioning;
+pub mod sessions;
 pub mod store;
 pub mod throttle;
 pub mod time;

@@ -47,6 +47,10 @@ pub struct Config {
     /// `MAX_CONNECTIONS`: connections served at once; more wait in the kernel's listen
     /// backlog. Default 1024.
     pub max_connections: usize,
+    /// `STEP_UP_MINUTES`: how recent an admin's last login (or confirmation of their
+    /// password) must be for the most sensitive actions: creating or resetting a token,
+    /// adding, disabling or removing an admin. Default 10.
+    pub step_up: Duration,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -54,6 +58,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/console.db";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
 pub const DEFAULT_ACTIVITY_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+pub const DEFAULT_STEP_UP_MINUTES: u64 = 10;
 /// Long enough for a slow client on a bad network to send a few KiB of headers, short enough
 /// that idle and stalled connections give their slot back soon.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
@@ -137,6 +142,7 @@ impl Config {
             DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
         )?;
         let max_connections = number(&get, "MAX_CONNECTIONS", 1, 100_000, DEFAULT_MAX_CONNECTIONS)?;
+        let step_up = number(&get, "STEP_UP_MINUTES", 1, 1440, DEFAULT_STEP_UP_MINUTES)?;
         Ok(Self {
             site_addr,
             pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
@@ -149,6 +155,7 @@ impl Config {
             request_timeout: Duration::from_secs(timeout),
             header_read_timeout: Duration::from_secs(header_read_timeout),
             max_connections: usize::try_from(max_connections).unwrap_or(1),
+            step_up: Duration::from_secs(step_up * 60),
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
@@ -236,6 +243,7 @@ mod tests {
         assert_eq!(c.jobs_per_organisation, None);
         assert_eq!(c.queue_per_organisation, 64);
         assert_eq!(c.queue_timeout, Duration::from_secs(5));
+        assert_eq!(c.step_up, Duration::from_secs(600));
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
     }

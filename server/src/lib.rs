@@ -72,6 +72,7 @@ impl App {
                 activity: ActivityLog::new(config.activity_retention_days),
                 throttles: Throttles::default(),
                 tokens: TokenCache::default(),
+                step_up: config.step_up,
                 scim_base_url: config.scim_base_url(),
             },
         };

@@ -268,6 +268,8 @@ impl IntoResponse for ApiError {
                 ScimError::new(401, None, "a valid bearer token is required")
             }
             Error::Invalid(detail) => ScimError::invalid_value(detail),
+            Error::Forbidden(detail) => ScimError::new(403, None, detail),
+            Error::StepUpRequired => ScimError::new(403, None, "a recent login is required"),
             Error::TooManyAttempts(wait) => ScimError::new(
                 429,
                 None,

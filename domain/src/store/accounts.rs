@@ -2,6 +2,7 @@
 
 use super::audit::record_audit;
 use super::db::{stmt, Row};
+use super::sessions::end_sessions;
 use super::Store;
 use crate::accounts::{AdminRow, Organisation};
 use crate::audit::AuditEntry;
@@ -20,10 +21,19 @@ fn admin(mut r: Row) -> AdminRow {
         organisation_id: r.take(1),
         email: r.take(2),
         password_hash: r.take(3),
+        disabled_at: r.take(4),
     }
 }
 
-const ADMIN_COLUMNS: &str = "id, organisation_id, email, password_hash";
+const ADMIN_COLUMNS: &str = "id, organisation_id, email, password_hash, disabled_at";
+
+/// What an admin does to another admin of the same organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    Disable,
+    Enable,
+    Remove,
+}
 
 impl Store {
     /// The organisation called `name`, created (with id `id`) if it does not exist yet.
@@ -138,6 +148,108 @@ impl Store {
                 );
                 let rows = stmt(sql).bind(&organisation_id).fetch_all(tx).await?;
                 Ok(rows.into_iter().map(admin).collect())
+            })
+        })
+        .await
+    }
+
+    /// Changes another admin of `by`'s organisation, records `audit` and ends the target's
+    /// sessions (but for `Enable`), in one job. `NotFound` when the target is not an admin
+    /// of that organisation; `Invalid` when `by` targets themselves, or when the change
+    /// would leave the organisation without an active admin (`by` no longer being one, say,
+    /// after a concurrent change). The organisation's admins are locked meanwhile, so two
+    /// admins disabling each other at once cannot both succeed.
+    pub async fn change_admin(
+        &self,
+        by: &crate::accounts::Admin,
+        target_id: &str,
+        change: AdminChange,
+        audit: &AuditEntry,
+        at: i64,
+    ) -> Result<()> {
+        let (by, target_id, audit) = (by.clone(), target_id.to_owned(), audit.clone());
+        let backend = self.backend();
+        let lock = backend.for_update();
+        self.write(move |tx| {
+            Box::pin(async move {
+                if by.id == target_id {
+                    return Err(Error::Invalid(
+                        "you cannot disable or remove yourself; ask another admin".into(),
+                    ));
+                }
+                let admins = stmt(format!(
+                    "SELECT id, disabled_at FROM admins WHERE organisation_id = $1 ORDER BY id{lock}"
+                ))
+                .bind(&by.organisation_id)
+                .fetch_all(tx)
+                .await?
+                .into_iter()
+                .map(|mut r| (r.take::<String>(0), r.take::<Option<i64>>(1).is_none()))
+                .collect::<Vec<_>>();
+                if !admins.iter().any(|(id, _)| *id == target_id) {
+                    return Err(Error::NotFound);
+                }
+                let active_after = admins
+                    .iter()
+                    .filter(|(id, active)| {
+                        *active && (*id != target_id || change == AdminChange::Enable)
+                    })
+                    .count();
+                let by_active = admins.iter().any(|(id, active)| *id == by.id && *active);
+                if !by_active || active_after == 0 {
+                    return Err(Error::Invalid(
+                        "the organisation must keep at least one active admin".into(),
+                    ));
+                }
+                let sql = match change {
+                    AdminChange::Disable => "UPDATE admins SET disabled_at = $3 WHERE organisation_id = $1 AND id = $2",
+                    AdminChange::Enable => "UPDATE admins SET disabled_at = NULL WHERE organisation_id = $1 AND id = $2 AND $3 > 0",
+                    AdminChange::Remove => "DELETE FROM admins WHERE organisation_id = $1 AND id = $2 AND $3 > 0",
+                };
+                stmt(sql)
+                    .bind(&by.organisation_id)
+                    .bind(&target_id)
+                    .bind(at)
+                    .execute(tx)
+                    .await?;
+                if change != AdminChange::Enable {
+                    end_sessions(tx, backend, &target_id, None).await?;
+                }
+                record_audit(tx, &by.organisation_id, &audit, None, at).await
+            })
+        })
+        .await
+    }
+
+    /// Sets an admin's password hash, ends their other sessions (all but `keep`) and records
+    /// `audit`, in one job.
+    pub async fn set_password(
+        &self,
+        admin: &crate::accounts::Admin,
+        hash: &str,
+        keep: &str,
+        audit: &AuditEntry,
+        at: i64,
+    ) -> Result<()> {
+        let backend = self.backend();
+        let (admin, hash, keep, audit) = (
+            admin.clone(),
+            hash.to_owned(),
+            keep.to_owned(),
+            audit.clone(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let changed = stmt("UPDATE admins SET password_hash = $1 WHERE id = $2")
+                    .bind(&hash)
+                    .bind(&admin.id)
+                    .execute(tx)
+                    .await?;
+                if changed == 0 {
+                    return Err(Error::NotFound);
+                }
+                end_sessions(tx, backend, &admin.id, Some(&keep)).await?;
+                record_audit(tx, &admin.organisation_id, &audit, None, at).await
             })
         })
         .await

@@ -2,6 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sha2::{Digest, Sha256};
+
 use super::db::{stmt, Row, Tx};
 use super::{placeholders, Store, CHUNK};
 use crate::error::Result;
@@ -77,6 +79,13 @@ impl Store {
             let mut part: Vec<RequestEntry> = entries.by_ref().take(ROWS_PER_TRANSACTION).collect();
             self.write(move |tx| {
                 Box::pin(async move {
+                    let mut organisations: Vec<&str> =
+                        part.iter().map(|e| e.organisation_id.as_str()).collect();
+                    organisations.sort_unstable();
+                    organisations.dedup();
+                    for organisation_id in organisations {
+                        lock_log(tx, organisation_id).await?;
+                    }
                     strip_erased(tx, &mut part).await?;
                     for chunk in part.chunks(ROWS_PER_STATEMENT) {
                         let rows: Vec<String> = (0..chunk.len())
@@ -256,6 +265,7 @@ pub(super) async fn erase_history(
     resource_id: &str,
     at: i64,
 ) -> Result<()> {
+    lock_log(tx, organisation_id).await?;
     stmt(
         "INSERT INTO erased_resources (organisation_id, resource_id, at) VALUES ($1, $2, $3) \
          ON CONFLICT (organisation_id, resource_id) DO NOTHING",
@@ -274,6 +284,24 @@ pub(super) async fn erase_history(
     .bind(resource_id)
     .execute(tx)
     .await?;
+    Ok(())
+}
+
+/// Serialises, on PostgreSQL, the jobs that write an organisation's activity log and those
+/// that erase from it, until the job ends: otherwise an entry written concurrently with an
+/// erasing DELETE could be invisible to the DELETE's update while the DELETE's note is
+/// invisible to the writer, and keep its body. Jobs lock their organisations in one order,
+/// so they cannot deadlock. SQLite runs one writing job at a time already.
+async fn lock_log(tx: &mut Tx, organisation_id: &str) -> Result<()> {
+    if let Tx::Postgres(_) = tx {
+        let digest = Sha256::digest(format!("scim_requests:{organisation_id}").as_bytes());
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&digest[..8]);
+        stmt("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from_be_bytes(key))
+            .execute(tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -42,13 +42,14 @@ mod sessions;
 mod sqlite;
 mod users;
 
+pub use accounts::AdminChange;
 use db::{Admission, JobContext, JobFuture, Tx};
 pub use deleted::{DeletedGroupRow, DeletedQuery, DeletedUserRow};
 pub(crate) use filter_sql::Table;
 pub use groups::{GroupRow, NewGroup};
 use lanes::LaneLimits;
 pub use resources::{Deletion, Listed, Stored};
-pub use sessions::AdminSessions;
+pub use sessions::{handle as session_handle, AdminSessions, ADMIN_ID};
 pub use users::UserRow;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

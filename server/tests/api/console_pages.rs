@@ -237,14 +237,19 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
         )
         .await;
     assert_eq!(added, "iris@globex.example");
+    let emails = |admins: Value| -> Vec<String> {
+        admins["admins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let admins = s.page(app::admins::ListAdmins::PATH, &[], &hank).await;
-    assert_eq!(
-        admins["emails"],
-        json!(["hank@example.com", "iris@globex.example"])
-    );
+    assert_eq!(emails(admins), ["hank@example.com", "iris@globex.example"]);
     let ada = s.cookie_of("ada@example.com").await;
     let admins = s.page(app::admins::ListAdmins::PATH, &[], &ada).await;
-    assert_eq!(admins["emails"], json!(["ada@example.com"]));
+    assert_eq!(emails(admins), ["ada@example.com"]);
     let iris = s.cookie_of("iris@globex.example").await;
     let users = s
         .page(

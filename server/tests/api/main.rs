@@ -2,6 +2,7 @@
 
 mod abuse;
 mod activity;
+mod admin_accounts;
 mod cli;
 mod common;
 mod concurrency;

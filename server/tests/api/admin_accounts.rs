@@ -1,0 +1,462 @@
+//! Admin accounts: step-up before the most sensitive actions, changing one's password,
+//! listing and ending sessions, disabling and removing admins, all audited. On SQLite, and
+//! on PostgreSQL when `TEST_POSTGRES_URL` is set.
+
+use axum::http::StatusCode;
+use leptos::server_fn::ServerFn;
+use serde_json::Value;
+
+use crate::common::{Reply, TestServer};
+use crate::console::{session_cookie, PASSWORD};
+use crate::crash::{prepare, Server};
+use crate::instances::console_call;
+
+const ORIGIN: &str = "https://console.example.com";
+const BOB_PASSWORD: &str = "bob's long password";
+
+impl TestServer {
+    async fn as_admin(&self, cookie: &str, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.call(path, form, Some(cookie), ORIGIN).await
+    }
+
+    /// Logs in as `email`; the session cookie.
+    async fn cookie_for(&self, email: &str, password: &str) -> String {
+        let reply = self.login(email, password, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        session_cookie(&reply).expect("a session cookie")
+    }
+
+    /// Adds Bob as a second admin (Ada, just logged in, needs no step-up); Ada's cookie.
+    async fn with_bob(&self) -> String {
+        let ada = self.cookie_for("ada@example.com", PASSWORD).await;
+        let added = self
+            .as_admin(
+                &ada,
+                app::admins::AddAdmin::PATH,
+                &[("email", "bob@example.com"), ("password", BOB_PASSWORD)],
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        ada
+    }
+
+    /// Makes every session's last login an hour old, as if the admin had been away.
+    async fn age_sessions(&self) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.database_url).await.unwrap();
+        let table = if self.database_url.starts_with("sqlite:") {
+            "tower_sessions"
+        } else {
+            "tower_sessions.session"
+        };
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(&format!("SELECT id, data FROM {table}"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        for (id, data) in rows {
+            // Edited as text: the record's id is a 128-bit number, which a JSON value would
+            // round.
+            let text = String::from_utf8(data).unwrap();
+            let (before, rest) = text.split_once("\"authenticated_at\":").unwrap();
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap();
+            let aged = format!(
+                "{before}\"authenticated_at\":{}{}",
+                domain::time::now_ms() - 3_600_000,
+                &rest[digits..]
+            );
+            sqlx::query(&format!("UPDATE {table} SET data = $1 WHERE id = $2"))
+                .bind(aged.into_bytes())
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        self.app
+            .state
+            .console
+            .store
+            .audit_events(&self.organisation_id, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+
+    async fn admin_id(&self, email: &str) -> String {
+        self.app
+            .state
+            .console
+            .store
+            .admin_by_email(email)
+            .await
+            .unwrap()
+            .expect("admin")
+            .id
+    }
+}
+
+async fn reset(s: &TestServer, cookie: &str) -> Reply {
+    s.as_admin(
+        cookie,
+        app::integrations::ResetToken::PATH,
+        &[("kind", "onelogin")],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn resetting_a_token_needs_a_recent_login() {
+    let s = TestServer::start().await;
+    let ada = s.cookie_for("ada@example.com", PASSWORD).await;
+    assert_eq!(reset(&s, &ada).await.status, StatusCode::OK);
+    s.age_sessions().await;
+    let refused = reset(&s, &ada).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains(app::STEP_UP),
+        "{}",
+        refused.body
+    );
+    let wrong = s
+        .as_admin(
+            &ada,
+            app::auth::ConfirmIdentity::PATH,
+            &[("password", "not my password")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    assert!(wrong.body.to_string().contains("That is not your password"));
+    assert_eq!(
+        reset(&s, &ada).await.status,
+        StatusCode::FORBIDDEN,
+        "a wrong password confirms nothing"
+    );
+    let confirmed = s
+        .as_admin(
+            &ada,
+            app::auth::ConfirmIdentity::PATH,
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(reset(&s, &ada).await.status, StatusCode::OK);
+    let actions = s.audit_actions().await;
+    assert_eq!(
+        actions[..2],
+        ["token.reset", "login.step_up"],
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn changing_ones_password_ends_ones_other_sessions() {
+    let s = TestServer::start().await;
+    let here = s.cookie_for("ada@example.com", PASSWORD).await;
+    let there = s.cookie_for("ada@example.com", PASSWORD).await;
+    let sessions = s.as_admin(&here, app::account::Account::PATH, &[]).await;
+    assert_eq!(
+        sessions.body["sessions"].as_array().unwrap().len(),
+        2,
+        "{}",
+        sessions.body
+    );
+    let wrong = s
+        .as_admin(
+            &here,
+            app::account::ChangePassword::PATH,
+            &[
+                ("current", "not the password"),
+                ("new_password", "a new long password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    let changed = s
+        .as_admin(
+            &here,
+            app::account::ChangePassword::PATH,
+            &[
+                ("current", PASSWORD),
+                ("new_password", "a new long password"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(
+        s.as_admin(&there, app::account::Account::PATH, &[])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "the other session ended"
+    );
+    let still = s.as_admin(&here, app::account::Account::PATH, &[]).await;
+    assert_eq!(still.status, StatusCode::OK);
+    assert_eq!(still.body["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(still.body["sessions"][0]["current"], true);
+    assert_eq!(
+        s.login("ada@example.com", PASSWORD, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    s.cookie_for("ada@example.com", "a new long password").await;
+    assert!(s
+        .audit_actions()
+        .await
+        .contains(&"password.changed".to_owned()));
+}
+
+#[tokio::test]
+async fn an_admin_lists_their_sessions_and_ends_them() {
+    let s = TestServer::start().await;
+    let here = s.cookie_for("ada@example.com", PASSWORD).await;
+    let phone = s.cookie_for("ada@example.com", PASSWORD).await;
+    let laptop = s.cookie_for("ada@example.com", PASSWORD).await;
+    let view = s.as_admin(&here, app::account::Account::PATH, &[]).await;
+    let sessions = view.body["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 3);
+    let handle = |s: &Value| s["handle"].as_str().unwrap().to_owned();
+    let others: Vec<String> = sessions
+        .iter()
+        .filter(|s| s["current"] == false)
+        .map(handle)
+        .collect();
+    assert_eq!(others.len(), 2);
+    for session in &sessions {
+        assert!(session["created"]["at_ms"].as_i64().unwrap() > 0);
+        // A handle names a session without being its id.
+        assert!(!here.contains(&handle(session)) && !phone.contains(&handle(session)));
+    }
+    // Ending one ends exactly one (which one, the admin told by its details).
+    let ended = s
+        .as_admin(
+            &here,
+            app::account::EndSession::PATH,
+            &[("handle", &others[0])],
+        )
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    let mut alive = 0;
+    for cookie in [&phone, &laptop] {
+        if s.as_admin(cookie, app::account::Account::PATH, &[])
+            .await
+            .status
+            == StatusCode::OK
+        {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 1);
+    let again = s
+        .as_admin(
+            &here,
+            app::account::EndSession::PATH,
+            &[("handle", &others[0])],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let rest = s
+        .as_admin(&here, app::account::EndOtherSessions::PATH, &[])
+        .await;
+    assert_eq!(rest.body, 1);
+    for cookie in [&phone, &laptop] {
+        assert_eq!(
+            s.as_admin(cookie, app::account::Account::PATH, &[])
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        s.as_admin(&here, app::account::Account::PATH, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let actions = s.audit_actions().await;
+    assert!(actions.contains(&"session.ended".to_owned()));
+    assert!(actions.contains(&"sessions.ended".to_owned()));
+}
+
+#[tokio::test]
+async fn admins_are_disabled_enabled_and_removed_but_never_the_last_one() {
+    let s = TestServer::start().await;
+    let ada = s.with_bob().await;
+    let bob = s.cookie_for("bob@example.com", BOB_PASSWORD).await;
+    let (ada_id, bob_id) = (
+        s.admin_id("ada@example.com").await,
+        s.admin_id("bob@example.com").await,
+    );
+    let change = |cookie: &str, id: &str, what: &str| {
+        let (cookie, id, what) = (cookie.to_owned(), id.to_owned(), what.to_owned());
+        let s = &s;
+        async move {
+            s.as_admin(
+                &cookie,
+                app::admins::ChangeAdmin::PATH,
+                &[("id", &id), ("change", &what)],
+            )
+            .await
+        }
+    };
+    // Nobody acts on themselves.
+    let own = change(&ada, &ada_id, "disable").await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST, "{}", own.body);
+    assert_eq!(
+        change(&ada, &bob_id, "disable").await.status,
+        StatusCode::OK
+    );
+    // Bob's session ends at his next request, and he cannot log in.
+    assert_eq!(
+        s.as_admin(&bob, app::account::Account::PATH, &[])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refused = s.login("bob@example.com", BOB_PASSWORD, None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.to_string().contains("disabled"));
+    let wrong = s.login("bob@example.com", "not bob's password", None).await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNAUTHORIZED,
+        "only the right password learns it"
+    );
+    let listed = s.as_admin(&ada, app::admins::ListAdmins::PATH, &[]).await;
+    let bob_entry = listed.body["admins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "bob@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(bob_entry["disabled"], true);
+    assert_eq!(change(&ada, &bob_id, "enable").await.status, StatusCode::OK);
+    let bob = s.cookie_for("bob@example.com", BOB_PASSWORD).await;
+    // Removing needs a recent login.
+    s.age_sessions().await;
+    let stale = change(&bob, &ada_id, "remove").await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
+    let confirmed = s
+        .as_admin(
+            &bob,
+            app::auth::ConfirmIdentity::PATH,
+            &[("password", BOB_PASSWORD)],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    assert_eq!(change(&bob, &ada_id, "remove").await.status, StatusCode::OK);
+    assert_eq!(
+        s.as_admin(&ada, app::account::Account::PATH, &[])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.login("ada@example.com", PASSWORD, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Bob is now the only admin: nobody can disable or remove him.
+    let unknown = change(&bob, "no-such-admin", "remove").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let actions = s.audit_actions().await;
+    for action in [
+        "admin.added",
+        "admin.disabled",
+        "admin.enabled",
+        "admin.removed",
+    ] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+}
+
+/// A disabled admin's sessions end on every instance at their next request: sessions and
+/// admins live in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_admins_sessions_stop_on_every_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::common::fresh_database(dir.path(), "disable").await;
+    prepare(&db).await;
+    let store = domain::Store::connect(&db).await.unwrap();
+    let ada: domain::accounts::Admin = store
+        .admin_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    domain::accounts::add_admin(&store, &ada, "bob@example.com", BOB_PASSWORD)
+        .await
+        .unwrap();
+    store.close().await;
+    let servers = [Server::start(&db).await, Server::start(&db).await];
+    let login = |n: usize, email: &str, password: &str| {
+        let form = serde_urlencoded::to_string([("email", email), ("password", password)]).unwrap();
+        let port = servers[n].port;
+        async move {
+            let (status, cookie, body) =
+                console_call(port, app::auth::Login::PATH, &form, None).await;
+            assert_eq!(status, 200, "{body}");
+            cookie.expect("a session cookie")
+        }
+    };
+    let ada_cookie = login(0, "ada@example.com", PASSWORD).await;
+    let bob_on = [
+        login(0, "bob@example.com", BOB_PASSWORD).await,
+        login(1, "bob@example.com", BOB_PASSWORD).await,
+    ];
+    for (n, cookie) in bob_on.iter().enumerate() {
+        let (status, _, _) = console_call(
+            servers[n].port,
+            app::account::Account::PATH,
+            "",
+            Some(cookie),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let (_, _, admins) = console_call(
+        servers[0].port,
+        app::admins::ListAdmins::PATH,
+        "",
+        Some(&ada_cookie),
+    )
+    .await;
+    let admins: Value = serde_json::from_str(&admins).unwrap();
+    let bob_id = admins["admins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "bob@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form =
+        serde_urlencoded::to_string([("id", bob_id.as_str()), ("change", "disable")]).unwrap();
+    let (status, _, body) = console_call(
+        servers[0].port,
+        app::admins::ChangeAdmin::PATH,
+        &form,
+        Some(&ada_cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for n in [1, 0] {
+        for cookie in &bob_on {
+            let (status, _, _) = console_call(
+                servers[n].port,
+                app::account::Account::PATH,
+                "",
+                Some(cookie),
+            )
+            .await;
+            assert_eq!(status, 401, "instance {n}");
+        }
+    }
+}
