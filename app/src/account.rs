@@ -1,11 +1,13 @@
-//! The admin's own account (the navigation's "Account"): their password, and the sessions
-//! they are logged in with, any of which they can end.
+//! The admin's own account (the navigation's email): their second factors, their password,
+//! and the sessions they are logged in with, any of which they can end. An admin whose
+//! organisation requires a second factor they lack may use this page, and only this page,
+//! to set one up.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment};
+use crate::components::{needs_step_up, LocalTime, Moment, StepUp};
 
 /// One of the admin's sessions. `created` and `last_seen` are unknown for a session from
 /// before sessions recorded them.
@@ -20,21 +22,60 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+/// One of the admin's second factors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub added: Moment,
+    pub last_used: Option<Moment>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
     pub email: String,
     pub sessions: Vec<SessionRow>,
+    pub factors: Vec<FactorRow>,
+    pub recovery_codes_left: i64,
+    /// The organisation requires a second factor and the admin has none yet.
+    pub must_enrol: bool,
+}
+
+/// An authenticator app being set up: what the app needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetup {
+    pub factor_id: String,
+    pub secret: String,
+    /// The QR code as a `data:` URL of an SVG image (allowed by the page's
+    /// Content-Security-Policy, `img-src 'self' data:`).
+    pub qr: String,
 }
 
 #[server]
 pub async fn account() -> Result<AccountView, ServerFnError> {
-    use crate::ssr::{console_error, current_session_handle, require_admin};
-    let (state, admin) = require_admin().await?;
+    use crate::ssr::{console_error, current_session_handle, require_admin_enrolling};
+    let (state, admin) = require_admin_enrolling().await?;
     let current = current_session_handle().await?;
     let sessions = domain::sessions::sessions(&state.store, &admin.id)
         .await
         .map_err(console_error)?;
+    let (factors, recovery_codes_left) = domain::factors::factors(&state.store, &admin.id)
+        .await
+        .map_err(console_error)?;
     Ok(AccountView {
+        must_enrol: admin.must_enrol,
+        recovery_codes_left,
+        factors: factors
+            .into_iter()
+            .map(|f| FactorRow {
+                id: f.id,
+                kind: f.kind,
+                name: f.name,
+                added: Moment::new(f.created_at),
+                last_used: f.last_used_at.map(Moment::new),
+            })
+            .collect(),
         email: admin.email,
         sessions: sessions
             .into_iter()
@@ -48,6 +89,57 @@ pub async fn account() -> Result<AccountView, ServerFnError> {
             })
             .collect(),
     })
+}
+
+/// Starts setting up an authenticator app named `name`.
+#[server]
+pub async fn start_totp(name: String) -> Result<TotpSetup, ServerFnError> {
+    use crate::ssr::{console_error, no_store, require_admin_enrolling};
+    let (state, admin) = require_admin_enrolling().await?;
+    no_store();
+    let setup = domain::factors::start_totp(&state.store, state.secret_key.as_ref(), &admin, &name)
+        .await
+        .map_err(console_error)?;
+    Ok(TotpSetup {
+        qr: setup.qr_data_url(),
+        factor_id: setup.factor_id,
+        secret: setup.secret,
+    })
+}
+
+/// Confirms the authenticator app being set up with a code from it. The admin's first factor
+/// comes with recovery codes, returned this once.
+#[server]
+pub async fn confirm_totp(factor_id: String, code: String) -> Result<Vec<String>, ServerFnError> {
+    use crate::ssr::{console_error, no_store, require_admin_enrolling};
+    let (state, admin) = require_admin_enrolling().await?;
+    no_store();
+    let codes = domain::factors::confirm_totp(
+        &state.store,
+        state.secret_key.as_ref(),
+        &admin,
+        &factor_id,
+        &code,
+    )
+    .await
+    .map_err(console_error)?;
+    Ok(codes.unwrap_or_default())
+}
+
+/// Removes one of the admin's second factors (needs a recent login).
+#[server]
+pub async fn remove_factor(id: String) -> Result<(), ServerFnError> {
+    use crate::ssr::{console_error, require_recent_login};
+    let (state, admin) = require_recent_login().await?;
+    let required = state
+        .store
+        .admin_by_id(&admin.id)
+        .await
+        .map_err(console_error)?
+        .is_some_and(|a| a.factor_required);
+    domain::factors::remove(&state.store, &admin, &id, required)
+        .await
+        .map_err(console_error)
 }
 
 /// Changes the admin's own password; the current one is required. Every other session of
@@ -133,6 +225,7 @@ pub fn AccountPage() -> impl IntoView {
     view! {
         <Title text="Account"/>
         <h1>"Account"</h1>
+        <SecondFactors/>
         <section class="card">
             <h2>"Your sessions"</h2>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -209,5 +302,126 @@ fn moment_or_unknown(moment: Option<Moment>) -> AnyView {
     match moment {
         Some(m) => view! { <LocalTime moment=m/> }.into_any(),
         None => "unknown".into_any(),
+    }
+}
+
+/// The admin's second factors: those they have, setting up an authenticator app (QR code,
+/// then a first code), and the recovery codes that come with the first factor, shown once.
+#[component]
+fn SecondFactors() -> impl IntoView {
+    let start = ServerAction::<StartTotp>::new();
+    let confirm = ServerAction::<ConfirmTotp>::new();
+    let remove = ServerAction::<RemoveFactor>::new();
+    let data = Resource::new(
+        move || (confirm.version().get(), remove.version().get()),
+        |_| account(),
+    );
+    // The setup in progress, until its first code confirms it.
+    let setup = move || {
+        start
+            .value()
+            .get()
+            .and_then(|r| r.ok())
+            .filter(|_| !matches!(confirm.value().get(), Some(Ok(_))))
+    };
+    let remove_step_up =
+        Signal::derive(move || !remove.pending().get() && needs_step_up(&remove.value().get()));
+    let last_remove = RwSignal::new(None::<RemoveFactor>);
+    let retry_remove = Callback::new(move |()| {
+        if let Some(request) = last_remove.get_untracked() {
+            remove.dispatch(request);
+        }
+    });
+    let error = move || {
+        [
+            start.value().get().and_then(|r| r.err()),
+            confirm.value().get().and_then(|r| r.err()),
+            remove
+                .value()
+                .get()
+                .filter(|r| !needs_step_up(&Some(r.clone())))
+                .and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|e| view! { <p class="error" role="alert">{crate::error_message(&e)}</p> })
+    };
+    view! {
+        <section class="card" data-testid="second-factors">
+            <h2>"Second factor"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(v) => view! {
+                            {v.must_enrol.then(|| view! {
+                                <p class="notice" role="alert">{crate::ENROL}</p>
+                            })}
+                            {if v.factors.is_empty() {
+                                view! { <p>"You log in with your password alone. Add an authenticator app so that a stolen password is not enough."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ul class="plain factors">
+                                        {v.factors.into_iter().map(|f| {
+                                            let id = f.id.clone();
+                                            view! {
+                                                <li data-kind=f.kind.clone()>
+                                                    <strong>{f.name}</strong>
+                                                    {" · authenticator app, added "}<LocalTime moment=f.added/>
+                                                    {f.last_used.map(|m| view! { {", last used "}<LocalTime moment=m/> })}
+                                                    " "
+                                                    <button type="button" disabled=move || remove.pending().get()
+                                                        on:click=move |_| {
+                                                            let request = RemoveFactor { id: id.clone() };
+                                                            last_remove.set(Some(request.clone()));
+                                                            remove.dispatch(request);
+                                                        }>
+                                                        "Remove"
+                                                    </button>
+                                                </li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                    <p class="muted">{format!("{} recovery codes left.", v.recovery_codes_left)}</p>
+                                }.into_any()
+                            }}
+                        }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <StepUp needed=remove_step_up retry=retry_remove/>
+            {move || match setup() {
+                Some(s) => view! {
+                    <div class="totp-setup" data-testid="totp-setup">
+                        <p>"Scan this code with your authenticator app, or type the key into it. Then enter the code it shows."</p>
+                        <img src=s.qr alt="QR code for your authenticator app" width="200" height="200"/>
+                        <p>"Key: " <code data-testid="totp-secret">{s.secret.clone()}</code></p>
+                        <ActionForm action=confirm attr:class="stacked">
+                            <input type="hidden" name="factor_id" value=s.factor_id.clone()/>
+                            <label for="totp-code">"Code from the app"</label>
+                            <input id="totp-code" type="text" name="code" autocomplete="one-time-code" inputmode="numeric" required/>
+                            <button type="submit" class="primary" disabled=move || confirm.pending().get()>"Confirm"</button>
+                        </ActionForm>
+                    </div>
+                }.into_any(),
+                None => view! {
+                    <ActionForm action=start attr:class="stacked">
+                        <label for="factor-name">"Name of the new authenticator (e.g. Phone)"</label>
+                        <input id="factor-name" type="text" name="name" required maxlength="60" value="Phone"/>
+                        <button type="submit" disabled=move || start.pending().get()>"Set up an authenticator app"</button>
+                    </ActionForm>
+                }.into_any(),
+            }}
+            {move || confirm.value().get().and_then(|r| r.ok()).filter(|codes| !codes.is_empty()).map(|codes| view! {
+                <div class="recovery-codes" role="status" data-testid="recovery-codes">
+                    <p class="warning">"Your authenticator app is set up. Save these recovery codes now: each logs you in once if you lose your phone, and they will not be shown again."</p>
+                    <ul class="plain">
+                        {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                    </ul>
+                </div>
+            })}
+            {error}
+        </section>
     }
 }

@@ -13,6 +13,8 @@ pub struct AdminEntry {
     pub id: String,
     pub email: String,
     pub disabled: bool,
+    /// Whether they have a second factor.
+    pub second_factor: bool,
     /// The admin looking at the page.
     pub me: bool,
 }
@@ -20,23 +22,29 @@ pub struct AdminEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminsView {
     pub admins: Vec<AdminEntry>,
+    /// Whether every admin must use a second factor.
+    pub factor_required: bool,
 }
 
 #[server]
 pub async fn list_admins() -> Result<AdminsView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     let (state, admin) = require_admin().await?;
-    let admins = domain::accounts::admins(&state.store, &admin.organisation_id)
+    let admins = state
+        .store
+        .admins_of(&admin.organisation_id)
         .await
         .map_err(console_error)?;
     Ok(AdminsView {
+        factor_required: admins.iter().any(|a| a.factor_required),
         admins: admins
             .into_iter()
             .map(|a| AdminEntry {
                 me: a.id == admin.id,
+                disabled: a.disabled_at.is_some(),
+                second_factor: a.second_factor,
                 id: a.id,
                 email: a.email,
-                disabled: a.disabled,
             })
             .collect(),
     })
@@ -76,14 +84,48 @@ pub async fn change_admin(id: String, change: String) -> Result<(), ServerFnErro
         .map_err(console_error)
 }
 
+/// Sets whether every admin of the organisation must use a second factor (needs a recent
+/// login, and a factor of one's own to require one).
+#[server]
+pub async fn set_factor_policy(required: bool) -> Result<(), ServerFnError> {
+    use crate::ssr::{console_error, require_recent_login};
+    let (state, admin) = require_recent_login().await?;
+    domain::factors::set_policy(&state.store, &admin, required)
+        .await
+        .map_err(console_error)
+}
+
 #[component]
 pub fn AdminsPage() -> impl IntoView {
     let add = ServerAction::<AddAdmin>::new();
     let change = ServerAction::<ChangeAdmin>::new();
+    let policy = ServerAction::<SetFactorPolicy>::new();
     let data = Resource::new(
-        move || (add.version().get(), change.version().get()),
+        move || {
+            (
+                add.version().get(),
+                change.version().get(),
+                policy.version().get(),
+            )
+        },
         |_| list_admins(),
     );
+    let policy_step_up =
+        Signal::derive(move || !policy.pending().get() && needs_step_up(&policy.value().get()));
+    let last_policy = RwSignal::new(None::<SetFactorPolicy>);
+    let retry_policy = Callback::new(move |()| {
+        if let Some(request) = last_policy.get_untracked() {
+            policy.dispatch(request);
+        }
+    });
+    let policy_error = move || {
+        policy
+            .value()
+            .get()
+            .filter(|r| !needs_step_up(&Some(r.clone())))
+            .and_then(|r| r.err())
+            .map(|e| view! { <p class="error" role="alert">{crate::error_message(&e)}</p> })
+    };
     let add_step_up =
         Signal::derive(move || !add.pending().get() && needs_step_up(&add.value().get()));
     let change_step_up =
@@ -141,6 +183,7 @@ pub fn AdminsPage() -> impl IntoView {
                                     <thead><tr>
                                         <th scope="col">"Email"</th>
                                         <th scope="col">"Status"</th>
+                                        <th scope="col">"Second factor"</th>
                                         <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                                     </tr></thead>
                                     <tbody>
@@ -154,6 +197,7 @@ pub fn AdminsPage() -> impl IntoView {
                                                     } else {
                                                         view! { <span class="status good">"Active"</span> }
                                                     }}</td>
+                                                    <td>{if a.second_factor { "Yes" } else { "No" }}</td>
                                                     <td>{(!a.me).then(|| view! {
                                                         <button type="button" disabled=move || change.pending().get()
                                                             on:click=move |_| act(disable_id.clone(), if a.disabled { "enable" } else { "disable" })>
@@ -177,6 +221,27 @@ pub fn AdminsPage() -> impl IntoView {
             </Transition>
             <StepUp needed=change_step_up retry=retry_change/>
             {change_error}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    data.await.ok().map(|v| {
+                        let required = v.factor_required;
+                        view! {
+                            <label class="policy">
+                                <input type="checkbox" name="factor-policy" checked=required
+                                    disabled=move || policy.pending().get()
+                                    on:change=move |ev| {
+                                        let request = SetFactorPolicy { required: event_target_checked(&ev) };
+                                        last_policy.set(Some(request.clone()));
+                                        policy.dispatch(request);
+                                    }/>
+                                " Every admin must use a second factor"
+                            </label>
+                        }
+                    })
+                })}
+            </Transition>
+            <StepUp needed=policy_step_up retry=retry_policy/>
+            {policy_error}
             <p class="muted">"A disabled admin cannot log in, and their sessions end at once. The organisation always keeps one active admin."</p>
         </section>
         <section class="card">

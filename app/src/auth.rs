@@ -3,12 +3,41 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use serde::{Deserialize, Serialize};
 
-/// Checks the email and password, starts a session with a fresh id and goes to the
-/// dashboard.
+/// Where a login stands after the password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginStep {
+    /// Logged in: on to the dashboard.
+    Done,
+    /// The admin has a second factor: a code from it (or a recovery code) comes next.
+    SecondFactor,
+}
+
+/// The session key of a login waiting for its second factor.
+#[cfg(feature = "ssr")]
+const PENDING: &str = "pending_login";
+/// How long a login may wait for its second factor, and how many wrong codes it may send.
+#[cfg(feature = "ssr")]
+const PENDING_MS: i64 = 5 * 60 * 1000;
+#[cfg(feature = "ssr")]
+const PENDING_TRIES: u32 = 5;
+
+/// A login whose password was right, waiting for its second factor.
+#[cfg(feature = "ssr")]
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    admin_id: String,
+    at: i64,
+    failures: u32,
+}
+
+/// Checks the email and password and starts a session with a fresh id. An admin without a
+/// second factor is logged in and goes to the dashboard; one with a factor is asked for a
+/// code next ([`login_second_factor`]).
 #[server]
-pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
-    use crate::ssr::{client_addr, console_error, new_session_info, session, state, ADMIN_ID};
+pub async fn login(email: String, password: String) -> Result<LoginStep, ServerFnError> {
+    use crate::ssr::{client_addr, console_error, session, state};
     let state = state()?;
     let admin = domain::accounts::login_throttled(
         &state.store,
@@ -21,27 +50,115 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
     .map_err(console_error)?;
     let session = session().await?;
     // A new id at login, so a session id planted before login is worthless.
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    session
-        .insert(ADMIN_ID, &admin.id)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    session
-        .insert(domain::sessions::INFO, new_session_info())
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    tracing::info!(admin = %admin.id, "admin logged in");
+    session.cycle_id().await.map_err(session_error)?;
+    if admin.second_factor {
+        let pending = Pending {
+            admin_id: admin.id,
+            at: domain::time::now_ms(),
+            failures: 0,
+        };
+        session
+            .insert(PENDING, pending)
+            .await
+            .map_err(session_error)?;
+        return Ok(LoginStep::SecondFactor);
+    }
+    start_session(&session, &admin.id).await?;
     leptos_axum::redirect("/");
+    Ok(LoginStep::Done)
+}
+
+/// Completes a login waiting for its second factor with a code from the admin's
+/// authenticator app, or one of their recovery codes. Five wrong codes, or five minutes, and
+/// the login starts over. Others' failed logins play no part here: a client that passed the
+/// password step is not blocked by them.
+#[server]
+pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
+    use crate::ssr::{console_error, session, state};
+    let state = state()?;
+    let session = session().await?;
+    let start_over = || {
+        console_error(domain::Error::Invalid(
+            "Your login has expired. Enter your email and password again.".into(),
+        ))
+    };
+    let mut pending: Pending = session
+        .get(PENDING)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(start_over)?;
+    if domain::time::now_ms() - pending.at > PENDING_MS || pending.failures >= PENDING_TRIES {
+        session
+            .remove::<Pending>(PENDING)
+            .await
+            .map_err(session_error)?;
+        return Err(start_over());
+    }
+    let admin = domain::accounts::admin(&state.store, &pending.admin_id)
+        .await
+        .map_err(console_error)?
+        .ok_or_else(start_over)?;
+    match domain::factors::verify(&state.store, state.secret_key.as_ref(), &admin, &code).await {
+        Ok(proof) => {
+            session
+                .remove::<Pending>(PENDING)
+                .await
+                .map_err(session_error)?;
+            session.cycle_id().await.map_err(session_error)?;
+            start_session(&session, &admin.id).await?;
+            let how = match proof {
+                domain::factors::Proof::Totp => "with an authenticator app",
+                domain::factors::Proof::RecoveryCode => "with a recovery code",
+            };
+            domain::accounts::record_login(&state.store, &admin, how)
+                .await
+                .map_err(console_error)?;
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        Err(domain::Error::InvalidCredentials) => {
+            pending.failures += 1;
+            session
+                .insert(PENDING, pending)
+                .await
+                .map_err(session_error)?;
+            Err(console_error(domain::Error::Invalid(
+                "That code is not right.".into(),
+            )))
+        }
+        Err(e) => Err(console_error(e)),
+    }
+}
+
+/// Logs `admin_id` in on `session`, recording when and from where.
+#[cfg(feature = "ssr")]
+async fn start_session(
+    session: &tower_sessions::Session,
+    admin_id: &str,
+) -> Result<(), ServerFnError> {
+    session
+        .insert(crate::ssr::ADMIN_ID, admin_id)
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(domain::sessions::INFO, crate::ssr::new_session_info())
+        .await
+        .map_err(session_error)?;
+    tracing::info!(admin = %admin_id, "admin logged in");
     Ok(())
 }
 
-/// Confirms the logged-in admin's password (a step-up), so that the most sensitive actions
-/// are allowed for `STEP_UP_MINUTES` from now. Wrong passwords count as failed logins.
+#[cfg(feature = "ssr")]
+fn session_error(e: tower_sessions::session::Error) -> ServerFnError {
+    ServerFnError::new(e.to_string())
+}
+
+/// Confirms the logged-in admin's password, and a code of their second factor if they have
+/// one (a step-up), so that the most sensitive actions are allowed for `STEP_UP_MINUTES`
+/// from now. Wrong passwords count as failed logins.
 #[server]
-pub async fn confirm_identity(password: String) -> Result<(), ServerFnError> {
+pub async fn confirm_identity(password: String, code: Option<String>) -> Result<(), ServerFnError> {
     use crate::ssr::{client_addr, console_error, require_admin, session};
     use domain::sessions::{SessionInfo, INFO};
     let (state, admin) = require_admin().await?;
@@ -59,6 +176,22 @@ pub async fn confirm_identity(password: String) -> Result<(), ServerFnError> {
         }
         other => console_error(other),
     })?;
+    if admin.second_factor {
+        let code = code.unwrap_or_default();
+        if code.trim().is_empty() {
+            return Err(console_error(domain::Error::Invalid(
+                "Enter a code from your authenticator app (or a recovery code).".into(),
+            )));
+        }
+        domain::factors::verify(&state.store, state.secret_key.as_ref(), &admin, &code)
+            .await
+            .map_err(|e| match e {
+                domain::Error::InvalidCredentials => {
+                    console_error(domain::Error::Invalid("That code is not right.".into()))
+                }
+                other => console_error(other),
+            })?;
+    }
     let session = session().await?;
     let info = session
         .get::<SessionInfo>(INFO)
@@ -108,6 +241,7 @@ pub async fn logged_in() -> Result<bool, ServerFnError> {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
+    let second = ServerAction::<LoginSecondFactor>::new();
     let already = Resource::new(|| (), |_| logged_in());
     let error = move || {
         login
@@ -116,6 +250,14 @@ pub fn LoginPage() -> impl IntoView {
             .and_then(|r| r.err())
             .map(|e| crate::error_message(&e))
     };
+    let second_error = move || {
+        second
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| crate::error_message(&e))
+    };
+    let wants_code = move || matches!(login.value().get(), Some(Ok(LoginStep::SecondFactor)));
     view! {
         <Title text="Log in"/>
         <Suspense>
@@ -125,21 +267,40 @@ pub fn LoginPage() -> impl IntoView {
         </Suspense>
         <main class="login">
             <h1>"Directory Console"</h1>
-            <ActionForm action=login attr:class="card login-form">
-                <h2>"Log in"</h2>
-                <label>
-                    "Email"
-                    <input type="email" name="email" autocomplete="username" required/>
-                </label>
-                <label>
-                    "Password"
-                    <input type="password" name="password" autocomplete="current-password" required/>
-                </label>
-                {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-                <button type="submit" class="primary" disabled=move || login.pending().get()>
-                    "Log in"
-                </button>
-            </ActionForm>
+            <Show
+                when=wants_code
+                fallback=move || view! {
+                    <ActionForm action=login attr:class="card login-form">
+                        <h2>"Log in"</h2>
+                        <label>
+                            "Email"
+                            <input type="email" name="email" autocomplete="username" required/>
+                        </label>
+                        <label>
+                            "Password"
+                            <input type="password" name="password" autocomplete="current-password" required/>
+                        </label>
+                        {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                        <button type="submit" class="primary" disabled=move || login.pending().get()>
+                            "Log in"
+                        </button>
+                    </ActionForm>
+                }
+            >
+                <ActionForm action=second attr:class="card login-form">
+                    <h2>"Second factor"</h2>
+                    <label>
+                        "Code from your authenticator app"
+                        <input type="text" name="code" autocomplete="one-time-code" inputmode="numeric"
+                            required autofocus/>
+                    </label>
+                    <p class="hint">"No phone at hand? Enter one of your recovery codes instead."</p>
+                    {move || second_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                    <button type="submit" class="primary" disabled=move || second.pending().get()>
+                        "Continue"
+                    </button>
+                </ActionForm>
+            </Show>
             <p class="hint">
                 "No account yet? The operator creates the first admin with "
                 <code>"server admin create --org NAME --email EMAIL"</code>"."

@@ -157,6 +157,9 @@ pub fn StepUp(#[prop(into)] needed: Signal<bool>, retry: Callback<()>) -> impl I
                     <label for="step-up-password">"Password"</label>
                     <input id="step-up-password" type="password" name="password"
                         autocomplete="current-password" required/>
+                    <label for="step-up-code">"Code from your authenticator app (if you use one)"</label>
+                    <input id="step-up-code" type="text" name="code" autocomplete="one-time-code"
+                        inputmode="numeric"/>
                     {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                     <button type="submit" class="primary" disabled=move || confirm.pending().get()>
                         "Confirm and continue"

@@ -15,6 +15,9 @@ pub struct NavSummary {
     pub organisation_name: String,
     pub users: i64,
     pub groups: i64,
+    /// The organisation requires a second factor the admin has not set up: every page but
+    /// their Account page sends them there.
+    pub must_enrol: bool,
 }
 
 /// The logged-in admin's summary, or `None` when nobody is logged in.
@@ -43,6 +46,7 @@ pub async fn console_summary() -> Result<Option<NavSummary>, ServerFnError> {
         .await
         .map_err(console_error)?;
     Ok(Some(NavSummary {
+        must_enrol: admin.must_enrol,
         admin_email: admin.email,
         organisation_name: organisation.map(|o| o.name).unwrap_or_default(),
         users: store
@@ -69,6 +73,9 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match summary.await {
+                            Ok(Some(s)) if s.must_enrol && location.pathname.get_untracked() != "/account" => {
+                                view! { <Redirect path="/account"/> }.into_any()
+                            }
                             Ok(Some(s)) => view! { <Navigation summary=s/> }.into_any(),
                             Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
                             Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),

@@ -88,7 +88,13 @@ pub fn App() -> impl IntoView {
 
 /// The message of a sensitive action refused because the admin's last login is too old: the
 /// console asks for their password (see [`components::StepUp`]) and tries the action again.
-pub const STEP_UP: &str = "Confirm it is you: enter your password to continue.";
+pub const STEP_UP: &str =
+    "Confirm it is you: enter your password (and a code, if you use an authenticator) to continue.";
+
+/// The message of every action refused to an admin whose organisation requires a second
+/// factor they have not set up: the console sends them to their Account page.
+pub const ENROL: &str =
+    "Your organisation requires a second factor: set one up on your Account page.";
 
 /// The message to show an admin for a failed server function call.
 pub(crate) fn error_message(e: &ServerFnError) -> String {

@@ -29,6 +29,9 @@ pub struct ConsoleState {
     pub scim_base_url: String,
     /// How recent a login must be for the most sensitive actions (`STEP_UP_MINUTES`).
     pub step_up: std::time::Duration,
+    /// The key second factors' secrets are sealed with (`SECRET_KEY`), if the operator set
+    /// one.
+    pub secret_key: Option<domain::factors::SecretKey>,
 }
 
 impl ConsoleState {
@@ -64,6 +67,16 @@ pub async fn session() -> Result<Session, ServerFnError> {
 /// most once a minute: each note is a write).
 pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
     let (state, admin, _) = admin_session().await?;
+    if admin.must_enrol {
+        return Err(console_error(Error::Forbidden(crate::ENROL.to_owned())));
+    }
+    Ok((state, admin))
+}
+
+/// [`require_admin`] for the Account page, which an admin whose organisation requires a
+/// second factor may use before they have one: it is where they set it up.
+pub async fn require_admin_enrolling() -> Result<(ConsoleState, Admin), ServerFnError> {
+    let (state, admin, _) = admin_session().await?;
     Ok((state, admin))
 }
 
@@ -72,6 +85,9 @@ pub async fn require_admin() -> Result<(ConsoleState, Admin), ServerFnError> {
 /// [`crate::STEP_UP`], which the console answers by asking for the password and trying again.
 pub async fn require_recent_login() -> Result<(ConsoleState, Admin), ServerFnError> {
     let (state, admin, info) = admin_session().await?;
+    if admin.must_enrol {
+        return Err(console_error(Error::Forbidden(crate::ENROL.to_owned())));
+    }
     if info.is_fresh(state.step_up) {
         Ok((state, admin))
     } else {

@@ -26,6 +26,10 @@ pub struct AdminRow {
     pub password_hash: String,
     /// When another admin disabled this one; `None` while active.
     pub disabled_at: Option<i64>,
+    /// Whether they have a confirmed second factor.
+    pub second_factor: bool,
+    /// Whether their organisation requires one.
+    pub factor_required: bool,
 }
 
 /// A logged-in (or just created) admin, without the password hash.
@@ -35,6 +39,11 @@ pub struct Admin {
     pub organisation_id: String,
     pub email: String,
     pub disabled: bool,
+    /// Whether they have a confirmed second factor: their logins need it.
+    pub second_factor: bool,
+    /// Whether their organisation requires a second factor and they have none yet: until
+    /// they set one up, the console lets them do nothing else.
+    pub must_enrol: bool,
 }
 
 impl From<AdminRow> for Admin {
@@ -44,6 +53,8 @@ impl From<AdminRow> for Admin {
             organisation_id: r.organisation_id,
             email: r.email,
             disabled: r.disabled_at.is_some(),
+            second_factor: r.second_factor,
+            must_enrol: r.factor_required && !r.second_factor,
         }
     }
 }
@@ -87,6 +98,8 @@ pub async fn create_admin(
         email,
         password_hash: password::hash(pw.to_owned()).await?,
         disabled_at: None,
+        second_factor: false,
+        factor_required: false,
     };
     let audit = AuditEntry {
         admin_id: None,
@@ -112,6 +125,8 @@ pub async fn add_admin(store: &Store, by: &Admin, email: &str, pw: &str) -> Resu
         email,
         password_hash: password::hash(pw.to_owned()).await?,
         disabled_at: None,
+        second_factor: false,
+        factor_required: false,
     };
     let audit = AuditEntry {
         admin_id: Some(by.id.clone()),
@@ -169,7 +184,10 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
                             .into(),
                     ));
                 }
-                store.insert_audit(&row.organisation_id, &audit, at).await?;
+                // With a second factor, the login is recorded when the factor is proved.
+                if !row.second_factor {
+                    store.insert_audit(&row.organisation_id, &audit, at).await?;
+                }
                 return Ok(row.into());
             }
             // Recorded after the answer, so that a wrong password takes as long as an
@@ -294,6 +312,19 @@ pub async fn check_password(
         }
         Err(Error::InvalidCredentials)
     }
+}
+
+/// Records a login completed with a second factor (`how` it was proved).
+pub async fn record_login(store: &Store, admin: &Admin, how: &str) -> Result<()> {
+    let audit = AuditEntry {
+        admin_id: Some(admin.id.clone()),
+        actor: admin.email.clone(),
+        action: "login",
+        detail: Some(how.to_owned()),
+    };
+    store
+        .insert_audit(&admin.organisation_id, &audit, time::now_ms())
+        .await
 }
 
 /// Records that an admin confirmed their password for a sensitive action (a step-up).

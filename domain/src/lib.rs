@@ -11,6 +11,7 @@ pub mod audit;
 pub mod deadline;
 pub mod directory;
 pub mod error;
+pub mod factors;
 pub mod groups;
 pub mod integrations;
 pub mod last_sync;

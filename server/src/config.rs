@@ -51,6 +51,10 @@ pub struct Config {
     /// password) must be for the most sensitive actions: creating or resetting a token,
     /// adding, disabling or removing an admin. Default 10.
     pub step_up: Duration,
+    /// `SECRET_KEY` (64 hexadecimal digits), or else the file `SECRET_KEY_FILE` names: the
+    /// key second factors' secrets are sealed with. Without one, admins cannot set up a second
+    /// factor, and a server whose database holds factors refuses to start.
+    pub secret_key: Option<domain::factors::SecretKey>,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -143,6 +147,16 @@ impl Config {
         )?;
         let max_connections = number(&get, "MAX_CONNECTIONS", 1, 100_000, DEFAULT_MAX_CONNECTIONS)?;
         let step_up = number(&get, "STEP_UP_MINUTES", 1, 1440, DEFAULT_STEP_UP_MINUTES)?;
+        let secret_key = match (get("SECRET_KEY"), get("SECRET_KEY_FILE")) {
+            (Some(key), _) => Some(
+                domain::factors::SecretKey::parse(&key).map_err(|e| format!("SECRET_KEY: {e}"))?,
+            ),
+            (None, Some(path)) => Some(
+                domain::factors::SecretKey::read(std::path::Path::new(&path))
+                    .map_err(|e| format!("SECRET_KEY_FILE: {e}"))?,
+            ),
+            (None, None) => None,
+        };
         Ok(Self {
             site_addr,
             pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
@@ -156,6 +170,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(header_read_timeout),
             max_connections: usize::try_from(max_connections).unwrap_or(1),
             step_up: Duration::from_secs(step_up * 60),
+            secret_key,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),

@@ -58,6 +58,15 @@ impl App {
     /// Connects to the database (applying migrations) and builds the router.
     pub async fn build(config: &Config) -> Result<Self, domain::Error> {
         let store = Store::open(&config.database_url, &config.store_options()).await?;
+        if config.secret_key.is_none() {
+            let factors = store.count_confirmed_factors().await?;
+            if factors > 0 {
+                return Err(domain::Error::Invalid(format!(
+                    "{factors} second factor(s) are sealed with a SECRET_KEY, and none is set: set \
+                     SECRET_KEY or SECRET_KEY_FILE to the key they were set up with"
+                )));
+            }
+        }
         let leptos_options = LeptosOptions::builder()
             .output_name("console")
             .site_root(config.site_root.as_str())
@@ -73,6 +82,7 @@ impl App {
                 throttles: Throttles::default(),
                 tokens: TokenCache::default(),
                 step_up: config.step_up,
+                secret_key: config.secret_key.clone(),
                 scim_base_url: config.scim_base_url(),
             },
         };

@@ -52,6 +52,13 @@ enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Remove every second factor and recovery code of an admin who lost them, so that
+    /// they log in with their password alone (and set up a factor again if their
+    /// organisation requires one).
+    ResetFactors {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +129,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!(
                 "Unlocked {}: {forgotten} count(s) of failed logins forgotten.",
+                email.trim()
+            );
+            Ok(())
+        }
+        Some(Command::Admin {
+            command: AdminCommand::ResetFactors { email },
+        }) => {
+            let store = domain::Store::open(&config.database_url, &config.store_options())
+                .await
+                .map_err(|e| e.to_string())?;
+            let removed = domain::factors::reset(&store, &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Removed {removed} second factor(s) of {}; they log in with their password alone.",
                 email.trim()
             );
             Ok(())

@@ -22,10 +22,18 @@ fn admin(mut r: Row) -> AdminRow {
         email: r.take(2),
         password_hash: r.take(3),
         disabled_at: r.take(4),
+        second_factor: r.take::<i64>(5) != 0,
+        factor_required: r.take::<i64>(6) != 0,
     }
 }
 
-const ADMIN_COLUMNS: &str = "id, organisation_id, email, password_hash, disabled_at";
+/// An admin's columns, whether they have a confirmed second factor and whether their
+/// organisation requires one, read from [`ADMIN_FROM`].
+const ADMIN_COLUMNS: &str = "a.id, a.organisation_id, a.email, a.password_hash, a.disabled_at, \
+    CAST(CASE WHEN EXISTS (SELECT 1 FROM admin_factors f WHERE f.admin_id = a.id AND f.confirmed) \
+    THEN 1 ELSE 0 END AS BIGINT), \
+    CAST(CASE WHEN o.require_second_factor THEN 1 ELSE 0 END AS BIGINT)";
+const ADMIN_FROM: &str = "admins a JOIN organisations o ON o.id = a.organisation_id";
 
 /// What an admin does to another admin of the same organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +138,7 @@ impl Store {
         let value = value.to_owned();
         self.read(move |tx| {
             Box::pin(async move {
-                let sql = format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE {column} = $1");
+                let sql = format!("SELECT {ADMIN_COLUMNS} FROM {ADMIN_FROM} WHERE a.{column} = $1");
                 let row = stmt(sql).bind(&value).fetch_optional(tx).await?;
                 Ok(row.map(admin))
             })
@@ -144,7 +152,7 @@ impl Store {
         self.read(move |tx| {
             Box::pin(async move {
                 let sql = format!(
-                    "SELECT {ADMIN_COLUMNS} FROM admins WHERE organisation_id = $1 ORDER BY email"
+                    "SELECT {ADMIN_COLUMNS} FROM {ADMIN_FROM} WHERE a.organisation_id = $1 ORDER BY a.email"
                 );
                 let rows = stmt(sql).bind(&organisation_id).fetch_all(tx).await?;
                 Ok(rows.into_iter().map(admin).collect())

@@ -82,6 +82,12 @@ impl From<i64> for Param<'_> {
     }
 }
 
+impl From<Option<i64>> for Param<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Param::Int(v)
+    }
+}
+
 impl From<bool> for Param<'_> {
     fn from(v: bool) -> Self {
         Param::Bool(Some(v))

@@ -57,7 +57,10 @@ impl TestServer {
             // Edited as text: the record's id is a 128-bit number, which a JSON value would
             // round.
             let text = String::from_utf8(data).unwrap();
-            let (before, rest) = text.split_once("\"authenticated_at\":").unwrap();
+            // Sessions still waiting for a second factor have no login yet.
+            let Some((before, rest)) = text.split_once("\"authenticated_at\":") else {
+                continue;
+            };
             let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap();
             let aged = format!(
                 "{before}\"authenticated_at\":{}{}",
@@ -459,4 +462,273 @@ async fn a_disabled_admins_sessions_stop_on_every_instance() {
             assert_eq!(status, 401, "instance {n}");
         }
     }
+}
+
+/// The codes of an authenticator app set up with `secret` (Base32, as the console shows it).
+fn authenticator(secret: &str) -> impl Fn(i64) -> String {
+    let app = totp_rs::Builder::new()
+        .with_secret(
+            data_encoding::BASE32_NOPAD
+                .decode(secret.as_bytes())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    move |offset_steps: i64| {
+        let at = u64::try_from(domain::time::now_ms() / 1000 + offset_steps * 30).unwrap();
+        app.generate(at).to_string()
+    }
+}
+
+impl TestServer {
+    /// Sets up an authenticator app for the admin of `cookie`; its code maker and the
+    /// recovery codes.
+    async fn enrol(&self, cookie: &str) -> (impl Fn(i64) -> String, Vec<String>) {
+        let started = self
+            .as_admin(cookie, app::account::StartTotp::PATH, &[("name", "Phone")])
+            .await;
+        assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+        assert!(started.body["qr"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/svg+xml;base64,"));
+        let code = authenticator(started.body["secret"].as_str().unwrap());
+        let confirmed = self
+            .as_admin(
+                cookie,
+                app::account::ConfirmTotp::PATH,
+                &[
+                    ("factor_id", started.body["factor_id"].as_str().unwrap()),
+                    ("code", &code(0)),
+                ],
+            )
+            .await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+        let codes = serde_json::from_value(confirmed.body).unwrap();
+        (code, codes)
+    }
+
+    /// Logs in with a second factor: the cookie, after the password and then `code`.
+    async fn login_with(&self, email: &str, password: &str, code: &str) -> (Reply, Option<String>) {
+        let first = self.login(email, password, None).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!(first.body, "SecondFactor");
+        let pending = session_cookie(&first).expect("a session for the second step");
+        let second = self
+            .as_admin(
+                &pending,
+                app::auth::LoginSecondFactor::PATH,
+                &[("code", code)],
+            )
+            .await;
+        let cookie = session_cookie(&second).or(Some(pending));
+        (second, cookie)
+    }
+}
+
+#[tokio::test]
+async fn a_second_factor_guards_logins_and_step_ups() {
+    let s = TestServer::start().await;
+    let ada = s.cookie_for("ada@example.com", PASSWORD).await;
+    let (code, recovery) = s.enrol(&ada).await;
+    assert_eq!(recovery.len(), 10);
+
+    // The password alone no longer logs in: the session waits for a code.
+    let first = s.login("ada@example.com", PASSWORD, None).await;
+    assert_eq!(first.body, "SecondFactor");
+    let waiting = session_cookie(&first).unwrap();
+    assert_eq!(
+        s.as_admin(&waiting, app::account::Account::PATH, &[])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = s
+        .as_admin(
+            &waiting,
+            app::auth::LoginSecondFactor::PATH,
+            &[("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    let next = code(1);
+    let done = s
+        .as_admin(
+            &waiting,
+            app::auth::LoginSecondFactor::PATH,
+            &[("code", &next)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let ada = session_cookie(&done).unwrap_or(waiting);
+    assert_eq!(
+        s.as_admin(&ada, app::account::Account::PATH, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The same code does not log in twice.
+    let (replayed, _) = s.login_with("ada@example.com", PASSWORD, &next).await;
+    assert_eq!(
+        replayed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        replayed.body
+    );
+    // A recovery code logs in, once.
+    let (recovered, _) = s
+        .login_with("ada@example.com", PASSWORD, &recovery[0])
+        .await;
+    assert_eq!(recovered.status, StatusCode::OK, "{}", recovered.body);
+    let (again, _) = s
+        .login_with("ada@example.com", PASSWORD, &recovery[0])
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    // Five wrong codes, and the login starts over.
+    let first = s.login("ada@example.com", PASSWORD, None).await;
+    let waiting = session_cookie(&first).unwrap();
+    for _ in 0..5 {
+        s.as_admin(
+            &waiting,
+            app::auth::LoginSecondFactor::PATH,
+            &[("code", "111111")],
+        )
+        .await;
+    }
+    let late = s
+        .as_admin(
+            &waiting,
+            app::auth::LoginSecondFactor::PATH,
+            &[("code", &code(0))],
+        )
+        .await;
+    assert!(late.body.to_string().contains("expired"), "{}", late.body);
+
+    // A step-up needs a code too (here a recovery code: the app's next code is good only
+    // once its time comes).
+    s.age_sessions().await;
+    let password_only = s
+        .as_admin(
+            &ada,
+            app::auth::ConfirmIdentity::PATH,
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        password_only.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        password_only.body
+    );
+    let confirmed = s
+        .as_admin(
+            &ada,
+            app::auth::ConfirmIdentity::PATH,
+            &[("password", PASSWORD), ("code", &recovery[1])],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(reset(&s, &ada).await.status, StatusCode::OK);
+
+    let actions = s.audit_actions().await;
+    for action in [
+        "factor.enrolled",
+        "recovery_code.used",
+        "login.step_up",
+        "login",
+    ] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+    // Nothing of the secret in the database but sealed.
+    let contents = String::from_utf8_lossy(
+        &crate::common::database_contents(&s.database_url, s.dir.path()).await,
+    )
+    .into_owned();
+    for code in &recovery {
+        assert!(!contents.contains(code.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn an_organisation_can_require_a_second_factor() {
+    let s = TestServer::start().await;
+    let ada = s.with_bob().await;
+    let require = |cookie: &str, required: &str| {
+        let (cookie, required) = (cookie.to_owned(), required.to_owned());
+        let s = &s;
+        async move {
+            s.as_admin(
+                &cookie,
+                app::admins::SetFactorPolicy::PATH,
+                &[("required", &required)],
+            )
+            .await
+        }
+    };
+    // Not before one has a factor oneself.
+    let refused = require(&ada, "true").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    let _ = s.enrol(&ada).await;
+    assert_eq!(require(&ada, "true").await.status, StatusCode::OK);
+    // Bob has none: logged in, he may only set one up.
+    let bob = s.cookie_for("bob@example.com", BOB_PASSWORD).await;
+    let dashboard = s.as_admin(&bob, app::dashboard::Dashboard::PATH, &[]).await;
+    assert_eq!(
+        dashboard.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        dashboard.body
+    );
+    assert!(dashboard.body.to_string().contains(app::ENROL));
+    let account = s.as_admin(&bob, app::account::Account::PATH, &[]).await;
+    assert_eq!(account.body["must_enrol"], true);
+    let _ = s.enrol(&bob).await;
+    assert_eq!(
+        s.as_admin(&bob, app::dashboard::Dashboard::PATH, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(s
+        .audit_actions()
+        .await
+        .contains(&"policy.second_factor_required".to_owned()));
+}
+
+/// `server admin reset-factors --email` lets an admin who lost their factors in with their
+/// password; a server whose database holds factors refuses to start without the key they
+/// are sealed with.
+#[tokio::test]
+async fn the_operator_resets_factors_and_the_key_is_required() {
+    let s = TestServer::start().await;
+    let ada = s.cookie_for("ada@example.com", PASSWORD).await;
+    let _ = s.enrol(&ada).await;
+    let without_key = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("DATABASE_URL", &s.database_url)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:1")
+        .output()
+        .expect("server binary");
+    assert!(!without_key.status.success());
+    assert!(String::from_utf8_lossy(&without_key.stderr).contains("SECRET_KEY"));
+    let reset = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["admin", "reset-factors", "--email", "ADA@example.com"])
+        .env("DATABASE_URL", &s.database_url)
+        .output()
+        .expect("server binary");
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(String::from_utf8_lossy(&reset.stdout).contains("Removed 1 second factor"));
+    let login = s.login("ada@example.com", PASSWORD, None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_ne!(login.body, "SecondFactor");
+    assert!(s
+        .audit_actions()
+        .await
+        .contains(&"factors.reset".to_owned()));
 }

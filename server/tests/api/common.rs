@@ -10,6 +10,10 @@ use serde_json::Value;
 use server::{App, Config};
 use tower::ServiceExt;
 
+/// The key the servers under test seal second factors with.
+pub const TEST_SECRET_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
 pub struct TestServer {
     pub app: App,
     pub dir: tempfile::TempDir,
@@ -112,6 +116,7 @@ impl TestServer {
         let config = Config::from_lookup(|name| match name {
             "DATABASE_URL" => Some(database_url.clone()),
             "PUBLIC_URL" => Some("https://console.example.com".into()),
+            "SECRET_KEY" => Some(TEST_SECRET_KEY.into()),
             _ => vars
                 .iter()
                 .find(|(k, _)| *k == name)
