@@ -55,7 +55,7 @@ fn describe(action: &str, integration: Option<&str>, detail: Option<&str>) -> St
         "factor.enrolled" => format!("Set up a second factor: {detail}"),
         "factor.removed" => format!("Removed the second factor {detail}"),
         "factors.reset" => format!("Removed every second factor of {detail}"),
-        "recovery_code.used" => format!("Logged in with a recovery code ({detail})"),
+        "recovery_code.used" => format!("Used a recovery code ({detail})"),
         "policy.second_factor_required" => "Required a second factor of every admin".into(),
         "policy.second_factor_optional" => "Made second factors optional".into(),
         "admin.created" => format!("Created admin {detail}"),

@@ -51,7 +51,7 @@ impl Moment {
     }
 }
 
-/// Renders a moment as "March 24, 2020 at 10:40:37 AM" in the browser's time zone. The server
+/// Renders a moment as "March 24, 2020 at 10:40:37 AM GMT+1" in the browser's time zone. The server
 /// renders UTC; after hydration the browser replaces it with local time.
 #[component]
 pub fn LocalTime(moment: Moment) -> impl IntoView {
@@ -78,7 +78,9 @@ fn local_text(at_ms: i64) -> Option<String> {
     let date = js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"dateStyle".into(), &"long".into()).ok()?;
-    js_sys::Reflect::set(&options, &"timeStyle".into(), &"medium".into()).ok()?;
+    // "long" names the time zone, as the server's UTC rendering does, so that the text keeps
+    // its width when the browser replaces it (no layout shift where the browser is in UTC).
+    js_sys::Reflect::set(&options, &"timeStyle".into(), &"long".into()).ok()?;
     Some(date.to_locale_string("en-US", &options).into())
 }
 

@@ -10,8 +10,9 @@ import { reload, settled, watchPageErrors } from './helpers';
 const TOKEN_FORMAT = /^dcpt_[0-9a-f]{64}$/;
 const ALREADY_CREATED =
   "You've already created your provisioning token. If you don't know it, click to reset.";
-// "November 29, 2026 at 8:11:10 PM" (Chromium may put a narrow no-break space before PM).
-const HUMAN_TIME = /^[A-Z][a-z]+ \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2}\s[AP]M$/;
+// "November 29, 2026 at 8:11:10 PM UTC" (Chromium may put a narrow no-break space before PM;
+// the zone is the browser's).
+const HUMAN_TIME = /^[A-Z][a-z]+ \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2}\s[AP]M [A-Z][A-Za-z0-9+:-]*$/;
 
 function scimUser(userName: string) {
   return {
