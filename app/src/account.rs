@@ -126,6 +126,65 @@ pub async fn confirm_totp(factor_id: String, code: String) -> Result<Vec<String>
     Ok(codes.unwrap_or_default())
 }
 
+/// The session key of a passkey registration in progress.
+#[cfg(feature = "ssr")]
+const REGISTRATION: &str = "passkey_registration";
+
+/// Starts registering a passkey: the challenge for the browser.
+#[server]
+pub async fn start_passkey_registration(
+) -> Result<webauthn_rs_proto::CreationChallengeResponse, ServerFnError> {
+    use crate::ssr::{console_error, require_admin_enrolling, session};
+    let (state, admin) = require_admin_enrolling().await?;
+    let (challenge, registration) = state
+        .passkeys
+        .start_registration(&state.store, state.secret_key.as_ref(), &admin)
+        .await
+        .map_err(console_error)?;
+    session()
+        .await?
+        .insert(REGISTRATION, registration)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(challenge)
+}
+
+/// Stores the passkey the browser created, named `name`. The admin's first factor comes
+/// with recovery codes, returned this once.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn finish_passkey_registration(
+    name: String,
+    credential: webauthn_rs_proto::RegisterPublicKeyCredential,
+) -> Result<Vec<String>, ServerFnError> {
+    use crate::ssr::{console_error, no_store, require_admin_enrolling, session};
+    let (state, admin) = require_admin_enrolling().await?;
+    no_store();
+    let session = session().await?;
+    let registration = session
+        .remove(REGISTRATION)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            console_error(domain::Error::Invalid(
+                "No passkey registration is in progress; start again.".into(),
+            ))
+        })?;
+    let codes = state
+        .passkeys
+        .finish_registration(
+            &state.store,
+            state.secret_key.as_ref(),
+            &admin,
+            &name,
+            &credential,
+            &registration,
+        )
+        .await
+        .map_err(console_error)?;
+    Ok(codes.unwrap_or_default())
+}
+
 /// Removes one of the admin's second factors (needs a recent login).
 #[server]
 pub async fn remove_factor(id: String) -> Result<(), ServerFnError> {
@@ -326,6 +385,39 @@ fn SecondFactors() -> impl IntoView {
     };
     let remove_step_up =
         Signal::derive(move || !remove.pending().get() && needs_step_up(&remove.value().get()));
+    // Adding a passkey: the server's challenge, the browser's ceremony, the server's check.
+    let passkey_name = RwSignal::new(String::from("Passkey"));
+    let passkey = RwSignal::new(None::<Result<Vec<String>, String>>);
+    let adding = RwSignal::new(false);
+    let add_passkey = move |_| {
+        let name = passkey_name.get_untracked();
+        adding.set(true);
+        passkey.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let challenge = start_passkey_registration()
+                    .await
+                    .map_err(|e| crate::error_message(&e))?;
+                let credential = crate::webauthn::create(challenge).await?;
+                finish_passkey_registration(name, credential)
+                    .await
+                    .map_err(|e| crate::error_message(&e))
+            }
+            .await;
+            adding.set(false);
+            passkey.set(Some(outcome));
+            data.refetch();
+        });
+    };
+    // Recovery codes come once, with the first factor, whichever it is.
+    let new_codes = move || {
+        confirm
+            .value()
+            .get()
+            .and_then(|r| r.ok())
+            .or_else(|| passkey.get().and_then(|r| r.ok()))
+            .filter(|codes| !codes.is_empty())
+    };
     let last_remove = RwSignal::new(None::<RemoveFactor>);
     let retry_remove = Callback::new(move |()| {
         if let Some(request) = last_remove.get_untracked() {
@@ -367,7 +459,8 @@ fn SecondFactors() -> impl IntoView {
                                             view! {
                                                 <li data-kind=f.kind.clone()>
                                                     <strong>{f.name}</strong>
-                                                    {" · authenticator app, added "}<LocalTime moment=f.added/>
+                                                    {if f.kind == "passkey" { " · passkey, added " } else { " · authenticator app, added " }}
+                                                    <LocalTime moment=f.added/>
                                                     {f.last_used.map(|m| view! { {", last used "}<LocalTime moment=m/> })}
                                                     " "
                                                     <button type="button" disabled=move || remove.pending().get()
@@ -411,11 +504,18 @@ fn SecondFactors() -> impl IntoView {
                         <input id="factor-name" type="text" name="name" required maxlength="60" value="Phone"/>
                         <button type="submit" disabled=move || start.pending().get()>"Set up an authenticator app"</button>
                     </ActionForm>
+                    <div class="stacked passkey-add">
+                        <label for="passkey-name">"Name of the new passkey (e.g. Laptop)"</label>
+                        <input id="passkey-name" type="text" maxlength="60" prop:value=passkey_name
+                            on:input=move |ev| passkey_name.set(event_target_value(&ev))/>
+                        <button type="button" disabled=move || adding.get() on:click=add_passkey>"Add a passkey"</button>
+                    </div>
                 }.into_any(),
             }}
-            {move || confirm.value().get().and_then(|r| r.ok()).filter(|codes| !codes.is_empty()).map(|codes| view! {
+            {move || passkey.get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || new_codes().map(|codes| view! {
                 <div class="recovery-codes" role="status" data-testid="recovery-codes">
-                    <p class="warning">"Your authenticator app is set up. Save these recovery codes now: each logs you in once if you lose your phone, and they will not be shown again."</p>
+                    <p class="warning">"Your second factor is set up. Save these recovery codes now: each logs you in once if you lose your authenticator or passkey, and they will not be shown again."</p>
                     <ul class="plain">
                         {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
                     </ul>

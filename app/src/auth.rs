@@ -131,6 +131,107 @@ pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
     }
 }
 
+/// The session key of a passkey login in progress: the admin and the ceremony's state.
+#[cfg(feature = "ssr")]
+const PASSKEY_LOGIN: &str = "passkey_login";
+
+/// Starts logging in with a passkey: the challenge for the browser. After the password (a
+/// login waiting for its second factor) it is that admin's; otherwise `email`'s, without a
+/// password. An unknown email, a disabled admin and one without a passkey get the same
+/// answer, which says only that the password is needed.
+#[server]
+pub async fn start_passkey_login(
+    email: String,
+) -> Result<webauthn_rs_proto::RequestChallengeResponse, ServerFnError> {
+    use crate::ssr::{console_error, session, state};
+    let state = state()?;
+    let session = session().await?;
+    let pending: Option<Pending> = session.get(PENDING).await.ok().flatten();
+    let admin = match pending {
+        Some(p) => domain::accounts::admin(&state.store, &p.admin_id)
+            .await
+            .map_err(console_error)?,
+        None => match domain::accounts::normalise_email(&email) {
+            Ok(email) => state
+                .store
+                .admin_by_email(&email)
+                .await
+                .map_err(console_error)?
+                .map(domain::accounts::Admin::from)
+                .filter(|a| !a.disabled),
+            Err(_) => None,
+        },
+    };
+    let no_passkey = || {
+        console_error(domain::Error::Invalid(
+            "No passkey is set up for this email. Log in with your password.".into(),
+        ))
+    };
+    let admin = admin.ok_or_else(no_passkey)?;
+    let (challenge, authentication) = state
+        .passkeys
+        .start_authentication(&state.store, state.secret_key.as_ref(), &admin)
+        .await
+        .map_err(|e| match e {
+            domain::Error::NotFound => no_passkey(),
+            other => console_error(other),
+        })?;
+    session
+        .insert(PASSKEY_LOGIN, (admin.id, authentication))
+        .await
+        .map_err(session_error)?;
+    Ok(challenge)
+}
+
+/// Completes a passkey login with the browser's signature; the session is then logged in.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn finish_passkey_login(
+    credential: webauthn_rs_proto::PublicKeyCredential,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::{console_error, session, state};
+    let state = state()?;
+    let session = session().await?;
+    let (admin_id, authentication): (String, domain::passkeys::Authentication) = session
+        .remove(PASSKEY_LOGIN)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            console_error(domain::Error::Invalid(
+                "No passkey login is in progress; start again.".into(),
+            ))
+        })?;
+    let admin = domain::accounts::admin(&state.store, &admin_id)
+        .await
+        .map_err(console_error)?
+        .ok_or_else(|| console_error(domain::Error::InvalidCredentials))?;
+    state
+        .passkeys
+        .finish_authentication(
+            &state.store,
+            state.secret_key.as_ref(),
+            &admin,
+            &credential,
+            &authentication,
+        )
+        .await
+        .map_err(|e| match e {
+            domain::Error::InvalidCredentials => console_error(domain::Error::Invalid(
+                "The passkey was not accepted.".into(),
+            )),
+            other => console_error(other),
+        })?;
+    session
+        .remove::<Pending>(PENDING)
+        .await
+        .map_err(session_error)?;
+    session.cycle_id().await.map_err(session_error)?;
+    start_session(&session, &admin.id).await?;
+    domain::accounts::record_login(&state.store, &admin, "with a passkey")
+        .await
+        .map_err(console_error)
+}
+
 /// Logs `admin_id` in on `session`, recording when and from where.
 #[cfg(feature = "ssr")]
 async fn start_session(
@@ -160,7 +261,6 @@ fn session_error(e: tower_sessions::session::Error) -> ServerFnError {
 #[server]
 pub async fn confirm_identity(password: String, code: Option<String>) -> Result<(), ServerFnError> {
     use crate::ssr::{client_addr, console_error, require_admin, session};
-    use domain::sessions::{SessionInfo, INFO};
     let (state, admin) = require_admin().await?;
     domain::accounts::check_password(
         &state.store,
@@ -193,6 +293,97 @@ pub async fn confirm_identity(password: String, code: Option<String>) -> Result<
             })?;
     }
     let session = session().await?;
+    stepped_up(&state, &admin, &session).await
+}
+
+/// The session key of a passkey step-up in progress.
+#[cfg(feature = "ssr")]
+const PASSKEY_STEP_UP: &str = "passkey_step_up";
+
+/// Starts a step-up with one of the logged-in admin's passkeys: the challenge.
+#[server]
+pub async fn start_passkey_step_up(
+) -> Result<webauthn_rs_proto::RequestChallengeResponse, ServerFnError> {
+    use crate::ssr::{console_error, require_admin, session};
+    let (state, admin) = require_admin().await?;
+    let (challenge, authentication) = state
+        .passkeys
+        .start_authentication(&state.store, state.secret_key.as_ref(), &admin)
+        .await
+        .map_err(|e| match e {
+            domain::Error::NotFound => console_error(domain::Error::Invalid(
+                "You have no passkey; use a code instead.".into(),
+            )),
+            other => console_error(other),
+        })?;
+    session()
+        .await?
+        .insert(PASSKEY_STEP_UP, authentication)
+        .await
+        .map_err(session_error)?;
+    Ok(challenge)
+}
+
+/// [`confirm_identity`] with the password and a passkey's signature instead of a code.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn confirm_identity_with_passkey(
+    password: String,
+    credential: webauthn_rs_proto::PublicKeyCredential,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::{client_addr, console_error, require_admin, session};
+    let (state, admin) = require_admin().await?;
+    let session = session().await?;
+    let authentication = session
+        .remove(PASSKEY_STEP_UP)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            console_error(domain::Error::Invalid(
+                "No passkey confirmation is in progress; start again.".into(),
+            ))
+        })?;
+    domain::accounts::check_password(
+        &state.store,
+        &state.throttles.logins,
+        client_addr(),
+        &admin,
+        &password,
+    )
+    .await
+    .map_err(|e| match e {
+        domain::Error::InvalidCredentials => {
+            console_error(domain::Error::Invalid("That is not your password.".into()))
+        }
+        other => console_error(other),
+    })?;
+    state
+        .passkeys
+        .finish_authentication(
+            &state.store,
+            state.secret_key.as_ref(),
+            &admin,
+            &credential,
+            &authentication,
+        )
+        .await
+        .map_err(|e| match e {
+            domain::Error::InvalidCredentials => console_error(domain::Error::Invalid(
+                "The passkey was not accepted.".into(),
+            )),
+            other => console_error(other),
+        })?;
+    stepped_up(&state, &admin, &session).await
+}
+
+/// Notes in the session that its admin proved their identity now, and audits it.
+#[cfg(feature = "ssr")]
+async fn stepped_up(
+    state: &crate::ssr::ConsoleState,
+    admin: &domain::accounts::Admin,
+    session: &tower_sessions::Session,
+) -> Result<(), ServerFnError> {
+    use domain::sessions::{SessionInfo, INFO};
     let info = session
         .get::<SessionInfo>(INFO)
         .await
@@ -208,10 +399,10 @@ pub async fn confirm_identity(password: String, code: Option<String>) -> Result<
             },
         )
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    domain::accounts::record_step_up(&state.store, &admin)
+        .map_err(session_error)?;
+    domain::accounts::record_step_up(&state.store, admin)
         .await
-        .map_err(console_error)
+        .map_err(crate::ssr::console_error)
 }
 
 #[server]
@@ -258,6 +449,39 @@ pub fn LoginPage() -> impl IntoView {
             .map(|e| crate::error_message(&e))
     };
     let wants_code = move || matches!(login.value().get(), Some(Ok(LoginStep::SecondFactor)));
+    // Logging in with a passkey: after the password, or instead of it (by the email typed).
+    let email_input = NodeRef::<leptos::html::Input>::new();
+    let passkey_error = RwSignal::new(None::<String>);
+    let passkey_busy = RwSignal::new(false);
+    let navigate = leptos_router::hooks::use_navigate();
+    let use_passkey = Callback::new(move |()| {
+        let email = email_input.get().map(|i| i.value()).unwrap_or_default();
+        let navigate = navigate.clone();
+        passkey_busy.set(true);
+        passkey_error.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let challenge = start_passkey_login(email)
+                    .await
+                    .map_err(|e| crate::error_message(&e))?;
+                let credential = crate::webauthn::get(challenge).await?;
+                finish_passkey_login(credential)
+                    .await
+                    .map_err(|e| crate::error_message(&e))
+            }
+            .await;
+            passkey_busy.set(false);
+            match outcome {
+                Ok(()) => navigate("/", Default::default()),
+                Err(e) => passkey_error.set(Some(e)),
+            }
+        });
+    });
+    let passkey_error_view = move || {
+        passkey_error
+            .get()
+            .map(|e| view! { <p class="error" role="alert">{e}</p> })
+    };
     view! {
         <Title text="Log in"/>
         <Suspense>
@@ -274,7 +498,8 @@ pub fn LoginPage() -> impl IntoView {
                         <h2>"Log in"</h2>
                         <label>
                             "Email"
-                            <input type="email" name="email" autocomplete="username" required/>
+                            <input type="email" name="email" autocomplete="username webauthn" required
+                                node_ref=email_input/>
                         </label>
                         <label>
                             "Password"
@@ -284,6 +509,11 @@ pub fn LoginPage() -> impl IntoView {
                         <button type="submit" class="primary" disabled=move || login.pending().get()>
                             "Log in"
                         </button>
+                        <button type="button" class="link" disabled=move || passkey_busy.get()
+                            on:click=move |_| use_passkey.run(())>
+                            "Log in with a passkey instead"
+                        </button>
+                        {passkey_error_view}
                     </ActionForm>
                 }
             >
@@ -299,6 +529,11 @@ pub fn LoginPage() -> impl IntoView {
                     <button type="submit" class="primary" disabled=move || second.pending().get()>
                         "Continue"
                     </button>
+                    <button type="button" class="link" disabled=move || passkey_busy.get()
+                        on:click=move |_| use_passkey.run(())>
+                        "Use a passkey instead"
+                    </button>
+                    {passkey_error_view}
                 </ActionForm>
             </Show>
             <p class="hint">

@@ -144,12 +144,36 @@ pub fn StepUp(#[prop(into)] needed: Signal<bool>, retry: Callback<()>) -> impl I
             retry.run(());
         }
     });
+    // Or the password and a passkey, in place of a code.
+    let password = NodeRef::<leptos::html::Input>::new();
+    let passkey_error = RwSignal::new(None::<String>);
+    let with_passkey = move |_| {
+        let password = password.get().map(|i| i.value()).unwrap_or_default();
+        passkey_error.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let challenge = crate::auth::start_passkey_step_up()
+                    .await
+                    .map_err(|e| crate::error_message(&e))?;
+                let credential = crate::webauthn::get(challenge).await?;
+                crate::auth::confirm_identity_with_passkey(password, credential)
+                    .await
+                    .map_err(|e| crate::error_message(&e))
+            }
+            .await;
+            match outcome {
+                Ok(()) => retry.run(()),
+                Err(e) => passkey_error.set(Some(e)),
+            }
+        });
+    };
     let error = move || {
         confirm
             .value()
             .get()
             .and_then(|r| r.err())
             .map(|e| crate::error_message(&e))
+            .or_else(|| passkey_error.get())
     };
     view! {
         <Show when=move || needed.get()>
@@ -158,13 +182,16 @@ pub fn StepUp(#[prop(into)] needed: Signal<bool>, retry: Callback<()>) -> impl I
                 <ActionForm action=confirm attr:class="stacked">
                     <label for="step-up-password">"Password"</label>
                     <input id="step-up-password" type="password" name="password"
-                        autocomplete="current-password" required/>
+                        autocomplete="current-password" required node_ref=password/>
                     <label for="step-up-code">"Code from your authenticator app (if you use one)"</label>
                     <input id="step-up-code" type="text" name="code" autocomplete="one-time-code"
                         inputmode="numeric"/>
                     {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                     <button type="submit" class="primary" disabled=move || confirm.pending().get()>
                         "Confirm and continue"
+                    </button>
+                    <button type="button" class="link" on:click=with_passkey>
+                        "Confirm with a passkey instead of a code"
                     </button>
                 </ActionForm>
             </div>

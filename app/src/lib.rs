@@ -14,6 +14,7 @@ mod layout;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod users;
+mod webauthn;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -32,6 +32,8 @@ pub struct ConsoleState {
     /// The key second factors' secrets are sealed with (`SECRET_KEY`), if the operator set
     /// one.
     pub secret_key: Option<domain::factors::SecretKey>,
+    /// The console as a WebAuthn relying party (passkeys), from `PUBLIC_URL`.
+    pub passkeys: domain::passkeys::Passkeys,
 }
 
 impl ConsoleState {

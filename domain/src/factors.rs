@@ -1,5 +1,6 @@
-//! Admins' second factors: authenticator apps (TOTP, RFC 6238) and ten one-time recovery
-//! codes, and the organisation's policy that every admin use one.
+//! Admins' second factors: authenticator apps (TOTP, RFC 6238), passkeys (see
+//! [`crate::passkeys`]) and ten one-time recovery codes, and the organisation's policy that
+//! every admin use one.
 //!
 //! A factor's secret is sealed with the server's [`SecretKey`] (ChaCha20-Poly1305, bound to
 //! its admin's id) before it is stored, so a copy of the database alone reveals no secret, and
@@ -79,7 +80,7 @@ impl SecretKey {
     }
 
     /// Seals `secret` for `admin_id`: nonce, then ciphertext and tag.
-    fn seal(&self, admin_id: &str, secret: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn seal(&self, admin_id: &str, secret: &[u8]) -> Result<Vec<u8>> {
         let cipher = ChaCha20Poly1305::new(&self.0);
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = cipher
@@ -95,7 +96,7 @@ impl SecretKey {
     }
 
     /// Opens what [`SecretKey::seal`] sealed for `admin_id`.
-    fn open(&self, admin_id: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn open(&self, admin_id: &str, sealed: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() < NONCE_BYTES {
             return Err(sealed_by_another_key());
         }
@@ -121,7 +122,7 @@ fn sealed_by_another_key() -> Error {
 }
 
 /// The key, or the error an admin sees when the operator set none.
-fn key(key: Option<&SecretKey>) -> Result<&SecretKey> {
+pub(crate) fn key(key: Option<&SecretKey>) -> Result<&SecretKey> {
     key.ok_or_else(|| {
         Error::Forbidden(
             "Second factors need the server's SECRET_KEY, which the operator has not set.".into(),
@@ -202,7 +203,7 @@ pub async fn start_totp(
     })
 }
 
-fn factor_name(name: &str) -> Result<String> {
+pub(crate) fn factor_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
         return Err(Error::Invalid(
@@ -231,22 +232,45 @@ pub async fn confirm_totp(
     let step = totp(secret, &admin.email)?
         .check(code.trim(), now_secs())
         .ok_or_else(|| Error::Invalid("That code is not right. Try the next one.".into()))?;
-    let first = !factors.iter().any(|f| f.confirmed);
-    let codes = first.then(recovery_codes);
     let audit = entry(
         admin,
         "factor.enrolled",
         Some(format!("authenticator app {:?}", factor.name)),
     );
+    confirm_first(
+        store,
+        admin,
+        factor_id,
+        Some(i64::try_from(step).unwrap_or(i64::MAX)),
+        &audit,
+    )
+    .await
+}
+
+/// Confirms a factor being set up (at TOTP time step `step`), recording `audit`. The
+/// admin's first factor comes with new recovery codes, returned.
+pub(crate) async fn confirm_first(
+    store: &Store,
+    admin: &Admin,
+    factor_id: &str,
+    step: Option<i64>,
+    audit: &AuditEntry,
+) -> Result<Option<Vec<String>>> {
+    let first = !store
+        .factors_of(&admin.id, true)
+        .await?
+        .iter()
+        .any(|f| f.confirmed);
+    let codes = first.then(recovery_codes);
     store
         .confirm_factor(
             admin,
             factor_id,
-            Some(i64::try_from(step).unwrap_or(i64::MAX)),
+            step,
             codes
                 .as_ref()
                 .map(|c| c.iter().map(|code| digest(code)).collect()),
-            &audit,
+            audit,
             time::now_ms(),
         )
         .await?;

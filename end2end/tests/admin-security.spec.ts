@@ -87,7 +87,7 @@ test('an admin sets up an authenticator app, logs in with it, and confirms a tok
   await test.step('logging in takes the password, then a code', async () => {
     await page.locator('input[name=email]').fill(EMAIL);
     await page.locator('input[name=password]').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
     await expect(page.getByRole('heading', { name: 'Second factor' })).toBeVisible();
     await page.getByLabel('Code from your authenticator app').fill('000000');
     await page.getByRole('button', { name: 'Continue' }).click();

@@ -48,7 +48,7 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
     await settled(page);
     await page.locator('input[name=email]').fill(ADMIN_EMAIL);
     await page.locator('input[name=password]').fill(`${ADMIN_PASSWORD} but wrong`);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
     await expect(page.getByRole('alert')).toHaveText('Wrong email or password.');
     await expect(page).toHaveURL(/\/login$/);
   });
@@ -56,7 +56,7 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
   await test.step('the right password opens the dashboard', async () => {
     await page.locator('input[name=email]').fill(ADMIN_EMAIL);
     await page.locator('input[name=password]').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
     await expect(page).toHaveURL(`${BASE_URL}/`);
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Dashboard');
     await settled(page);
@@ -149,7 +149,7 @@ test('a logged-out visit to the OneLogin tab ends on the login page', async ({ p
   const checkPageErrors = watchPageErrors(page);
   await page.goto('/settings/directory-integrations/onelogin');
   await expect(page).toHaveURL(`${BASE_URL}/login`);
-  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Log in', exact: true })).toBeVisible();
   await expect(page.getByTestId('scim-url')).toHaveCount(0);
   await expect(page.getByTestId('token-area')).toHaveCount(0);
   await checkPageErrors();

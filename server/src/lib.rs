@@ -84,6 +84,7 @@ impl App {
                 step_up: config.step_up,
                 secret_key: config.secret_key.clone(),
                 scim_base_url: config.scim_base_url(),
+                passkeys: domain::passkeys::Passkeys::new(&config.public_url),
             },
         };
         let last_sync = state

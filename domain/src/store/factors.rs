@@ -155,6 +155,28 @@ impl Store {
         .await
     }
 
+    /// Replaces a factor's sealed secret (a passkey's counter moved on) and notes its use.
+    pub(crate) async fn update_factor_secret(
+        &self,
+        factor_id: &str,
+        sealed: &[u8],
+        at: i64,
+    ) -> Result<()> {
+        let (factor_id, sealed) = (factor_id.to_owned(), sealed.to_vec());
+        self.write(move |tx| {
+            Box::pin(async move {
+                stmt("UPDATE admin_factors SET secret = $1, last_used_at = $2 WHERE id = $3")
+                    .bind(sealed.as_slice())
+                    .bind(at)
+                    .bind(&factor_id)
+                    .execute(tx)
+                    .await
+                    .map(drop)
+            })
+        })
+        .await
+    }
+
     /// Uses up one of the admin's recovery codes (by digest) and records `audit`; whether it
     /// was an unused code of theirs.
     pub(crate) async fn use_recovery_code(
