@@ -96,3 +96,27 @@ fn audit(admin: &Admin, action: &'static str, detail: Option<String>) -> AuditEn
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_step_up_is_fresh_within_its_window_only() {
+        let mut info = SessionInfo::new(Some("203.0.113.7".into()), Some(&"x".repeat(500)));
+        assert_eq!(
+            info.user_agent.as_deref().map(str::len),
+            Some(MAX_USER_AGENT)
+        );
+        let window = Duration::from_secs(600);
+        assert!(info.is_fresh(window));
+        info.authenticated_at -= 599_000;
+        assert!(info.is_fresh(window));
+        info.authenticated_at -= 2_000;
+        assert!(!info.is_fresh(window));
+        // A session from before sessions recorded logins is never fresh.
+        info.authenticated_at = 0;
+        assert!(!info.is_fresh(window));
+    }
+}
