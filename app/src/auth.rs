@@ -205,22 +205,7 @@ pub async fn finish_passkey_login(
         .await
         .map_err(console_error)?
         .ok_or_else(|| console_error(domain::Error::InvalidCredentials))?;
-    state
-        .passkeys
-        .finish_authentication(
-            &state.store,
-            state.secret_key.as_ref(),
-            &admin,
-            &credential,
-            &authentication,
-        )
-        .await
-        .map_err(|e| match e {
-            domain::Error::InvalidCredentials => console_error(domain::Error::Invalid(
-                "The passkey was not accepted.".into(),
-            )),
-            other => console_error(other),
-        })?;
+    prove_passkey(&state, &admin, &credential, &authentication).await?;
     session
         .remove::<Pending>(PENDING)
         .await
@@ -260,22 +245,9 @@ fn session_error(e: tower_sessions::session::Error) -> ServerFnError {
 /// from now. Wrong passwords count as failed logins.
 #[server]
 pub async fn confirm_identity(password: String, code: Option<String>) -> Result<(), ServerFnError> {
-    use crate::ssr::{client_addr, console_error, require_admin, session};
+    use crate::ssr::{console_error, require_admin, session};
     let (state, admin) = require_admin().await?;
-    domain::accounts::check_password(
-        &state.store,
-        &state.throttles.logins,
-        client_addr(),
-        &admin,
-        &password,
-    )
-    .await
-    .map_err(|e| match e {
-        domain::Error::InvalidCredentials => {
-            console_error(domain::Error::Invalid("That is not your password.".into()))
-        }
-        other => console_error(other),
-    })?;
+    check_own_password(&state, &admin, &password).await?;
     if admin.second_factor {
         let code = code.unwrap_or_default();
         if code.trim().is_empty() {
@@ -330,7 +302,7 @@ pub async fn confirm_identity_with_passkey(
     password: String,
     credential: webauthn_rs_proto::PublicKeyCredential,
 ) -> Result<(), ServerFnError> {
-    use crate::ssr::{client_addr, console_error, require_admin, session};
+    use crate::ssr::{console_error, require_admin, session};
     let (state, admin) = require_admin().await?;
     let session = session().await?;
     let authentication = session
@@ -343,12 +315,25 @@ pub async fn confirm_identity_with_passkey(
                 "No passkey confirmation is in progress; start again.".into(),
             ))
         })?;
+    check_own_password(&state, &admin, &password).await?;
+    prove_passkey(&state, &admin, &credential, &authentication).await?;
+    stepped_up(&state, &admin, &session).await
+}
+
+/// Checks the logged-in admin's own password (a wrong one counts as a failed login).
+#[cfg(feature = "ssr")]
+async fn check_own_password(
+    state: &crate::ssr::ConsoleState,
+    admin: &domain::accounts::Admin,
+    password: &str,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::console_error;
     domain::accounts::check_password(
         &state.store,
         &state.throttles.logins,
-        client_addr(),
-        &admin,
-        &password,
+        crate::ssr::client_addr(),
+        admin,
+        password,
     )
     .await
     .map_err(|e| match e {
@@ -356,15 +341,26 @@ pub async fn confirm_identity_with_passkey(
             console_error(domain::Error::Invalid("That is not your password.".into()))
         }
         other => console_error(other),
-    })?;
+    })
+}
+
+/// Verifies a passkey's signature for `admin` against the ceremony's state.
+#[cfg(feature = "ssr")]
+async fn prove_passkey(
+    state: &crate::ssr::ConsoleState,
+    admin: &domain::accounts::Admin,
+    credential: &webauthn_rs_proto::PublicKeyCredential,
+    authentication: &domain::passkeys::Authentication,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::console_error;
     state
         .passkeys
         .finish_authentication(
             &state.store,
             state.secret_key.as_ref(),
-            &admin,
-            &credential,
-            &authentication,
+            admin,
+            credential,
+            authentication,
         )
         .await
         .map_err(|e| match e {
@@ -372,8 +368,7 @@ pub async fn confirm_identity_with_passkey(
                 "The passkey was not accepted.".into(),
             )),
             other => console_error(other),
-        })?;
-    stepped_up(&state, &admin, &session).await
+        })
 }
 
 /// Notes in the session that its admin proved their identity now, and audits it.

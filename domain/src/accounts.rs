@@ -101,12 +101,7 @@ pub async fn create_admin(
         second_factor: false,
         factor_required: false,
     };
-    let audit = AuditEntry {
-        admin_id: None,
-        actor: OPERATOR.into(),
-        action: "admin.created",
-        detail: Some(row.email.clone()),
-    };
+    let audit = AuditEntry::by_operator("admin.created", Some(row.email.clone()));
     store.insert_admin(&row, &audit, now).await?;
     Ok((org, row.into()))
 }
@@ -128,12 +123,7 @@ pub async fn add_admin(store: &Store, by: &Admin, email: &str, pw: &str) -> Resu
         second_factor: false,
         factor_required: false,
     };
-    let audit = AuditEntry {
-        admin_id: Some(by.id.clone()),
-        actor: by.email.clone(),
-        action: "admin.added",
-        detail: Some(row.email.clone()),
-    };
+    let audit = AuditEntry::by(by, "admin.added", Some(row.email.clone()));
     store.insert_admin(&row, &audit, now).await?;
     Ok(row.into())
 }
@@ -266,12 +256,7 @@ pub async fn unlock(store: &Store, email: &str) -> Result<u64> {
         .await?
         .ok_or_else(|| Error::Invalid(format!("no admin has the email {email}")))?;
     let forgotten = crate::lockout::unlock(store, &email).await?;
-    let audit = AuditEntry {
-        admin_id: None,
-        actor: OPERATOR.into(),
-        action: "admin.unlocked",
-        detail: Some(email),
-    };
+    let audit = AuditEntry::by_operator("admin.unlocked", Some(email));
     store
         .insert_audit(&row.organisation_id, &audit, time::now_ms())
         .await?;
@@ -316,12 +301,7 @@ pub async fn check_password(
 
 /// Records a login completed with a second factor (`how` it was proved).
 pub async fn record_login(store: &Store, admin: &Admin, how: &str) -> Result<()> {
-    let audit = AuditEntry {
-        admin_id: Some(admin.id.clone()),
-        actor: admin.email.clone(),
-        action: "login",
-        detail: Some(how.to_owned()),
-    };
+    let audit = AuditEntry::by(admin, "login", Some(how.to_owned()));
     store
         .insert_audit(&admin.organisation_id, &audit, time::now_ms())
         .await
@@ -329,12 +309,7 @@ pub async fn record_login(store: &Store, admin: &Admin, how: &str) -> Result<()>
 
 /// Records that an admin confirmed their password for a sensitive action (a step-up).
 pub async fn record_step_up(store: &Store, admin: &Admin) -> Result<()> {
-    let audit = AuditEntry {
-        admin_id: Some(admin.id.clone()),
-        actor: admin.email.clone(),
-        action: "login.step_up",
-        detail: None,
-    };
+    let audit = AuditEntry::by(admin, "login.step_up", None);
     store
         .insert_audit(&admin.organisation_id, &audit, time::now_ms())
         .await
@@ -364,12 +339,7 @@ pub async fn change_password(
         ));
     }
     let hash = password::hash(new.to_owned()).await?;
-    let audit = AuditEntry {
-        admin_id: Some(admin.id.clone()),
-        actor: admin.email.clone(),
-        action: "password.changed",
-        detail: None,
-    };
+    let audit = AuditEntry::by(admin, "password.changed", None);
     store
         .set_password(admin, &hash, keep, &audit, time::now_ms())
         .await

@@ -9,6 +9,32 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+impl AuditEntry {
+    /// `admin` did `action` (on `detail`, when it names what).
+    pub fn by(
+        admin: &crate::accounts::Admin,
+        action: &'static str,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            admin_id: Some(admin.id.clone()),
+            actor: admin.email.clone(),
+            action,
+            detail,
+        }
+    }
+
+    /// The operator's command line did `action` (to `detail`).
+    pub fn by_operator(action: &'static str, detail: Option<String>) -> Self {
+        Self {
+            admin_id: None,
+            actor: crate::accounts::OPERATOR.into(),
+            action,
+            detail,
+        }
+    }
+}
+
 /// An event as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {

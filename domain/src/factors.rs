@@ -232,7 +232,7 @@ pub async fn confirm_totp(
     let step = totp(secret, &admin.email)?
         .check(code.trim(), now_secs())
         .ok_or_else(|| Error::Invalid("That code is not right. Try the next one.".into()))?;
-    let audit = entry(
+    let audit = AuditEntry::by(
         admin,
         "factor.enrolled",
         Some(format!("authenticator app {:?}", factor.name)),
@@ -343,7 +343,7 @@ pub async fn verify(
         return Err(Error::InvalidCredentials);
     }
     let left = store.recovery_codes_left(&admin.id).await?;
-    let audit = entry(
+    let audit = AuditEntry::by(
         admin,
         "recovery_code.used",
         Some(format!("{} left", left.saturating_sub(1))),
@@ -399,7 +399,7 @@ pub async fn remove(store: &Store, admin: &Admin, factor_id: &str, required: boo
                 .into(),
         ));
     }
-    let audit = entry(admin, "factor.removed", Some(format!("{:?}", factor.name)));
+    let audit = AuditEntry::by(admin, "factor.removed", Some(format!("{:?}", factor.name)));
     store
         .delete_factors(
             &admin.organisation_id,
@@ -421,12 +421,7 @@ pub async fn reset(store: &Store, email: &str) -> Result<u64> {
         .admin_by_email(&email)
         .await?
         .ok_or_else(|| Error::Invalid(format!("no admin has the email {email}")))?;
-    let audit = AuditEntry {
-        admin_id: None,
-        actor: crate::accounts::OPERATOR.into(),
-        action: "factors.reset",
-        detail: Some(email),
-    };
+    let audit = AuditEntry::by_operator("factors.reset", Some(email));
     store
         .delete_factors(&row.organisation_id, &row.id, None, &audit, time::now_ms())
         .await
@@ -449,19 +444,10 @@ pub async fn set_policy(store: &Store, admin: &Admin, required: bool) -> Result<
         .set_factor_policy(
             &admin.organisation_id,
             required,
-            &entry(admin, action, None),
+            &AuditEntry::by(admin, action, None),
             time::now_ms(),
         )
         .await
-}
-
-fn entry(admin: &Admin, action: &'static str, detail: Option<String>) -> AuditEntry {
-    AuditEntry {
-        admin_id: Some(admin.id.clone()),
-        actor: admin.email.clone(),
-        action,
-        detail,
-    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ impl Passkeys {
                 last_used_at: None,
             })
             .await?;
-        let audit = entry(admin, "factor.enrolled", Some(format!("passkey {name:?}")));
+        let audit = AuditEntry::by(admin, "factor.enrolled", Some(format!("passkey {name:?}")));
         crate::factors::confirm_first(store, admin, &id, None, &audit).await
     }
 
@@ -216,15 +216,6 @@ impl Passkeys {
 
 fn serialise(passkey: &Passkey) -> Result<Vec<u8>> {
     serde_json::to_vec(passkey).map_err(|e| failed("a passkey could not be stored", e))
-}
-
-fn entry(admin: &Admin, action: &'static str, detail: Option<String>) -> AuditEntry {
-    AuditEntry {
-        admin_id: Some(admin.id.clone()),
-        actor: admin.email.clone(),
-        action,
-        detail,
-    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub async fn sessions(store: &Store, admin_id: &str) -> Result<Vec<SessionSummar
 
 /// Ends one of the admin's sessions, by handle; whether it existed.
 pub async fn end(store: &Store, admin: &Admin, handle: &str) -> Result<bool> {
-    let audit = audit(admin, "session.ended", Some(handle.to_owned()));
+    let audit = AuditEntry::by(admin, "session.ended", Some(handle.to_owned()));
     Ok(store
         .end_sessions(admin, Some(handle), None, &audit, time::now_ms())
         .await?
@@ -82,19 +82,10 @@ pub async fn end(store: &Store, admin: &Admin, handle: &str) -> Result<bool> {
 
 /// Ends every session of the admin but `current`; how many.
 pub async fn end_others(store: &Store, admin: &Admin, current: &str) -> Result<u64> {
-    let audit = audit(admin, "sessions.ended", None);
+    let audit = AuditEntry::by(admin, "sessions.ended", None);
     store
         .end_sessions(admin, None, Some(current), &audit, time::now_ms())
         .await
-}
-
-fn audit(admin: &Admin, action: &'static str, detail: Option<String>) -> AuditEntry {
-    AuditEntry {
-        admin_id: Some(admin.id.clone()),
-        actor: admin.email.clone(),
-        action,
-        detail,
-    }
 }
 
 #[cfg(test)]

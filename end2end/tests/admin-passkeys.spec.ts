@@ -1,6 +1,6 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from './env';
-import { logIn, settled, watchPageErrors } from './helpers';
+import { addAdmin, logIn, logOut, settled, watchPageErrors } from './helpers';
 
 // Passkeys in a real browser, with Chromium's virtual authenticator (DevTools' WebAuthn
 // domain) standing in for a phone or security key: an admin adds a passkey, then logs in
@@ -10,12 +10,6 @@ import { logIn, settled, watchPageErrors } from './helpers';
 
 const EMAIL = 'pk@acme.example';
 const PASSWORD = 'a long password for pk';
-
-async function logOut(page: Page) {
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await expect(page).toHaveURL(/\/login$/);
-  await settled(page);
-}
 
 test('an admin adds a passkey and logs in with it, with and without a password', async ({ page }) => {
   test.setTimeout(180_000);
@@ -35,12 +29,7 @@ test('an admin adds a passkey and logs in with it, with and without a password',
 
   await test.step('Ada adds an admin', async () => {
     await logIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await page.goto('/settings/admins');
-    await settled(page);
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel(/Initial password/).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Add admin' }).click();
-    await expect(page.getByRole('status')).toHaveText(`${EMAIL} can now log in.`);
+    await addAdmin(page, EMAIL, PASSWORD);
     await logOut(page);
   });
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from './env';
-import { checkPage, logIn, settled, trackLayoutShift, watchPageErrors } from './helpers';
+import { addAdmin, checkPage, logIn, logOut, settled, trackLayoutShift, watchPageErrors } from './helpers';
 
 // An admin's own security, in a real browser against the real server (which runs with a
 // one-minute STEP_UP_MINUTES): Ada adds an admin, who sets up an authenticator app (the
@@ -40,12 +40,6 @@ function totp(secret: string, offset = 0): string {
   return ((hash.readUInt32BE(at) & 0x7fffffff) % 1_000_000).toString().padStart(6, '0');
 }
 
-async function logOut(page: Page) {
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await expect(page).toHaveURL(/\/login$/);
-  await settled(page);
-}
-
 test('an admin sets up an authenticator app, logs in with it, and confirms a token reset', async ({ page }) => {
   test.setTimeout(180_000);
   const checkPageErrors = watchPageErrors(page);
@@ -53,12 +47,7 @@ test('an admin sets up an authenticator app, logs in with it, and confirms a tok
 
   await test.step('Ada adds an admin', async () => {
     await logIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await page.goto('/settings/admins');
-    await settled(page);
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel(/Initial password/).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Add admin' }).click();
-    await expect(page.getByRole('status')).toHaveText(`${EMAIL} can now log in.`);
+    await addAdmin(page, EMAIL, PASSWORD);
     await logOut(page);
   });
 

@@ -48,6 +48,23 @@ export async function logIn(page: Page, email: string, password: string) {
   await settled(page);
 }
 
+/** Logs out and waits for the login page. */
+export async function logOut(page: Page) {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await settled(page);
+}
+
+/** Adds an admin from Settings > Admins, as the logged-in admin, who has just logged in. */
+export async function addAdmin(page: Page, email: string, password: string) {
+  await page.goto('/settings/admins');
+  await settled(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel(/Initial password/).fill(password);
+  await page.getByRole('button', { name: 'Add admin' }).click();
+  await expect(page.getByRole('status')).toHaveText(`${email} can now log in.`);
+}
+
 /**
  * Sums the page's layout shifts (the Cumulative Layout Shift of web-vitals) from the first
  * paint on; call once per page before navigating.
