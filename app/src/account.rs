@@ -91,11 +91,11 @@ pub async fn account() -> Result<AccountView, ServerFnError> {
     })
 }
 
-/// Starts setting up an authenticator app named `name`.
+/// Starts setting up an authenticator app named `name` (needs a recent login).
 #[server]
 pub async fn start_totp(name: String) -> Result<TotpSetup, ServerFnError> {
-    use crate::ssr::{console_error, no_store, require_admin_enrolling};
-    let (state, admin) = require_admin_enrolling().await?;
+    use crate::ssr::{console_error, no_store, require_recent_login_enrolling};
+    let (state, admin) = require_recent_login_enrolling().await?;
     no_store();
     let setup = domain::factors::start_totp(&state.store, state.secret_key.as_ref(), &admin, &name)
         .await
@@ -130,12 +130,12 @@ pub async fn confirm_totp(factor_id: String, code: String) -> Result<Vec<String>
 #[cfg(feature = "ssr")]
 const REGISTRATION: &str = "passkey_registration";
 
-/// Starts registering a passkey: the challenge for the browser.
+/// Starts registering a passkey (needs a recent login): the challenge for the browser.
 #[server]
 pub async fn start_passkey_registration(
 ) -> Result<webauthn_rs_proto::CreationChallengeResponse, ServerFnError> {
-    use crate::ssr::{console_error, require_admin_enrolling, session};
-    let (state, admin) = require_admin_enrolling().await?;
+    use crate::ssr::{console_error, require_recent_login_enrolling, session};
+    let (state, admin) = require_recent_login_enrolling().await?;
     let (challenge, registration) = state
         .passkeys
         .start_registration(&state.store, state.secret_key.as_ref(), &admin)
@@ -385,11 +385,19 @@ fn SecondFactors() -> impl IntoView {
     };
     let remove_step_up =
         Signal::derive(move || !remove.pending().get() && needs_step_up(&remove.value().get()));
+    let start_step_up =
+        Signal::derive(move || !start.pending().get() && needs_step_up(&start.value().get()));
+    let last_start = RwSignal::new(None::<StartTotp>);
+    let retry_start = Callback::new(move |()| {
+        if let Some(request) = last_start.get_untracked() {
+            start.dispatch(request);
+        }
+    });
     // Adding a passkey: the server's challenge, the browser's ceremony, the server's check.
     let passkey_name = RwSignal::new(String::from("Passkey"));
     let passkey = RwSignal::new(None::<Result<Vec<String>, String>>);
     let adding = RwSignal::new(false);
-    let add_passkey = move |_| {
+    let add_passkey = Callback::new(move |()| {
         let name = passkey_name.get_untracked();
         adding.set(true);
         passkey.set(None);
@@ -408,7 +416,10 @@ fn SecondFactors() -> impl IntoView {
             passkey.set(Some(outcome));
             data.refetch();
         });
-    };
+    });
+    let passkey_step_up = Signal::derive(move || {
+        !adding.get() && matches!(passkey.get(), Some(Err(e)) if e == crate::STEP_UP)
+    });
     // Recovery codes come once, with the first factor, whichever it is.
     let new_codes = move || {
         confirm
@@ -426,7 +437,11 @@ fn SecondFactors() -> impl IntoView {
     });
     let error = move || {
         [
-            start.value().get().and_then(|r| r.err()),
+            start
+                .value()
+                .get()
+                .filter(|r| !needs_step_up(&Some(r.clone())))
+                .and_then(|r| r.err()),
             confirm.value().get().and_then(|r| r.err()),
             remove
                 .value()
@@ -499,20 +514,28 @@ fn SecondFactors() -> impl IntoView {
                     </div>
                 }.into_any(),
                 None => view! {
-                    <ActionForm action=start attr:class="stacked">
+                    <form class="stacked" on:submit=move |ev| {
+                        ev.prevent_default();
+                        if let Ok(request) = StartTotp::from_event(&ev) {
+                            last_start.set(Some(request.clone()));
+                            start.dispatch(request);
+                        }
+                    }>
                         <label for="factor-name">"Name of the new authenticator (e.g. Phone)"</label>
                         <input id="factor-name" type="text" name="name" required maxlength="60" value="Phone"/>
                         <button type="submit" disabled=move || start.pending().get()>"Set up an authenticator app"</button>
-                    </ActionForm>
+                    </form>
                     <div class="stacked passkey-add">
                         <label for="passkey-name">"Name of the new passkey (e.g. Laptop)"</label>
                         <input id="passkey-name" type="text" maxlength="60" prop:value=passkey_name
                             on:input=move |ev| passkey_name.set(event_target_value(&ev))/>
-                        <button type="button" disabled=move || adding.get() on:click=add_passkey>"Add a passkey"</button>
+                        <button type="button" disabled=move || adding.get() on:click=move |_| add_passkey.run(())>"Add a passkey"</button>
                     </div>
                 }.into_any(),
             }}
-            {move || passkey.get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <StepUp needed=start_step_up retry=retry_start/>
+            <StepUp needed=passkey_step_up retry=add_passkey/>
+            {move || passkey.get().and_then(|r| r.err()).filter(|e| e != crate::STEP_UP).map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {move || new_codes().map(|codes| view! {
                 <div class="recovery-codes" role="status" data-testid="recovery-codes">
                     <p class="warning">"Your second factor is set up. Save these recovery codes now: each logs you in once if you lose your authenticator or passkey, and they will not be shown again."</p>

@@ -86,10 +86,18 @@ pub async fn require_admin_enrolling() -> Result<(ConsoleState, Admin), ServerFn
 /// confirmed their password, within `STEP_UP_MINUTES`; otherwise a 403 whose message is
 /// [`crate::STEP_UP`], which the console answers by asking for the password and trying again.
 pub async fn require_recent_login() -> Result<(ConsoleState, Admin), ServerFnError> {
-    let (state, admin, info) = admin_session().await?;
+    let (state, admin) = require_recent_login_enrolling().await?;
     if admin.must_enrol {
         return Err(console_error(Error::Forbidden(crate::ENROL.to_owned())));
     }
+    Ok((state, admin))
+}
+
+/// [`require_recent_login`] for setting up a second factor, which an admin who must set one
+/// up may do: a factor added from a stolen session would outlive it (a passkey logs in
+/// without the password).
+pub async fn require_recent_login_enrolling() -> Result<(ConsoleState, Admin), ServerFnError> {
+    let (state, admin, info) = admin_session().await?;
     if info.is_fresh(state.step_up) {
         Ok((state, admin))
     } else {

@@ -732,3 +732,43 @@ async fn the_operator_resets_factors_and_the_key_is_required() {
         .await
         .contains(&"factors.reset".to_owned()));
 }
+
+/// A factor added from a stolen session would outlive it (a passkey logs in without the
+/// password): setting one up needs a recent login too.
+#[tokio::test]
+async fn setting_up_a_factor_needs_a_recent_login() {
+    let s = TestServer::start().await;
+    let ada = s.cookie_for("ada@example.com", PASSWORD).await;
+    s.age_sessions().await;
+    for path in [
+        app::account::StartTotp::PATH,
+        app::account::StartPasskeyRegistration::PATH,
+    ] {
+        let refused = s.as_admin(&ada, path, &[("name", "Phone")]).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            refused.body
+        );
+        assert!(refused.body.to_string().contains(app::STEP_UP));
+    }
+    let confirmed = s
+        .as_admin(
+            &ada,
+            app::auth::ConfirmIdentity::PATH,
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    let _ = s.enrol(&ada).await;
+    let passkey = s
+        .as_admin(&ada, app::account::StartPasskeyRegistration::PATH, &[])
+        .await;
+    assert_eq!(passkey.status, StatusCode::OK, "{}", passkey.body);
+    assert!(
+        passkey.body["publicKey"]["challenge"].is_string(),
+        "{}",
+        passkey.body
+    );
+}
