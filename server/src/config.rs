@@ -55,6 +55,10 @@ pub struct Config {
     /// key second factors' secrets are sealed with. Without one, admins cannot set up a second
     /// factor, and a server whose database holds factors refuses to start.
     pub secret_key: Option<domain::factors::SecretKey>,
+    /// `SHUTDOWN_DRAIN_SECONDS`: after SIGTERM, how long the server keeps serving while
+    /// `/readyz` answers 503, so that load balancers stop sending it requests before it stops
+    /// accepting them. Default 0.
+    pub shutdown_drain: Duration,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -147,6 +151,7 @@ impl Config {
         )?;
         let max_connections = number(&get, "MAX_CONNECTIONS", 1, 100_000, DEFAULT_MAX_CONNECTIONS)?;
         let step_up = number(&get, "STEP_UP_MINUTES", 1, 1440, DEFAULT_STEP_UP_MINUTES)?;
+        let shutdown_drain = number(&get, "SHUTDOWN_DRAIN_SECONDS", 0, 300, 0)?;
         let secret_key = match (get("SECRET_KEY"), get("SECRET_KEY_FILE")) {
             (Some(key), _) => Some(
                 domain::factors::SecretKey::parse(&key).map_err(|e| format!("SECRET_KEY: {e}"))?,
@@ -171,6 +176,7 @@ impl Config {
             max_connections: usize::try_from(max_connections).unwrap_or(1),
             step_up: Duration::from_secs(step_up * 60),
             secret_key,
+            shutdown_drain: Duration::from_secs(shutdown_drain),
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),

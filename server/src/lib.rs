@@ -2,6 +2,7 @@
 //! Leptos console, and the accept loop in front of it. `main.rs` adds the command line.
 
 pub mod config;
+pub mod health;
 pub mod listen;
 pub mod scim_api;
 
@@ -51,6 +52,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct App {
     pub router: Router,
     pub state: AppState,
+    /// Set when the process starts shutting down: `/readyz` answers 503 from then on.
+    pub draining: health::Draining,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -97,12 +100,18 @@ impl App {
             .spawn_writer(store.clone(), Duration::from_millis(250));
         // Sessions live in the same database, so any instance serves any admin. Their table
         // is created by the migrations (0002_sessions).
-        let (router, sessions) =
-            with_sessions(state.clone(), config, AdminSessions::new(store.clone()));
+        let draining = health::Draining::default();
+        let (router, sessions) = with_sessions(
+            state.clone(),
+            config,
+            AdminSessions::new(store.clone()),
+            draining.clone(),
+        );
         let logins = prune_login_failures(store.clone());
         Ok(Self {
             router,
             state,
+            draining,
             background: vec![last_sync, activity, sessions, logins],
         })
     }
@@ -138,6 +147,7 @@ fn with_sessions<S>(
     state: AppState,
     config: &Config,
     sessions: S,
+    draining: health::Draining,
 ) -> (Router, tokio::task::JoinHandle<()>)
 where
     S: ExpiredDeletion + Clone + Send + Sync + 'static,
@@ -157,13 +167,14 @@ where
             }
         }
     });
-    (router(state, config, layer), cleanup)
+    (router(state, config, layer, draining), cleanup)
 }
 
 fn router<S: tower_sessions::SessionStore + Clone>(
     state: AppState,
     config: &Config,
     sessions: SessionManagerLayer<S>,
+    draining: health::Draining,
 ) -> Router {
     let routes = generate_route_list(app::App);
     let console_state = state.console.clone();
@@ -192,6 +203,7 @@ fn router<S: tower_sessions::SessionStore + Clone>(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ));
+    let health = health::router(state.console.store.clone(), draining);
     Router::new()
         .nest("/scimapi", scim_api::router(state.clone()))
         .merge(console)
@@ -213,6 +225,7 @@ fn router<S: tower_sessions::SessionStore + Clone>(
             }
         }))
         .with_state(state)
+        .merge(health)
 }
 
 /// The client's address: the TCP peer, or behind `hops` trusted proxies the `hops`-th

@@ -204,11 +204,21 @@ async fn serve(config: &Config) -> Result<(), String> {
         config.site_addr,
         config.scim_base_url()
     );
+    let draining = app.draining.clone();
+    let drain = config.shutdown_drain;
     server::listen::serve(
         listener,
         app.router.clone(),
         config.connection_limits(),
-        shutdown_signal(),
+        async move {
+            shutdown_signal().await;
+            // Not ready from now on; still serving while load balancers notice.
+            draining.start();
+            if !drain.is_zero() {
+                tracing::info!(seconds = drain.as_secs(), "draining before shutdown");
+                tokio::time::sleep(drain).await;
+            }
+        },
     )
     .await;
     app.shutdown().await;

@@ -44,7 +44,7 @@ mod sqlite;
 mod users;
 
 pub use accounts::AdminChange;
-use db::{Admission, JobContext, JobFuture, Tx};
+use db::{stmt, Admission, JobContext, JobFuture, Tx};
 pub use deleted::{DeletedGroupRow, DeletedQuery, DeletedUserRow};
 pub use factors::FactorRow;
 pub(crate) use filter_sql::Table;
@@ -214,6 +214,8 @@ struct Inner {
     db: Db,
     backend: Backend,
     job_deadline: Duration,
+    /// The SQLite file, to tell whether it is still there.
+    sqlite_path: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -296,9 +298,11 @@ impl Store {
         let backend = Backend::of(url)?;
         let admission = options.admission(backend);
         let pool_size = options.pool_size(backend);
+        let mut sqlite_path = None;
         let db = match backend {
             Backend::Sqlite => {
                 let path = open_sqlite(url).await?;
+                sqlite_path = Some(path.clone());
                 Db::Sqlite(sqlite::Sqlite::open(path, pool_size as usize, admission)?)
             }
             Backend::Postgres => {
@@ -316,6 +320,7 @@ impl Store {
                 db,
                 backend,
                 job_deadline: options.job_deadline.unwrap_or(DEFAULT_JOB_DEADLINE),
+                sqlite_path,
             }),
             budget: None,
         })
@@ -323,6 +328,32 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// Whether this store can serve requests: its database answers a read with every
+    /// migration this build knows applied, and (SQLite) its file is still where it was
+    /// opened. `Ok(false)` when migrations are missing; an error when the database does not
+    /// answer.
+    pub async fn ready(&self) -> Result<bool> {
+        if let Some(path) = &self.inner.sqlite_path {
+            if !path.exists() {
+                return Err(Error::Database(crate::error::DbError::Closed));
+            }
+        }
+        let known = match self.backend() {
+            Backend::Sqlite => SQLITE_MIGRATIONS.iter().count(),
+            Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
+        };
+        let applied: i64 = self
+            .read(|tx| {
+                Box::pin(async {
+                    stmt("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                        .fetch_scalar(tx)
+                        .await
+                })
+            })
+            .await?;
+        Ok(usize::try_from(applied).unwrap_or(0) >= known)
     }
 
     /// This store bound to the request running now (see [`deadline::run`]): its jobs carry

@@ -42,6 +42,16 @@ impl Server {
 
     /// A server logging at `rust_log` (a `RUST_LOG` value) to `log`.
     pub(crate) async fn start_logging(db: &str, rust_log: &str, log: Stdio) -> Self {
+        Self::start_with(db, rust_log, log, &[]).await
+    }
+
+    /// [`Server::start_logging`] with more environment variables.
+    pub(crate) async fn start_with(
+        db: &str,
+        rust_log: &str,
+        log: Stdio,
+        vars: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("port")
             .local_addr()
@@ -51,6 +61,7 @@ impl Server {
             .env("DATABASE_URL", db)
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", rust_log)
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -96,6 +107,23 @@ impl Server {
     pub(crate) fn stop(mut self) {
         self.signal("TERM");
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM, as an orchestrator does, without waiting.
+    pub(crate) fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Whether the process exits, successfully, within `limit`.
+    pub(crate) fn exits_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     fn signal(&self, name: &str) {

@@ -13,6 +13,7 @@ mod crash;
 mod deletion;
 mod discovery;
 mod groups;
+mod health;
 mod instances;
 mod isolation;
 mod replay;
