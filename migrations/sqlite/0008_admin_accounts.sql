@@ -12,6 +12,9 @@ ALTER TABLE organisations ADD COLUMN require_second_factor INTEGER NOT NULL DEFA
 ALTER TABLE tower_sessions ADD COLUMN admin_id TEXT;
 ALTER TABLE tower_sessions ADD COLUMN handle TEXT;
 CREATE INDEX tower_sessions_admin ON tower_sessions (admin_id);
+-- Sessions from before have neither, so nothing could end them by admin (a changed password,
+-- a disabled admin): they end here, and their admins log in again once.
+DELETE FROM tower_sessions;
 
 -- Failed logins, shared by every instance: per account and address (''), per account
 -- (address ''), per address (account ''). Each row is the instant (ms) by which its failures
