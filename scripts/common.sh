@@ -3,8 +3,9 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# One target directory outside the clone, so a fresh clone (CI) builds incrementally.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/scim-console/target}"
+# Cargo's own default, ./target, unless CARGO_TARGET_DIR says otherwise (.ci/run keeps one
+# outside the clone, so that a fresh clone builds incrementally).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 # Incremental compilation keeps a copy of every build's intermediate artifacts; on this
 # machine's disk it grew past 40 GB in an afternoon of test runs. Off unless asked for.
