@@ -12,32 +12,35 @@ pub async fn create(
     challenge: CreationChallengeResponse,
 ) -> Result<RegisterPublicKeyCredential, String> {
     let options: web_sys::CredentialCreationOptions = challenge.into();
-    let window = web_sys::window().ok_or("no browser window")?;
-    let promise = window
-        .navigator()
-        .credentials()
-        .create_with_options(&options)
-        .map_err(refused)?;
-    let credential = wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map_err(refused)?;
-    Ok(web_sys::PublicKeyCredential::from(credential).into())
+    let promise = credentials()?.create_with_options(&options);
+    Ok(settle(promise).await?.into())
 }
 
 /// Signs the server's challenge with one of the admin's passkeys.
 #[cfg(feature = "hydrate")]
 pub async fn get(challenge: RequestChallengeResponse) -> Result<PublicKeyCredential, String> {
     let options: web_sys::CredentialRequestOptions = challenge.into();
-    let window = web_sys::window().ok_or("no browser window")?;
-    let promise = window
+    let promise = credentials()?.get_with_options(&options);
+    Ok(settle(promise).await?.into())
+}
+
+#[cfg(feature = "hydrate")]
+fn credentials() -> Result<web_sys::CredentialsContainer, String> {
+    Ok(web_sys::window()
+        .ok_or("no browser window")?
         .navigator()
-        .credentials()
-        .get_with_options(&options)
-        .map_err(refused)?;
-    let credential = wasm_bindgen_futures::JsFuture::from(promise)
+        .credentials())
+}
+
+/// The credential a `navigator.credentials` call settles with.
+#[cfg(feature = "hydrate")]
+async fn settle(
+    promise: Result<js_sys::Promise, wasm_bindgen::JsValue>,
+) -> Result<web_sys::PublicKeyCredential, String> {
+    let credential = wasm_bindgen_futures::JsFuture::from(promise.map_err(refused)?)
         .await
         .map_err(refused)?;
-    Ok(web_sys::PublicKeyCredential::from(credential).into())
+    Ok(web_sys::PublicKeyCredential::from(credential))
 }
 
 /// What the admin reads when the browser or authenticator refused (or they cancelled).

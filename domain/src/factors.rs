@@ -256,25 +256,18 @@ pub(crate) async fn confirm_first(
     step: Option<i64>,
     audit: &AuditEntry,
 ) -> Result<Option<Vec<String>>> {
-    let first = !store
-        .factors_of(&admin.id, true)
-        .await?
-        .iter()
-        .any(|f| f.confirmed);
-    let codes = first.then(recovery_codes);
-    store
+    let codes = recovery_codes();
+    let first = store
         .confirm_factor(
             admin,
             factor_id,
             step,
-            codes
-                .as_ref()
-                .map(|c| c.iter().map(|code| digest(code)).collect()),
+            codes.iter().map(|code| digest(code)).collect(),
             audit,
             time::now_ms(),
         )
         .await?;
-    Ok(codes)
+    Ok(first.then_some(codes))
 }
 
 /// New recovery codes: `xxxx-xxxx-xxxx-xxxx`, Base32.

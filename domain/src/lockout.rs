@@ -17,15 +17,13 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::throttle::{ClientAddr, Policy};
+use crate::throttle::{bounded, ClientAddr, Policy};
 use crate::time;
 
 /// The longest an answer is delayed for an account under attack.
 pub const MAX_DELAY: Duration = Duration::from_secs(4);
 /// The first delay, once an account's failures pass its allowance.
 const FIRST_DELAY: Duration = Duration::from_millis(250);
-/// Longest account or address kept, in bytes (a longer "email" is cut).
-const MAX_KEY_LEN: usize = 320;
 
 /// How many failures each key may have.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +68,7 @@ pub struct Attempt {
 impl Attempt {
     pub fn new(email: &str, client: Option<ClientAddr>) -> Self {
         Self {
-            account: cut(&email.trim().to_lowercase()).to_owned(),
+            account: bounded(&email.trim().to_lowercase()).to_owned(),
             address: client.map(ClientAddr::throttle_key),
         }
     }
@@ -93,14 +91,6 @@ impl Attempt {
         keys.push(((self.account.clone(), String::new()), Key::Account));
         keys
     }
-}
-
-fn cut(key: &str) -> &str {
-    let mut end = key.len().min(MAX_KEY_LEN);
-    while !key.is_char_boundary(end) {
-        end -= 1;
-    }
-    &key[..end]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,7 +247,7 @@ mod tests {
         assert_eq!(a.address(), Some("203.0.113.7"));
         assert_eq!(
             Attempt::new(&"é".repeat(1000), None).account().len(),
-            MAX_KEY_LEN
+            crate::throttle::MAX_KEY_LEN
         );
     }
 }

@@ -23,7 +23,7 @@ pub const MAX_KEYS: usize = 100_000;
 pub const MAX_KEY_LEN: usize = 320;
 
 /// `key` cut to at most [`MAX_KEY_LEN`] bytes, on a character boundary.
-fn bounded(key: &str) -> &str {
+pub(crate) fn bounded(key: &str) -> &str {
     let mut end = key.len().min(MAX_KEY_LEN);
     while !key.is_char_boundary(end) {
         end -= 1;

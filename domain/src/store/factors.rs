@@ -86,21 +86,28 @@ impl Store {
         .await
     }
 
-    /// Marks a factor confirmed at time step `step` (TOTP) and, when `codes` are given, makes
-    /// them the admin's recovery codes (digests), recording `audit`, in one job. `NotFound`
-    /// when the admin has no such unconfirmed factor.
+    /// Marks a factor confirmed at time step `step` (TOTP) and, when it is the admin's first
+    /// confirmed factor, makes `codes` (digests) their recovery codes, recording `audit`, in
+    /// one job: two factors confirmed at once cannot both count as the first. Whether the
+    /// codes were stored. `NotFound` when the admin has no such unconfirmed factor.
     pub(crate) async fn confirm_factor(
         &self,
         admin: &crate::accounts::Admin,
         factor_id: &str,
         step: Option<i64>,
-        codes: Option<Vec<String>>,
+        codes: Vec<String>,
         audit: &AuditEntry,
         at: i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let (admin, factor_id, audit) = (admin.clone(), factor_id.to_owned(), audit.clone());
         self.write(move |tx| {
             Box::pin(async move {
+                let others: i64 = stmt(
+                    "SELECT COUNT(*) FROM admin_factors WHERE admin_id = $1 AND confirmed",
+                )
+                .bind(&admin.id)
+                .fetch_scalar(tx)
+                .await?;
                 let confirmed = stmt(
                     "UPDATE admin_factors SET confirmed = $1, last_step = $2, last_used_at = $3 \
                      WHERE id = $4 AND admin_id = $5 AND NOT confirmed",
@@ -115,12 +122,13 @@ impl Store {
                 if confirmed == 0 {
                     return Err(Error::NotFound);
                 }
-                if let Some(codes) = &codes {
+                let first = others == 0;
+                if first {
                     stmt("DELETE FROM admin_recovery_codes WHERE admin_id = $1")
                         .bind(&admin.id)
                         .execute(tx)
                         .await?;
-                    for hash in codes {
+                    for hash in &codes {
                         stmt("INSERT INTO admin_recovery_codes (admin_id, code_hash) VALUES ($1, $2)")
                             .bind(&admin.id)
                             .bind(hash)
@@ -128,7 +136,8 @@ impl Store {
                             .await?;
                     }
                 }
-                record_audit(tx, &admin.organisation_id, &audit, None, at).await
+                record_audit(tx, &admin.organisation_id, &audit, None, at).await?;
+                Ok(first)
             })
         })
         .await

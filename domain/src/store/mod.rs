@@ -335,18 +335,19 @@ impl Store {
     /// opened. `Ok(false)` when migrations are missing; an error when the database does not
     /// answer.
     pub async fn ready(&self) -> Result<bool> {
-        if let Some(path) = &self.inner.sqlite_path {
-            if !path.exists() {
-                return Err(Error::Database(crate::error::DbError::Closed));
-            }
-        }
         let known = match self.backend() {
             Backend::Sqlite => SQLITE_MIGRATIONS.iter().count(),
             Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
         };
+        let path = self.inner.sqlite_path.clone();
         let applied: i64 = self
-            .read(|tx| {
-                Box::pin(async {
+            .read(move |tx| {
+                Box::pin(async move {
+                    // Looked at in the job: on SQLite it runs on the store's own thread, off
+                    // the async workers.
+                    if path.is_some_and(|p| !p.exists()) {
+                        return Err(Error::Database(crate::error::DbError::Closed));
+                    }
                     stmt("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                         .fetch_scalar(tx)
                         .await
