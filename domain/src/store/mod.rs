@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
 use crate::deadline::{self, Budget};
 use crate::error::{Error, Result};
@@ -234,16 +233,31 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
 }
 
 /// Applies SQLite's pending migrations. SQLite has no advisory lock, so when processes start
-/// together on a new file, all but one lose the race: their migration fails once the winner
-/// commits ("table already exists", or a busy database). Such a process runs the migrator
-/// again, which now finds the migration applied. It may lose the race on every migration, so
-/// it has two attempts per migration. A migration that fails for another reason fails every
-/// attempt and is reported.
-async fn migrate_sqlite(pool: &SqlitePool) -> Result<()> {
+/// together on a new file, all but one lose the race: their connection cannot switch the file
+/// to WAL while the winner writes (SQLite answers "database is locked" at once, without its
+/// busy timeout), or their migration fails once the winner commits ("table already exists",
+/// or a busy database). Such a process connects and runs the migrator again, which now finds
+/// the migration applied. It may lose the race on every migration, so it has two attempts per
+/// migration. Any other failure to connect, and a migration that fails for another reason on
+/// every attempt, is reported.
+async fn migrate_sqlite(options: &SqliteConnectOptions) -> Result<()> {
     let attempts = 2 * SQLITE_MIGRATIONS.iter().count() + 1;
     let mut attempt = 1;
     loop {
-        match SQLITE_MIGRATIONS.run(pool).await {
+        let migrated = match SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(pool) => {
+                let migrated = SQLITE_MIGRATIONS.run(&pool).await;
+                pool.close().await;
+                migrated
+            }
+            Err(e) if is_busy(&e) => Err(sqlx::migrate::MigrateError::Execute(e)),
+            Err(e) => return Err(e.into()),
+        };
+        match migrated {
             Err(
                 sqlx::migrate::MigrateError::ExecuteMigration(..)
                 | sqlx::migrate::MigrateError::Execute(..),
@@ -254,6 +268,13 @@ async fn migrate_sqlite(pool: &SqlitePool) -> Result<()> {
             result => return Ok(result?),
         }
     }
+}
+
+/// Whether SQLite answered SQLITE_BUSY, in any of its extended forms.
+fn is_busy(e: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    matches!(e, sqlx::Error::Database(d)
+        if d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == SQLITE_BUSY))
 }
 
 /// Creates the SQLite file (and its directory) if needed and applies pending migrations;
@@ -276,13 +297,7 @@ async fn open_sqlite(url: &str) -> Result<PathBuf> {
     }
     // sqlx's migrator creates the file and applies the migrations; the store's own
     // connections open it afterwards.
-    let migrator = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
-    let migrated = migrate_sqlite(&migrator).await;
-    migrator.close().await;
-    migrated?;
+    migrate_sqlite(&options).await?;
     Ok(path)
 }
 

@@ -66,9 +66,12 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("server binary");
-        let server = Self { child, port };
+        let mut server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the server exited ({status}) before it answered");
+            }
             if let Ok((200, _)) = server
                 .request("GET", "/scimapi/ServiceProviderConfig", None, None)
                 .await
