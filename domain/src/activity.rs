@@ -63,16 +63,21 @@ impl ActivityLog {
         let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
         if pending.len() >= MAX_PENDING {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::activity_dropped(1);
             return;
         }
         pending.push((entry, body));
+        crate::metrics::activity_buffered(pending.len());
     }
 
     /// Writes what is pending. A batch that fails to write is dropped (and logged), so a
     /// database outage cannot make the buffer grow for ever.
     pub async fn flush(&self, store: &Store) {
-        let batch =
-            std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let batch = {
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+            crate::metrics::activity_buffered(0);
+            std::mem::take(&mut *pending)
+        };
         let batch: Vec<RequestEntry> = batch
             .into_iter()
             .map(|(mut entry, body)| {
@@ -83,6 +88,7 @@ impl ActivityLog {
         if !batch.is_empty() {
             let lost = batch.len();
             if let Err(e) = store.insert_requests(batch).await {
+                crate::metrics::activity_dropped(lost);
                 tracing::warn!(error = %e, lost_at_most = lost, "could not write the activity log");
             }
         }
@@ -144,6 +150,7 @@ mod tests {
             duration_us: 100,
             error: None,
             request_body: None,
+            request_id: None,
         }
     }
 

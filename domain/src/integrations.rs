@@ -18,6 +18,7 @@ pub struct TokenOwner {
     pub organisation_id: String,
     /// What the console keeps of a user or group this integration deletes.
     pub on_delete: DeleteMode,
+    pub kind: IntegrationKind,
 }
 
 /// An integration as stored (its token only as whether there is one).

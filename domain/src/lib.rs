@@ -16,6 +16,7 @@ pub mod groups;
 pub mod integrations;
 pub mod last_sync;
 pub mod lockout;
+pub mod metrics;
 pub mod passkeys;
 pub mod password;
 pub mod provisioning;

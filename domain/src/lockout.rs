@@ -154,7 +154,10 @@ impl Lockout {
             }
         }
         match wait {
-            Some(wait) => Err(Error::TooManyAttempts(wait)),
+            Some(wait) => {
+                crate::metrics::login_throttled();
+                Err(Error::TooManyAttempts(wait))
+            }
             None => Ok(Admission { delay }),
         }
     }
@@ -162,6 +165,7 @@ impl Lockout {
     /// Counts a wrong password; whether it locked the address out of the account (it was
     /// within its allowance before, and is past it now), which is worth an audit entry.
     pub async fn failed(&self, store: &Store, attempt: &Attempt) -> Result<bool> {
+        crate::metrics::login_failed();
         let now = time::now_ms();
         let keys = attempt.keys();
         let every =

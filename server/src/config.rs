@@ -59,6 +59,9 @@ pub struct Config {
     /// `/readyz` answers 503, so that load balancers stop sending it requests before it stops
     /// accepting them. Default 0.
     pub shutdown_drain: Duration,
+    /// `METRICS_ADDR`: where `/metrics` is served instead of beside the console and the SCIM
+    /// API, e.g. an address only the monitoring network reaches. Unset: on `LEPTOS_SITE_ADDR`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -152,6 +155,20 @@ impl Config {
         let max_connections = number(&get, "MAX_CONNECTIONS", 1, 100_000, DEFAULT_MAX_CONNECTIONS)?;
         let step_up = number(&get, "STEP_UP_MINUTES", 1, 1440, DEFAULT_STEP_UP_MINUTES)?;
         let shutdown_drain = number(&get, "SHUTDOWN_DRAIN_SECONDS", 0, 300, 0)?;
+        let metrics_addr = get("METRICS_ADDR")
+            .map(|addr| {
+                addr.trim().parse::<SocketAddr>().map_err(|_| {
+                    format!("METRICS_ADDR {addr:?} is not an address like 127.0.0.1:9090")
+                })
+            })
+            .transpose()?;
+        if metrics_addr == Some(site_addr) {
+            return Err(
+                "METRICS_ADDR must differ from LEPTOS_SITE_ADDR; leave it unset to serve \
+                        /metrics there"
+                    .into(),
+            );
+        }
         let secret_key = match (get("SECRET_KEY"), get("SECRET_KEY_FILE")) {
             (Some(key), _) => Some(
                 domain::factors::SecretKey::parse(&key).map_err(|e| format!("SECRET_KEY: {e}"))?,
@@ -177,6 +194,7 @@ impl Config {
             step_up: Duration::from_secs(step_up * 60),
             secret_key,
             shutdown_drain: Duration::from_secs(shutdown_drain),
+            metrics_addr,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
@@ -267,6 +285,7 @@ mod tests {
         assert_eq!(c.step_up, Duration::from_secs(600));
         assert_eq!(c.scim_base_url(), "http://127.0.0.1:3000/scimapi/");
         assert!(!c.secure_cookies());
+        assert_eq!(c.metrics_addr, None);
     }
 
     #[test]
@@ -331,6 +350,19 @@ mod tests {
         assert_eq!(shared.running_per_organisation, Some(3));
         assert_eq!(shared.queued_per_organisation, Some(10));
         assert_eq!(shared.queue_wait, Some(Duration::from_millis(250)));
+        assert!(config(&[("METRICS_ADDR", "9090")])
+            .unwrap_err()
+            .contains("METRICS_ADDR"));
+        assert!(config(&[("METRICS_ADDR", DEFAULT_SITE_ADDR)])
+            .unwrap_err()
+            .contains("METRICS_ADDR"));
+        assert_eq!(
+            config(&[("METRICS_ADDR", "127.0.0.1:9090")])
+                .unwrap()
+                .metrics_addr
+                .map(|a| a.port()),
+            Some(9090)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod health;
 pub mod listen;
 pub mod scim_api;
+pub mod telemetry;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -204,7 +205,7 @@ fn router<S: tower_sessions::SessionStore + Clone>(
             HeaderValue::from_static("same-origin"),
         ));
     let health = health::router(state.console.store.clone(), draining);
-    Router::new()
+    let routes = Router::new()
         .nest("/scimapi", scim_api::router(state.clone()))
         .merge(console)
         .layer(axum::middleware::from_fn({
@@ -225,7 +226,8 @@ fn router<S: tower_sessions::SessionStore + Clone>(
             }
         }))
         .with_state(state)
-        .merge(health)
+        .merge(health);
+    telemetry::observed(routes)
 }
 
 /// The client's address: the TCP peer, or behind `hops` trusted proxies the `hops`-th

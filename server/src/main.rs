@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use domain::integrations::{Actor, IntegrationKind};
+use server::telemetry::{self, LogFormat};
 use server::{App, Config};
 
 #[derive(Parser)]
@@ -15,7 +16,8 @@ use server::{App, Config};
     long_about = "With no command, serves the console and the SCIM API.\n\n\
         Environment: LEPTOS_SITE_ADDR (default 127.0.0.1:3000), DATABASE_URL (default \
         sqlite://data/console.db), PUBLIC_URL (default http://LEPTOS_SITE_ADDR), \
-        LEPTOS_SITE_ROOT (default target/site), RUST_LOG."
+        LEPTOS_SITE_ROOT (default target/site), METRICS_ADDR (default: /metrics on \
+        LEPTOS_SITE_ADDR), RUST_LOG, LOG_FORMAT (text or json)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -75,13 +77,13 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+    match LogFormat::from_env() {
+        Ok(format) => telemetry::init_logging(format),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -195,10 +197,26 @@ fn read_password() -> Result<String, String> {
 }
 
 async fn serve(config: &Config) -> Result<(), String> {
+    // Before the store opens, so that its gauges register with the recorder.
+    let metrics = telemetry::install_metrics()?;
     let app = App::build(config).await.map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(config.site_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
+    let listener = bind(config.site_addr).await?;
+    let (metrics, upkeep) = telemetry::metrics_router(metrics);
+    let (router, metrics_server) = match config.metrics_addr {
+        None => (app.router.clone().merge(metrics), None),
+        Some(addr) => {
+            let listener = bind(addr).await?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            let limits = config.connection_limits();
+            let server = tokio::spawn(server::listen::serve(
+                listener,
+                metrics,
+                limits,
+                std::future::pending(),
+            ));
+            (app.router.clone(), Some(server))
+        }
+    };
     tracing::info!(
         "listening on http://{}; SCIM base URL {}",
         config.site_addr,
@@ -206,23 +224,28 @@ async fn serve(config: &Config) -> Result<(), String> {
     );
     let draining = app.draining.clone();
     let drain = config.shutdown_drain;
-    server::listen::serve(
-        listener,
-        app.router.clone(),
-        config.connection_limits(),
-        async move {
-            shutdown_signal().await;
-            // Not ready from now on; still serving while load balancers notice.
-            draining.start();
-            if !drain.is_zero() {
-                tracing::info!(seconds = drain.as_secs(), "draining before shutdown");
-                tokio::time::sleep(drain).await;
-            }
-        },
-    )
+    server::listen::serve(listener, router, config.connection_limits(), async move {
+        shutdown_signal().await;
+        // Not ready from now on; still serving while load balancers notice.
+        draining.start();
+        if !drain.is_zero() {
+            tracing::info!(seconds = drain.as_secs(), "draining before shutdown");
+            tokio::time::sleep(drain).await;
+        }
+    })
     .await;
+    upkeep.abort();
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     app.shutdown().await;
     Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 async fn shutdown_signal() {

@@ -27,6 +27,7 @@ use scim::projection::Projection;
 use scim::ScimError;
 use serde_json::Value;
 
+use crate::telemetry::{self, TokenFailure};
 use crate::AppState;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -92,7 +93,10 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     };
     let (owner, credential) = match found {
         Ok(Some(found)) => found,
-        Ok(None) => return refuse_bad_token(&state, client),
+        Ok(None) if bearer_token(req.headers()).is_none() => {
+            return refuse_bad_token(&state, client, TokenFailure::Missing)
+        }
+        Ok(None) => return refuse_bad_token(&state, client, TokenFailure::Unknown),
         Err(e) => return ApiError(e).into_response(),
     };
     // From here on, the request's store jobs take its organisation's share and check its
@@ -101,6 +105,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     domain::deadline::present(credential.clone());
     let integration_id = owner.integration_id.clone();
     let organisation_id = owner.organisation_id.clone();
+    let kind = owner.kind.as_str();
+    let request_id = telemetry::request_id(&req);
     let activity = console.activity.enabled().then(|| {
         let body = BodySlot::default();
         req.extensions_mut().insert(body.clone());
@@ -129,8 +135,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     };
     if !still_valid {
         console.tokens.forget(&credential);
-        return refuse_bad_token(&state, client);
+        return refuse_bad_token(&state, client, TokenFailure::Revoked);
     }
+    telemetry::scim_request(kind, response.status());
     let duration = started.elapsed();
     let at = domain::time::now_ms();
     if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
@@ -154,6 +161,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             duration_us: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
             error,
             request_body: None,
+            request_id,
         },
         body.0.get().cloned(),
     );
@@ -164,7 +172,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
 /// is never throttled, whoever shares its address; bad ones are counted per address, and
 /// past the limit answered with 429 and Retry-After, so an IdP backs off instead of
 /// quarantining the app.
-fn refuse_bad_token(state: &AppState, client: Option<ClientAddr>) -> Response {
+fn refuse_bad_token(state: &AppState, client: Option<ClientAddr>, why: TokenFailure) -> Response {
+    telemetry::token_failure(why);
     if let Some(client) = client {
         let address = client.throttle_key();
         let throttle = &state.console.throttles.scim_address;

@@ -22,6 +22,8 @@ pub struct RequestEntry {
     pub duration_us: i64,
     pub error: Option<String>,
     pub request_body: Option<String>,
+    /// The request's `X-Request-Id`, as its response and log line carry it.
+    pub request_id: Option<String>,
 }
 
 /// A recorded request as the console lists it.
@@ -38,6 +40,7 @@ pub struct RequestRow {
     pub duration_us: i64,
     pub error: Option<String>,
     pub request_body: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// Which recorded requests to list: newest first, `limit` of them, older than `before_id`.
@@ -61,7 +64,7 @@ pub struct RequestSummary {
     pub last_error: Option<(i64, String)>,
 }
 
-const COLUMNS: usize = 11;
+const COLUMNS: usize = 12;
 /// Rows per INSERT: ten keep the statement (and its cached preparation) small.
 const ROWS_PER_STATEMENT: usize = 10;
 /// Rows per job when writing the log.
@@ -93,7 +96,7 @@ impl Store {
                             .collect();
                         let sql = format!(
                             "INSERT INTO scim_requests (organisation_id, integration_id, at, method, path, status, \
-                             resource_type, resource_id, duration_us, error, request_body) VALUES {}",
+                             resource_type, resource_id, duration_us, error, request_body, request_id) VALUES {}",
                             rows.join(", ")
                         );
                         let mut query = stmt(sql);
@@ -109,7 +112,8 @@ impl Store {
                                 .bind(&e.resource_id)
                                 .bind(e.duration_us)
                                 .bind(&e.error)
-                                .bind(&e.request_body);
+                                .bind(&e.request_body)
+                                .bind(&e.request_id);
                         }
                         query.execute(tx).await?;
                     }
@@ -170,7 +174,7 @@ impl Store {
     ) -> Result<Vec<RequestRow>> {
         let mut sql = String::from(
             "SELECT r.id, i.kind, r.at, r.method, r.path, CAST(r.status AS BIGINT), r.resource_type, \
-             r.resource_id, r.duration_us, r.error, r.request_body \
+             r.resource_id, r.duration_us, r.error, r.request_body, r.request_id \
              FROM scim_requests r LEFT JOIN directory_integrations i ON i.id = r.integration_id \
              WHERE r.organisation_id = $1",
         );
@@ -364,5 +368,6 @@ fn request_row(mut r: Row) -> RequestRow {
         duration_us: r.take(8),
         error: r.take(9),
         request_body: r.take(10),
+        request_id: r.take(11),
     }
 }

@@ -450,14 +450,16 @@ impl JobContext {
     }
 }
 
-/// Logs a job that ran (at trace level): its lane, how long it waited for its turn and how
-/// long it ran.
-pub(crate) fn log_job(kind: &str, lane: &Lane, waited: Duration, started: Instant) {
+/// Measures a job that ran and logs it (at trace level): its lane, how long it waited for
+/// its turn and how long it ran.
+pub(crate) fn log_job(kind: &'static str, lane: &Lane, waited: Duration, started: Instant) {
+    let ran = started.elapsed();
+    crate::metrics::job(kind, waited, ran);
     tracing::trace!(
         kind,
         organisation = lane.as_deref().unwrap_or("-"),
         ?waited,
-        ran = ?started.elapsed(),
+        ?ran,
         "store job"
     );
 }

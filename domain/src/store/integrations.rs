@@ -96,16 +96,20 @@ impl Store {
         self.read(move |tx| {
             Box::pin(async move {
                 let row = stmt(format!(
-                    "SELECT id, organisation_id, {ERASES} FROM directory_integrations WHERE token_hash = $1"
+                    "SELECT id, organisation_id, {ERASES}, kind FROM directory_integrations WHERE token_hash = $1"
                 ))
                 .bind(&token_hash)
                 .fetch_optional(tx)
                 .await?;
-                Ok(row.map(|mut r| TokenOwner {
-                    integration_id: r.take(0),
-                    organisation_id: r.take(1),
-                    on_delete: delete_mode(r.take(2)),
-                }))
+                row.map(|mut r| {
+                    Ok(TokenOwner {
+                        integration_id: r.take(0),
+                        organisation_id: r.take(1),
+                        on_delete: delete_mode(r.take(2)),
+                        kind: r.take::<String>(3).parse()?,
+                    })
+                })
+                .transpose()
             })
         })
         .await

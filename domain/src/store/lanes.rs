@@ -18,6 +18,10 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use ::metrics::Gauge;
+
+use crate::metrics;
+
 /// An organisation's id, or `None` for the shared lane.
 pub(crate) type Lane = Option<Arc<str>>;
 
@@ -42,15 +46,30 @@ pub(crate) struct Lanes<J> {
     lanes: HashMap<Lane, LaneState<J>>,
     turn: VecDeque<Lane>,
     limits: LaneLimits,
+    /// Jobs waiting and running in all lanes, as the queue's gauges show them.
+    queued: usize,
+    running: usize,
+    gauges: (Gauge, Gauge),
 }
 
 impl<J> Lanes<J> {
-    pub(crate) fn new(limits: LaneLimits) -> Self {
+    /// The lanes of the store queue named `queue` (a label of its metrics).
+    pub(crate) fn new(queue: metrics::Queue, limits: LaneLimits) -> Self {
         Self {
             lanes: HashMap::new(),
             turn: VecDeque::new(),
             limits,
+            queued: 0,
+            running: 0,
+            gauges: metrics::queue_gauges(queue),
         }
+    }
+
+    fn count(&mut self, queued: isize, running: isize) {
+        self.queued = self.queued.saturating_add_signed(queued);
+        self.running = self.running.saturating_add_signed(running);
+        self.gauges.0.set(self.queued as f64);
+        self.gauges.1.set(self.running as f64);
     }
 
     /// How many jobs of `lane` may run and wait.
@@ -83,6 +102,7 @@ impl<J> Lanes<J> {
             state.in_turn = true;
             self.turn.push_back(lane);
         }
+        self.count(1, 0);
         Ok(())
     }
 
@@ -98,6 +118,7 @@ impl<J> Lanes<J> {
         } else {
             state.in_turn = false;
         }
+        self.count(-1, 1);
         Some((lane, job))
     }
 
@@ -116,6 +137,7 @@ impl<J> Lanes<J> {
             state.in_turn = true;
             self.turn.push_back(lane.clone());
         }
+        self.count(0, -1);
     }
 
     /// Whether a job could be taken now.
@@ -126,16 +148,19 @@ impl<J> Lanes<J> {
     /// Jobs waiting in all lanes.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.lanes.values().map(|s| s.queued.len()).sum()
+        self.queued
     }
 
     /// Every queued job, taken out (when the store closes).
     pub(crate) fn drain(&mut self) -> Vec<J> {
         self.turn.clear();
-        self.lanes
+        let drained: Vec<J> = self
+            .lanes
             .values_mut()
             .flat_map(|s| s.queued.drain(..))
-            .collect()
+            .collect();
+        self.count(-(drained.len() as isize), 0);
+        drained
     }
 }
 
@@ -149,10 +174,13 @@ mod tests {
 
     #[test]
     fn lanes_take_turns_and_a_busy_lane_waits_behind_itself() {
-        let mut lanes = Lanes::new(LaneLimits {
-            running: 2,
-            queued: 10,
-        });
+        let mut lanes = Lanes::new(
+            "test",
+            LaneLimits {
+                running: 2,
+                queued: 10,
+            },
+        );
         for i in 0..5 {
             lanes.push(lane("a"), format!("a{i}")).unwrap();
         }
@@ -169,10 +197,13 @@ mod tests {
 
     #[test]
     fn a_full_lane_refuses_and_others_still_queue() {
-        let mut lanes = Lanes::new(LaneLimits {
-            running: 1,
-            queued: 2,
-        });
+        let mut lanes = Lanes::new(
+            "test",
+            LaneLimits {
+                running: 1,
+                queued: 2,
+            },
+        );
         lanes.push(lane("a"), 1).unwrap();
         lanes.push(lane("a"), 2).unwrap();
         assert_eq!(lanes.push(lane("a"), 3), Err(3));
@@ -185,10 +216,13 @@ mod tests {
 
     #[test]
     fn the_shared_lane_is_not_capped_and_empty_lanes_are_forgotten() {
-        let mut lanes = Lanes::new(LaneLimits {
-            running: 1,
-            queued: 2,
-        });
+        let mut lanes = Lanes::new(
+            "test",
+            LaneLimits {
+                running: 1,
+                queued: 2,
+            },
+        );
         for i in 0..5 {
             lanes.push(None, i).unwrap();
         }
@@ -205,10 +239,13 @@ mod tests {
 
     #[test]
     fn draining_takes_every_queued_job() {
-        let mut lanes = Lanes::new(LaneLimits {
-            running: 1,
-            queued: 10,
-        });
+        let mut lanes = Lanes::new(
+            "test",
+            LaneLimits {
+                running: 1,
+                queued: 10,
+            },
+        );
         lanes.push(lane("a"), 1).unwrap();
         lanes.push(lane("a"), 2).unwrap();
         lanes.push(lane("b"), 3).unwrap();

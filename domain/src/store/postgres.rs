@@ -105,11 +105,12 @@ impl Drop for Waiting {
 
 impl Postgres {
     pub(crate) fn new(pool: PgPool, capacity: usize, admission: Admission) -> Self {
+        crate::metrics::connections("pool", capacity.max(1));
         Self {
             pool,
             turns: Arc::new(Turns {
                 state: Mutex::new(TurnState {
-                    lanes: Lanes::new(admission.lanes),
+                    lanes: Lanes::new("pool", admission.lanes),
                     running: 0,
                 }),
                 capacity: capacity.max(1),
@@ -190,7 +191,11 @@ impl Postgres {
         log_job(kind, &context.lane, waited, started);
         match result {
             Ok(value) if !write || context.start_write() => {
+                let committing = Instant::now();
                 tx.commit().await?;
+                if write {
+                    crate::metrics::commit(committing.elapsed());
+                }
                 Ok(value)
             }
             Ok(_) => {

@@ -255,10 +255,12 @@ struct QueueState {
 }
 
 impl Queue {
-    fn new(limits: LaneLimits) -> Self {
+    /// A queue for `connections` threads, named `name` in the metrics.
+    fn new(name: crate::metrics::Queue, connections: usize, limits: LaneLimits) -> Self {
+        crate::metrics::connections(name, connections);
         Self {
             state: Mutex::new(QueueState {
-                lanes: Lanes::new(limits),
+                lanes: Lanes::new(name, limits),
                 closed: false,
                 restart_log: false,
             }),
@@ -354,12 +356,16 @@ impl Sqlite {
     pub(crate) fn open(path: PathBuf, readers: usize, admission: Admission) -> Result<Self> {
         let groups = Arc::new(AtomicU64::new(0));
         let db = Self {
-            readers: Arc::new(Queue::new(admission.lanes)),
+            readers: Arc::new(Queue::new("read", readers.max(1), admission.lanes)),
             // One thread writes, so a lane's running jobs need no cap there; its queue has one.
-            writer: Arc::new(Queue::new(LaneLimits {
-                running: usize::MAX,
-                queued: admission.lanes.queued,
-            })),
+            writer: Arc::new(Queue::new(
+                "write",
+                1,
+                LaneLimits {
+                    running: usize::MAX,
+                    queued: admission.lanes.queued,
+                },
+            )),
             threads: Mutex::new(Vec::new()),
             queue_wait: admission.queue_wait,
             #[cfg(test)]
@@ -548,6 +554,7 @@ fn write_loop(queue: &Queue, conn: SqliteConn, groups: &AtomicU64) {
             break;
         };
         let answers = write_group(queue, &mut tx, first);
+        crate::metrics::write_group(answers.len());
         let failed = end_group(tx.sqlite(), answers.len());
         groups.fetch_add(1, Ordering::Relaxed);
         for answer in answers {
@@ -564,7 +571,9 @@ fn next_write(queue: &Queue, tx: &Tx) -> Option<(Lane, Queued)> {
         if state.restart_log {
             state.restart_log = false;
             drop(state);
+            let paused = Instant::now();
             passive_checkpoint(tx.sqlite());
+            crate::metrics::checkpoint_pause(paused.elapsed());
             state = queue.lock();
             continue;
         }
@@ -662,8 +671,12 @@ fn end_group(conn: &SqliteConn, jobs: usize) -> Option<Arc<str>> {
     if conn.is_autocommit() {
         return Some(Arc::from("the grouped transaction was rolled back"));
     }
+    let committing = Instant::now();
     match conn.run("COMMIT") {
-        Ok(()) => None,
+        Ok(()) => {
+            crate::metrics::commit(committing.elapsed());
+            None
+        }
         Err(e) => {
             tracing::error!(error = %e, jobs, "a grouped commit failed");
             if !conn.is_autocommit() {

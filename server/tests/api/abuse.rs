@@ -246,7 +246,7 @@ async fn deep_or_wide_filters_are_refused_and_the_largest_allowed_work() {
         .await;
     reply.assert_error(400, Some("invalidFilter"));
     assert_eq!(
-        reply.body["detail"],
+        reply.detail(),
         "the filter has 51 comparisons; at most 50 are accepted"
     );
     // The reviewer's query: within the length limit, but a scan of every email per term.
@@ -293,7 +293,7 @@ async fn too_many_emails_are_400_and_change_nothing() {
         .await;
     over.assert_error(400, Some("invalidValue"));
     assert_eq!(
-        over.body["detail"],
+        over.detail(),
         "emails has 101 values; at most 100 are accepted"
     );
     let list = s.scim(Method::GET, "/Users", None).await;
@@ -335,7 +335,7 @@ fn members(n: usize) -> Vec<Value> {
 fn assert_too_many_members(reply: &Reply) {
     reply.assert_error(400, Some("invalidValue"));
     assert_eq!(
-        reply.body["detail"],
+        reply.detail(),
         format!(
             "a request may name at most {MAX_MEMBERS_PER_REQUEST} members; this one names {}",
             MAX_MEMBERS_PER_REQUEST + 1

@@ -41,11 +41,24 @@ impl Reply {
             self.body
         );
         assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
-        assert!(self.body["detail"].is_string(), "{}", self.body);
+        self.detail();
         if let Some(t) = scim_type {
             assert_eq!(self.body["scimType"], t, "{}", self.body);
         }
         assert_eq!(self.headers["content-type"], "application/scim+json");
+    }
+
+    /// A SCIM error's detail, without the request id every detail ends with (which it
+    /// asserts is there, and the response's `X-Request-Id`).
+    #[track_caller]
+    pub fn detail(&self) -> &str {
+        let detail = self.body["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", self.body));
+        let id = self.headers["x-request-id"].to_str().expect("x-request-id");
+        detail
+            .strip_suffix(&format!(" (request id: {id})"))
+            .unwrap_or_else(|| panic!("no request id in {detail:?}"))
     }
 }
 

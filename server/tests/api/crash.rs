@@ -92,18 +92,27 @@ impl Server {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> std::io::Result<(u16, Value)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/scim+json")];
+        headers.extend(auth.as_deref().map(|a| ("Authorization", a)));
         let body = body.map(Value::to_string).unwrap_or_default();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        read_response(&mut stream).await
+        let reply = self.raw(method, path, &headers, &body).await?;
+        Ok((
+            reply.status,
+            serde_json::from_str(&reply.body).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// One HTTP/1.1 request on its own connection with `headers`, and the response as it
+    /// came.
+    pub(crate) async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<RawReply> {
+        raw_request(self.port, method, path, headers, body).await
     }
 
     /// Stops the server as an operator would (SIGTERM) and waits for it to exit.
@@ -145,7 +154,47 @@ impl Drop for Server {
     }
 }
 
-async fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Value)> {
+/// One HTTP/1.1 request to 127.0.0.1:`port` on its own connection with `headers`, and the
+/// response as it came.
+pub(crate) async fn raw_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<RawReply> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    let headers: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    read_response(&mut stream).await
+}
+
+/// A response: its status, its header lines and its body.
+pub(crate) struct RawReply {
+    pub(crate) status: u16,
+    head: String,
+    pub(crate) body: String,
+}
+
+impl RawReply {
+    /// The value of the header `name` (any case).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+async fn read_response(stream: &mut TcpStream) -> std::io::Result<RawReply> {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     let text = String::from_utf8_lossy(&raw);
@@ -157,15 +206,18 @@ async fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Value)> 
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(incomplete)?;
-    let length: Option<usize> = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("content-length:")
-            .map(|v| v.trim().parse().unwrap_or(0))
-    });
+    let reply = RawReply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    };
+    let length: Option<usize> = reply
+        .header("content-length")
+        .map(|v| v.parse().unwrap_or(0));
     if length.is_some_and(|n| body.len() < n) {
         return Err(incomplete());
     }
-    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+    Ok(reply)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,10 +385,11 @@ async fn sigterm_finishes_requests_in_flight_then_exits() {
         .is_err());
     // ...but the one in flight completes.
     stream.write_all(second.as_bytes()).await.unwrap();
-    let (status, user) = read_response(&mut stream)
+    let reply = read_response(&mut stream)
         .await
         .expect("a complete response");
-    assert_eq!(status, 201, "{user}");
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let user: Value = serde_json::from_str(&reply.body).unwrap();
     let exit = tokio::task::spawn_blocking(move || {
         let status = server.child.wait();
         (server, status)

@@ -383,6 +383,7 @@ async fn requests_on_an_erased_user_that_reach_the_log_late_keep_no_body() {
                 duration_us: 1,
                 error: None,
                 request_body: None,
+                request_id: None,
             },
             Some(r#"{"userName": "late@acme.example", "title": "Late"}"#.into()),
         );

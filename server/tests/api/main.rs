@@ -18,5 +18,6 @@ mod instances;
 mod isolation;
 mod replay;
 mod secrets;
+mod telemetry;
 mod tokens;
 mod users;
