@@ -1,6 +1,6 @@
 //! What an operator scrapes and reads, from a real server process (SQLite, or PostgreSQL
 //! under `TEST_POSTGRES_URL`): `/metrics` in Prometheus' text format, whose SCIM counters
-//! move by exactly the requests sent and whose labels never hold a token, an id or a raw
+//! (and login counters) move by exactly the requests sent and whose labels never hold a token, an id or a raw
 //! path; and request ids, echoed, quoted in SCIM errors, on the JSON log line of the request
 //! and in its activity log entry.
 
@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use leptos::server_fn::ServerFn;
 use serde_json::{json, Value};
 
 use crate::crash::{prepare, raw_request, Server};
@@ -165,6 +166,17 @@ async fn metrics_parse_and_scim_counters_move_by_exactly_the_requests_sent() {
         .unwrap();
     assert_eq!(status, 401);
 
+    // Wrong passwords, until the lockout refuses the sixth attempt.
+    let form =
+        serde_urlencoded::to_string([("email", "ada@example.com"), ("password", "wrong")]).unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, _, _) =
+            crate::instances::console_call(server.port, app::auth::Login::PATH, &form, None).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+
     let after = scrape(server.port).await;
     let moved = |name: &str, labels: &[(&str, &str)]| {
         sample(&after, name, labels) - sample(&before, name, labels)
@@ -181,6 +193,8 @@ async fn metrics_parse_and_scim_counters_move_by_exactly_the_requests_sent() {
         moved("scim_token_failures_total", &[("reason", "missing")]),
         1.0
     );
+    assert_eq!(moved("console_login_failures_total", &[]), 5.0);
+    assert_eq!(moved("console_login_throttled_total", &[]), 1.0);
     let created = [
         ("method", "POST"),
         ("route", "/scimapi/Users"),
