@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::middleware::Next;
@@ -250,8 +250,8 @@ async fn record_http(req: Request, next: Next) -> Response<Body> {
     response
 }
 
-/// A SCIM error's body is larger than this only if something is wrong; it is then passed on
-/// as it is.
+/// A SCIM error's body is larger than this (or of unknown length) only if something is
+/// wrong; it is then passed on as it is.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Ends the `detail` of every SCIM error with the request's id, so that an administrator can
@@ -264,14 +264,23 @@ async fn quote_request_id(req: Request, next: Next) -> Response<Body> {
         && response
             .headers()
             .get(header::CONTENT_TYPE)
-            .is_some_and(|t| t.as_bytes() == SCIM_CONTENT_TYPE.as_bytes());
+            .is_some_and(|t| t.as_bytes() == SCIM_CONTENT_TYPE.as_bytes())
+        && response
+            .body()
+            .size_hint()
+            .upper()
+            .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
     let Some(id) = id.filter(|_| scim_error) else {
         return response;
     };
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
-        parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-        return Response::from_parts(parts, Body::empty());
+    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a SCIM error's body");
+            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            return Response::from_parts(parts, Body::empty());
+        }
     };
     let quoted = serde_json::from_slice::<Value>(&bytes)
         .ok()
