@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use super::counts::{count_requests, prune_request_counts};
 use super::db::{stmt, Row, Tx};
 use super::{placeholders, Store, CHUNK};
 use crate::error::Result;
@@ -52,15 +53,6 @@ pub struct RequestQuery<'a> {
     pub limit: i64,
 }
 
-/// Requests of one integration since a moment, for the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestSummary {
-    pub integration_kind: String,
-    pub requests: i64,
-    pub failures: i64,
-    pub last_error: Option<(i64, String)>,
-}
-
 const COLUMNS: usize = 11;
 /// Rows per INSERT: ten keep the statement (and its cached preparation) small.
 const ROWS_PER_STATEMENT: usize = 10;
@@ -70,9 +62,10 @@ const ROWS_PER_TRANSACTION: usize = 100;
 const PRUNE_ROWS: i64 = 1000;
 
 impl Store {
-    /// Writes recorded requests, 100 to a job: on SQLite each joins the SCIM writes around
-    /// it in the writer's turn rather than holding them all up while a second's worth of
-    /// log is written. On an error, the jobs before it are kept.
+    /// Writes recorded requests, 100 to a job, and counts them in their hours' buckets in
+    /// the same job: on SQLite each joins the SCIM writes around it in the writer's turn
+    /// rather than holding them all up while a second's worth of log is written. On an
+    /// error, the jobs before it are kept.
     pub async fn insert_requests(&self, entries: Vec<RequestEntry>) -> Result<()> {
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
@@ -113,7 +106,12 @@ impl Store {
                         }
                         query.execute(tx).await?;
                     }
-                    Ok(())
+                    count_requests(
+                        tx,
+                        part.iter()
+                            .map(|e| (e.integration_id.as_str(), e.at, e.status >= 400)),
+                    )
+                    .await
                 })
             })
             .await?;
@@ -149,13 +147,15 @@ impl Store {
             }
         }
         // An erased resource is remembered only while requests on it may still arrive; any
-        // that do after the log's retention would be pruned at once.
+        // that do after the log's retention would be pruned at once. The hours' counts go
+        // with their rows.
         self.write(move |tx| {
             Box::pin(async move {
                 stmt("DELETE FROM erased_resources WHERE at < $1")
                     .bind(before)
                     .execute(tx)
-                    .await
+                    .await?;
+                prune_request_counts(tx, before).await
             })
         })
         .await?;
@@ -201,53 +201,6 @@ impl Store {
                 }
                 let rows = q.fetch_all(tx).await?;
                 Ok(rows.into_iter().map(request_row).collect())
-            })
-        })
-        .await
-    }
-
-    /// Requests and failures per integration since `since`, with the latest failure.
-    pub async fn request_summary(
-        &self,
-        organisation_id: &str,
-        since: i64,
-    ) -> Result<Vec<RequestSummary>> {
-        let organisation_id = organisation_id.to_owned();
-        self.read(move |tx| {
-            Box::pin(async move {
-                let rows = stmt(
-                    "SELECT i.kind, COUNT(r.id), \
-                     COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) \
-                     FROM directory_integrations i \
-                     LEFT JOIN scim_requests r ON r.integration_id = i.id AND r.at >= $2 \
-                     WHERE i.organisation_id = $1 GROUP BY i.kind ORDER BY i.kind",
-                )
-                .bind(&organisation_id)
-                .bind(since)
-                .fetch_all(tx)
-                .await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for mut r in rows {
-                    let kind: String = r.take(0);
-                    let last_error = stmt(
-                        "SELECT r.at, COALESCE(r.error, '') FROM scim_requests r \
-                         JOIN directory_integrations i ON i.id = r.integration_id \
-                         WHERE r.organisation_id = $1 AND i.kind = $2 AND r.status >= 400 \
-                         ORDER BY r.id DESC LIMIT 1",
-                    )
-                    .bind(&organisation_id)
-                    .bind(&kind)
-                    .fetch_optional(tx)
-                    .await?
-                    .map(|mut e| (e.take::<i64>(0), e.take::<String>(1)));
-                    out.push(RequestSummary {
-                        integration_kind: kind,
-                        requests: r.take(1),
-                        failures: r.take(2),
-                        last_error,
-                    });
-                }
-                Ok(out)
             })
         })
         .await

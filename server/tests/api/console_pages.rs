@@ -222,11 +222,30 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
         audit.contains("hank@example.com") && !audit.contains("ada@example.com"),
         "{audit}"
     );
+    // Each organisation's dashboard counts its own.
+    let onelogin = |dashboard: &Value| {
+        let i = dashboard["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "onelogin")
+            .unwrap()
+            .clone();
+        (i["users_active"].as_i64(), i["requests_24h"].as_i64())
+    };
     let dashboard = s.page(app::dashboard::Dashboard::PATH, &[], &hank).await;
     assert_eq!(
         (dashboard["users"].as_i64(), dashboard["groups"].as_i64()),
         (Some(1), Some(0))
     );
+    assert_eq!(onelogin(&dashboard), (Some(1), Some(1)));
+    let ada = s.cookie_of("ada@example.com").await;
+    let dashboard = s.page(app::dashboard::Dashboard::PATH, &[], &ada).await;
+    assert_eq!(
+        (dashboard["users"].as_i64(), dashboard["groups"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(onelogin(&dashboard), (Some(1), Some(2)));
 
     // An admin added by Hank belongs to Globex alone.
     let added = s
@@ -247,7 +266,6 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
     };
     let admins = s.page(app::admins::ListAdmins::PATH, &[], &hank).await;
     assert_eq!(emails(admins), ["hank@example.com", "iris@globex.example"]);
-    let ada = s.cookie_of("ada@example.com").await;
     let admins = s.page(app::admins::ListAdmins::PATH, &[], &ada).await;
     assert_eq!(emails(admins), ["ada@example.com"]);
     let iris = s.cookie_of("iris@globex.example").await;
