@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use crate::store::activity::{RequestEntry, RequestQuery, RequestRow};
+pub use crate::store::activity::{RequestDetail, RequestEntry, RequestQuery, RequestRow};
 use crate::store::Store;
 
 /// Entries waiting to be written beyond this are dropped.
@@ -211,7 +211,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(failures.len(), 1);
-        let body = failures[0].request_body.as_deref().unwrap_or_default();
+        assert!(failures[0].has_detail);
+        let detail = store
+            .request_detail(&org.id, failures[0].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.error.as_deref(), Some("uniqueness: taken"));
+        let body = detail.request_body.unwrap_or_default();
         assert!(body.contains("ada") && !body.contains("s3cret"), "{body}");
         let figures = store.dashboard_figures(&org.id, now).await.unwrap();
         assert_eq!(figures.integrations.len(), 1);

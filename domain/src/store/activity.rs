@@ -25,7 +25,8 @@ pub struct RequestEntry {
     pub request_body: Option<String>,
 }
 
-/// A recorded request as the console lists it.
+/// A recorded request as the console lists it: its request line and outcome, without the
+/// error and body ([`RequestDetail`]), which a list of them would carry by the megabyte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRow {
     pub id: i64,
@@ -37,6 +38,13 @@ pub struct RequestRow {
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub duration_us: i64,
+    /// Whether it has an error or a body to show.
+    pub has_detail: bool,
+}
+
+/// What a recorded request's row opens to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestDetail {
     pub error: Option<String>,
     pub request_body: Option<String>,
 }
@@ -162,7 +170,7 @@ impl Store {
         Ok(deleted)
     }
 
-    /// The organisation's recorded requests, newest first.
+    /// The organisation's recorded requests, newest first, without their errors and bodies.
     pub async fn requests(
         &self,
         organisation_id: &str,
@@ -170,7 +178,8 @@ impl Store {
     ) -> Result<Vec<RequestRow>> {
         let mut sql = String::from(
             "SELECT r.id, i.kind, r.at, r.method, r.path, CAST(r.status AS BIGINT), r.resource_type, \
-             r.resource_id, r.duration_us, r.error, r.request_body \
+             r.resource_id, r.duration_us, \
+             CAST(CASE WHEN r.error IS NULL AND r.request_body IS NULL THEN 0 ELSE 1 END AS BIGINT) \
              FROM scim_requests r LEFT JOIN directory_integrations i ON i.id = r.integration_id \
              WHERE r.organisation_id = $1",
         );
@@ -201,6 +210,33 @@ impl Store {
                 }
                 let rows = q.fetch_all(tx).await?;
                 Ok(rows.into_iter().map(request_row).collect())
+            })
+        })
+        .await
+    }
+
+    /// The error and body of the organisation's recorded request `id`; `None` when it has
+    /// no such request (another organisation's included).
+    pub async fn request_detail(
+        &self,
+        organisation_id: &str,
+        id: i64,
+    ) -> Result<Option<RequestDetail>> {
+        let organisation_id = organisation_id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                Ok(stmt(
+                    "SELECT error, request_body FROM scim_requests \
+                     WHERE id = $1 AND organisation_id = $2",
+                )
+                .bind(id)
+                .bind(&organisation_id)
+                .fetch_optional(tx)
+                .await?
+                .map(|mut r| RequestDetail {
+                    error: r.take(0),
+                    request_body: r.take(1),
+                }))
             })
         })
         .await
@@ -315,7 +351,6 @@ fn request_row(mut r: Row) -> RequestRow {
         resource_type: r.take(6),
         resource_id: r.take(7),
         duration_us: r.take(8),
-        error: r.take(9),
-        request_body: r.take(10),
+        has_detail: r.take::<i64>(9) != 0,
     }
 }
