@@ -1,5 +1,6 @@
 //! Sync activity: every SCIM request the identity providers made, newest first, with what
-//! they sent (passwords removed) and, for failures, the error they were answered.
+//! they sent (passwords removed) and, for failures, the error they were answered. Lists carry
+//! the request lines only; a row loads its error and body when it is opened.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -24,8 +25,18 @@ pub struct ActivityEntry {
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub duration_ms: String,
+    /// Whether the row opens to an error, a request id or a request body.
+    pub has_detail: bool,
+}
+
+/// What a row opens to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityDetail {
     pub error: Option<String>,
     pub request_body: Option<String>,
+    /// The `X-Request-Id` the request was answered with (and every SCIM error quotes), to
+    /// find it in the server's log.
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,9 +60,27 @@ pub(crate) fn entry(r: domain::activity::RequestRow) -> ActivityEntry {
         resource_type: r.resource_type,
         resource_id: r.resource_id,
         duration_ms: format!("{:.1}", r.duration_us as f64 / 1000.0),
-        error: r.error,
-        request_body: r.request_body,
+        has_detail: r.has_detail,
     }
+}
+
+/// The error and request body of the organisation's recorded request `id`, for its opened
+/// row. Any other id, another organisation's included, is "Not found.".
+#[server]
+pub async fn request_detail(id: i64) -> Result<ActivityDetail, ServerFnError> {
+    use crate::ssr::{console_error, require_admin};
+    let (state, admin) = require_admin().await?;
+    let detail = state
+        .store
+        .request_detail(&admin.organisation_id, id)
+        .await
+        .map_err(console_error)?
+        .ok_or_else(|| console_error(domain::Error::NotFound))?;
+    Ok(ActivityDetail {
+        error: detail.error,
+        request_body: detail.request_body,
+        request_id: detail.request_id,
+    })
 }
 
 /// One page of the organisation's SCIM requests. `status` is `all` or `failures`;
@@ -155,7 +184,8 @@ pub fn ActivityPage() -> impl IntoView {
     }
 }
 
-/// Requests as a table; each row opens to show the error and the request body.
+/// Requests as a table; each row opens to show the error, the request id and the request
+/// body, loaded then.
 #[component]
 pub fn ActivityTable(entries: Vec<ActivityEntry>) -> impl IntoView {
     view! {
@@ -188,17 +218,9 @@ fn ActivityRow(e: ActivityEntry) -> impl IntoView {
         }
         _ => "".into_any(),
     };
-    let details = (e.error.is_some() || e.request_body.is_some()).then(|| {
-        let error = e.error.clone();
-        let body = e.request_body.clone();
-        view! {
-            <details>
-                <summary>{if failed { "Error and request" } else { "Request body" }}</summary>
-                {error.map(|m| view! { <p class="error-detail">{m}</p> })}
-                {body.map(|b| view! { <pre class="body">{b}</pre> })}
-            </details>
-        }
-    });
+    let details = e
+        .has_detail
+        .then(|| view! { <RequestDetails id=e.id failed/> });
     view! {
         <tr data-status=e.status class:failed=failed>
             <td><LocalTime moment=e.at/></td>
@@ -211,5 +233,46 @@ fn ActivityRow(e: ActivityEntry) -> impl IntoView {
             <td>{resource}</td>
             <td class="number">{e.duration_ms}" ms"</td>
         </tr>
+    }
+}
+
+/// A request's error, id and body, loaded the first time its row is opened (again on opening
+/// it after a failed attempt).
+#[component]
+fn RequestDetails(id: i64, failed: bool) -> impl IntoView {
+    let load = ServerAction::<RequestDetail>::new();
+    let details = NodeRef::<leptos::html::Details>::new();
+    let load_if_open = move || {
+        let open = details.get_untracked().is_some_and(|d| d.open());
+        let loaded = matches!(load.value().get_untracked(), Some(Ok(_)));
+        if open && !loaded && !load.pending().get_untracked() {
+            load.dispatch(RequestDetail { id });
+        }
+    };
+    // A row opened before the page came to life.
+    Effect::new(move |_| {
+        if details.get().is_some() {
+            load_if_open();
+        }
+    });
+    view! {
+        <details node_ref=details on:toggle=move |_| load_if_open()>
+            <summary>{if failed { "Error and request" } else { "Details" }}</summary>
+            {move || match load.value().get() {
+                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                Some(Ok(d)) => view! {
+                    {d.error.map(|m| view! { <p class="error-detail">{m}</p> })}
+                    {d.request_id.map(|id| view! {
+                        <p class="request-id muted">"Request id "<code>{id}</code></p>
+                    })}
+                    {d.request_body.map(|b| view! { <pre class="body">{b}</pre> })}
+                }
+                .into_any(),
+                Some(Err(e)) => view! {
+                    <p class="error" role="alert">{crate::error_message(&e)}</p>
+                }
+                .into_any(),
+            }}
+        </details>
     }
 }

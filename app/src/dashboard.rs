@@ -32,57 +32,48 @@ pub struct DashboardView {
     pub integrations: Vec<IntegrationHealth>,
 }
 
+/// The dashboard's figures, all from counts kept as provisioning and the activity log write
+/// (a few rows whatever the organisation's size).
 #[server]
 pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     use domain::integrations::IntegrationKind;
     let (state, admin) = require_admin().await?;
-    let org = &admin.organisation_id;
-    let store = &state.store;
-    let since = domain::time::now_ms() - 24 * 60 * 60 * 1000;
-    let summaries = store
-        .request_summary(org, since)
+    let figures = state
+        .store
+        .dashboard_figures(&admin.organisation_id, domain::time::now_ms())
         .await
         .map_err(console_error)?;
-    let counts = store
-        .user_counts_by_integration(org)
-        .await
-        .map_err(console_error)?;
-    let deleted = store
-        .deleted_user_counts(org)
-        .await
-        .map_err(console_error)?;
-    let mut integrations = Vec::new();
-    for kind in IntegrationKind::ALL {
-        let status = crate::integrations::ssr_status(&state, org, kind).await?;
-        let summary = summaries
-            .iter()
-            .find(|s| s.integration_kind == kind.as_str());
-        let (active, deactivated) = counts
-            .iter()
-            .find(|(k, _, _)| k.as_deref() == Some(kind.as_str()))
-            .map_or((0, 0), |(_, a, d)| (*a, *d));
-        integrations.push(IntegrationHealth {
-            kind: kind.as_str().to_owned(),
-            has_token: status.has_token,
-            last_sync: status.last_sync_at.map(Moment::new),
-            requests_24h: summary.map_or(0, |s| s.requests),
-            failures_24h: summary.map_or(0, |s| s.failures),
-            last_error: summary
-                .and_then(|s| s.last_error.clone())
-                .map(|(at, e)| (Moment::new(at), e)),
-            users_active: active,
-            users_deactivated: deactivated,
-            users_deleted: deleted
+    let integrations = IntegrationKind::ALL
+        .iter()
+        .map(|kind| {
+            let found = figures
+                .integrations
                 .iter()
-                .find(|(k, _)| k.as_deref() == Some(kind.as_str()))
-                .map_or(0, |(_, n)| *n),
-        });
-    }
+                .find(|i| i.kind == kind.as_str())
+                .cloned()
+                .unwrap_or_default();
+            // The latest successful request may not be written yet.
+            let last_sync = found
+                .last_sync_at
+                .max(state.last_sync.pending(&found.integration_id));
+            IntegrationHealth {
+                kind: kind.as_str().to_owned(),
+                has_token: found.has_token,
+                last_sync: last_sync.map(Moment::new),
+                requests_24h: found.requests,
+                failures_24h: found.failures,
+                last_error: found.last_error.map(|(at, e)| (Moment::new(at), e)),
+                users_active: found.users_active,
+                users_deactivated: found.users_deactivated,
+                users_deleted: found.users_deleted,
+            }
+        })
+        .collect();
     Ok(DashboardView {
-        users: store.count_users(org).await.map_err(console_error)?,
-        deleted_users: deleted.iter().map(|(_, n)| n).sum(),
-        groups: store.count_groups(org).await.map_err(console_error)?,
+        users: figures.users,
+        deleted_users: figures.deleted_users,
+        groups: figures.groups,
         integrations,
     })
 }

@@ -35,7 +35,7 @@ pub struct IntegrationView {
 
 /// Status of an integration, with a last sync not yet written to the database included.
 #[cfg(feature = "ssr")]
-pub async fn ssr_status(
+async fn ssr_status(
     state: &crate::ssr::ConsoleState,
     organisation_id: &str,
     kind: domain::integrations::IntegrationKind,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use crate::store::activity::{RequestEntry, RequestQuery, RequestRow, RequestSummary};
+pub use crate::store::activity::{RequestDetail, RequestEntry, RequestQuery, RequestRow};
 use crate::store::Store;
 
 /// Entries waiting to be written beyond this are dropped.
@@ -218,15 +218,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(failures.len(), 1);
-        let body = failures[0].request_body.as_deref().unwrap_or_default();
+        assert!(failures[0].has_detail);
+        let detail = store
+            .request_detail(&org.id, failures[0].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.error.as_deref(), Some("uniqueness: taken"));
+        let body = detail.request_body.unwrap_or_default();
         assert!(body.contains("ada") && !body.contains("s3cret"), "{body}");
-        let summary = store.request_summary(&org.id, now - DAY_MS).await.unwrap();
-        assert_eq!(summary.len(), 1);
-        assert_eq!((summary[0].requests, summary[0].failures), (2, 1));
-        assert_eq!(
-            summary[0].last_error,
-            Some((now, "uniqueness: taken".to_owned()))
-        );
+        let figures = store.dashboard_figures(&org.id, now).await.unwrap();
+        assert_eq!(figures.integrations.len(), 1);
+        let okta = &figures.integrations[0];
+        assert_eq!((okta.requests, okta.failures), (2, 1));
+        assert_eq!(okta.last_error, Some((now, "uniqueness: taken".to_owned())));
         log.prune(&store, now).await;
         let kept = store
             .requests(

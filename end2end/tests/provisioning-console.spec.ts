@@ -121,6 +121,8 @@ test('the console shows what Okta provisioned, and its failure', async ({ page, 
     await expect(failed).toHaveAttribute('data-status', '409');
     await failed.getByText('Error and request').click();
     await expect(failed.locator('.error-detail')).toContainText('uniqueness');
+    // The id the IdP was answered with, as X-Request-Id and at the end of the error's detail.
+    await expect(failed.locator('.request-id code')).toHaveText(/^[0-9a-f-]{36}$/);
     await expect(failed.locator('pre.body')).toContainText('[redacted]');
     await expect(failed.locator('pre.body')).not.toContainText(PASSWORD_SENT);
     await checkPage(page, '/activity', 'activity');

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use super::counts::{count_requests, prune_request_counts};
 use super::db::{stmt, Row, Tx};
 use super::{placeholders, Store, CHUNK};
 use crate::error::Result;
@@ -26,7 +27,8 @@ pub struct RequestEntry {
     pub request_id: Option<String>,
 }
 
-/// A recorded request as the console lists it.
+/// A recorded request as the console lists it: its request line and outcome, without the
+/// error and body ([`RequestDetail`]), which a list of them would carry by the megabyte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRow {
     pub id: i64,
@@ -38,8 +40,16 @@ pub struct RequestRow {
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub duration_us: i64,
+    /// Whether it has an error, a body or a request id to show.
+    pub has_detail: bool,
+}
+
+/// What a recorded request's row opens to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestDetail {
     pub error: Option<String>,
     pub request_body: Option<String>,
+    /// The request's `X-Request-Id`, as its response and log lines carry it.
     pub request_id: Option<String>,
 }
 
@@ -55,15 +65,6 @@ pub struct RequestQuery<'a> {
     pub limit: i64,
 }
 
-/// Requests of one integration since a moment, for the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestSummary {
-    pub integration_kind: String,
-    pub requests: i64,
-    pub failures: i64,
-    pub last_error: Option<(i64, String)>,
-}
-
 const COLUMNS: usize = 12;
 /// Rows per INSERT: ten keep the statement (and its cached preparation) small.
 const ROWS_PER_STATEMENT: usize = 10;
@@ -73,9 +74,10 @@ const ROWS_PER_TRANSACTION: usize = 100;
 const PRUNE_ROWS: i64 = 1000;
 
 impl Store {
-    /// Writes recorded requests, 100 to a job: on SQLite each joins the SCIM writes around
-    /// it in the writer's turn rather than holding them all up while a second's worth of
-    /// log is written. On an error, the jobs before it are kept.
+    /// Writes recorded requests, 100 to a job, and counts them in their hours' buckets in
+    /// the same job: on SQLite each joins the SCIM writes around it in the writer's turn
+    /// rather than holding them all up while a second's worth of log is written. On an
+    /// error, the jobs before it are kept.
     pub async fn insert_requests(&self, entries: Vec<RequestEntry>) -> Result<()> {
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
@@ -117,7 +119,12 @@ impl Store {
                         }
                         query.execute(tx).await?;
                     }
-                    Ok(())
+                    count_requests(
+                        tx,
+                        part.iter()
+                            .map(|e| (e.integration_id.as_str(), e.at, e.status >= 400)),
+                    )
+                    .await
                 })
             })
             .await?;
@@ -153,20 +160,22 @@ impl Store {
             }
         }
         // An erased resource is remembered only while requests on it may still arrive; any
-        // that do after the log's retention would be pruned at once.
+        // that do after the log's retention would be pruned at once. The hours' counts go
+        // with their rows.
         self.write(move |tx| {
             Box::pin(async move {
                 stmt("DELETE FROM erased_resources WHERE at < $1")
                     .bind(before)
                     .execute(tx)
-                    .await
+                    .await?;
+                prune_request_counts(tx, before).await
             })
         })
         .await?;
         Ok(deleted)
     }
 
-    /// The organisation's recorded requests, newest first.
+    /// The organisation's recorded requests, newest first, without their errors and bodies.
     pub async fn requests(
         &self,
         organisation_id: &str,
@@ -174,7 +183,9 @@ impl Store {
     ) -> Result<Vec<RequestRow>> {
         let mut sql = String::from(
             "SELECT r.id, i.kind, r.at, r.method, r.path, CAST(r.status AS BIGINT), r.resource_type, \
-             r.resource_id, r.duration_us, r.error, r.request_body, r.request_id \
+             r.resource_id, r.duration_us, \
+             CAST(CASE WHEN r.error IS NULL AND r.request_body IS NULL AND r.request_id IS NULL \
+             THEN 0 ELSE 1 END AS BIGINT) \
              FROM scim_requests r LEFT JOIN directory_integrations i ON i.id = r.integration_id \
              WHERE r.organisation_id = $1",
         );
@@ -210,48 +221,29 @@ impl Store {
         .await
     }
 
-    /// Requests and failures per integration since `since`, with the latest failure.
-    pub async fn request_summary(
+    /// The error and body of the organisation's recorded request `id`; `None` when it has
+    /// no such request (another organisation's included).
+    pub async fn request_detail(
         &self,
         organisation_id: &str,
-        since: i64,
-    ) -> Result<Vec<RequestSummary>> {
+        id: i64,
+    ) -> Result<Option<RequestDetail>> {
         let organisation_id = organisation_id.to_owned();
         self.read(move |tx| {
             Box::pin(async move {
-                let rows = stmt(
-                    "SELECT i.kind, COUNT(r.id), \
-                     COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) \
-                     FROM directory_integrations i \
-                     LEFT JOIN scim_requests r ON r.integration_id = i.id AND r.at >= $2 \
-                     WHERE i.organisation_id = $1 GROUP BY i.kind ORDER BY i.kind",
+                Ok(stmt(
+                    "SELECT error, request_body, request_id FROM scim_requests \
+                     WHERE id = $1 AND organisation_id = $2",
                 )
+                .bind(id)
                 .bind(&organisation_id)
-                .bind(since)
-                .fetch_all(tx)
-                .await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for mut r in rows {
-                    let kind: String = r.take(0);
-                    let last_error = stmt(
-                        "SELECT r.at, COALESCE(r.error, '') FROM scim_requests r \
-                         JOIN directory_integrations i ON i.id = r.integration_id \
-                         WHERE r.organisation_id = $1 AND i.kind = $2 AND r.status >= 400 \
-                         ORDER BY r.id DESC LIMIT 1",
-                    )
-                    .bind(&organisation_id)
-                    .bind(&kind)
-                    .fetch_optional(tx)
-                    .await?
-                    .map(|mut e| (e.take::<i64>(0), e.take::<String>(1)));
-                    out.push(RequestSummary {
-                        integration_kind: kind,
-                        requests: r.take(1),
-                        failures: r.take(2),
-                        last_error,
-                    });
-                }
-                Ok(out)
+                .fetch_optional(tx)
+                .await?
+                .map(|mut r| RequestDetail {
+                    error: r.take(0),
+                    request_body: r.take(1),
+                    request_id: r.take(2),
+                }))
             })
         })
         .await
@@ -366,8 +358,6 @@ fn request_row(mut r: Row) -> RequestRow {
         resource_type: r.take(6),
         resource_id: r.take(7),
         duration_us: r.take(8),
-        error: r.take(9),
-        request_body: r.take(10),
-        request_id: r.take(11),
+        has_detail: r.take::<i64>(9) != 0,
     }
 }

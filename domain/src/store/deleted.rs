@@ -287,31 +287,4 @@ impl Store {
         })
         .await
     }
-
-    /// Deleted users per kind of integration that deleted them (`None`: its integration is
-    /// gone).
-    pub async fn deleted_user_counts(
-        &self,
-        organisation_id: &str,
-    ) -> Result<Vec<(Option<String>, i64)>> {
-        let organisation_id = organisation_id.to_owned();
-        self.read(move |tx| {
-            Box::pin(async move {
-                let rows = stmt(
-                    "SELECT i.kind, n FROM \
-                     (SELECT deleted_by, COUNT(*) AS n FROM deleted_users \
-                      WHERE organisation_id = $1 GROUP BY deleted_by) d \
-                     LEFT JOIN directory_integrations i ON i.id = d.deleted_by",
-                )
-                .bind(&organisation_id)
-                .fetch_all(tx)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|mut r| (r.take(0), r.take(1)))
-                    .collect())
-            })
-        })
-        .await
-    }
 }

@@ -11,9 +11,9 @@
 //!
 //! One module per aggregate: `accounts` (organisations and admins), `integrations`,
 //! `audit`, `users`, `groups`, `deleted` (the console's records of deleted ones),
-//! `activity`, `sessions`; `resources` holds what users and
-//! groups share, `filter_sql` compiles SCIM filters, `db` holds statements and jobs, and
-//! `sqlite`, `postgres` and `lanes` run them.
+//! `activity`, `sessions`; `counts` reads the dashboard's kept counts, `resources` holds
+//! what users and groups share, `filter_sql` compiles SCIM filters, `db` holds statements
+//! and jobs, and `sqlite`, `postgres` and `lanes` run them.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 mod accounts;
 pub mod activity;
 mod audit;
+mod counts;
 mod db;
 mod deleted;
 mod factors;
@@ -43,6 +44,7 @@ mod sqlite;
 mod users;
 
 pub use accounts::AdminChange;
+pub use counts::{DashboardFigures, IntegrationFigures};
 use db::{stmt, Admission, JobContext, JobFuture, Tx};
 pub use deleted::{DeletedGroupRow, DeletedQuery, DeletedUserRow};
 pub use factors::FactorRow;

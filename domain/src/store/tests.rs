@@ -1,6 +1,6 @@
-//! Tests of the store's core on a real SQLite file (and, for the deadline on PostgreSQL, a
-//! real PostgreSQL database when `TEST_POSTGRES_URL` is set): grouped writes, deadlines,
-//! lanes, and the order lists come back in.
+//! Tests of the store's core on a real SQLite file (and, for the deadline and the kept
+//! counts on PostgreSQL, a real PostgreSQL database when `TEST_POSTGRES_URL` is set): grouped
+//! writes, deadlines, lanes, the order lists come back in, and the dashboard's kept counts.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use scim::user::UserDoc;
 use serde_json::json;
 
+use super::activity::RequestEntry;
 use super::db::stmt;
 use super::*;
 use crate::deadline::{self, Budget};
@@ -22,9 +23,44 @@ async fn store() -> (tempfile::TempDir, Store, String, String) {
     (dir, store, org, integration)
 }
 
+/// A store on a new database of the PostgreSQL server `TEST_POSTGRES_URL` names, and what
+/// drops the database at the end.
+async fn postgres_store() -> (Store, PostgresDatabase) {
+    let server = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    let name = format!("scimtest_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+    (store, PostgresDatabase { admin, name })
+}
+
+struct PostgresDatabase {
+    admin: sqlx::PgConnection,
+    name: String,
+}
+
+impl PostgresDatabase {
+    async fn drop(mut self, store: Store) {
+        store.close().await;
+        sqlx::Executor::execute(
+            &mut self.admin,
+            format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// A new organisation in `store` with its OneLogin integration.
 async fn with_organisation(store: Store) -> (Store, String, String) {
+    let id = uuid::Uuid::new_v4().to_string();
     let org = store
-        .find_or_create_organisation(&uuid::Uuid::new_v4().to_string(), "Org", 1)
+        .find_or_create_organisation(&id, &format!("Org {id}"), 1)
         .await
         .unwrap();
     create_token(&store, &org.id, IntegrationKind::OneLogin, &Actor::Operator)
@@ -335,16 +371,7 @@ async fn a_statement_past_its_deadline_is_interrupted_and_its_write_rolled_back(
 #[tokio::test]
 #[ignore = "needs TEST_POSTGRES_URL; scripts/test runs it against PostgreSQL"]
 async fn a_statement_past_its_deadline_is_cancelled_and_rolled_back_on_postgres() {
-    let server = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
-    let database = format!("scimtest_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
-        .await
-        .unwrap();
-    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {database}").as_str())
-        .await
-        .unwrap();
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    let store = Store::connect(&format!("{base}/{database}")).await.unwrap();
+    let (store, database) = postgres_store().await;
     let (store, org, integration) = with_organisation(store).await;
     let started = Instant::now();
     let budget = Budget::new(Instant::now() + Duration::from_millis(500));
@@ -369,13 +396,7 @@ async fn a_statement_past_its_deadline_is_cancelled_and_rolled_back_on_postgres(
     insert(&store, &org, &integration, "next", "next")
         .await
         .unwrap();
-    store.close().await;
-    sqlx::Executor::execute(
-        &mut admin,
-        format!("DROP DATABASE {database} WITH (FORCE)").as_str(),
-    )
-    .await
-    .unwrap();
+    database.drop(store).await;
 }
 
 #[tokio::test]
@@ -470,4 +491,352 @@ async fn every_sqlite_connection_runs_in_wal_mode_with_foreign_keys() {
     for read in reads {
         assert_eq!(read.await.unwrap().unwrap(), expected);
     }
+}
+
+/// The dashboard's figures counted the slow way, from the rows themselves.
+async fn recount(store: &Store, organisation_id: &str, now: i64) -> DashboardFigures {
+    let organisation_id = organisation_id.to_owned();
+    let since = super::counts::hour_of(now - 24 * 60 * 60 * 1000);
+    store
+        .read(move |tx| {
+            Box::pin(async move {
+                let mut figures = DashboardFigures::default();
+                for (table, count) in [
+                    ("scim_users", &mut figures.users),
+                    ("scim_groups", &mut figures.groups),
+                    ("deleted_users", &mut figures.deleted_users),
+                ] {
+                    *count = stmt(format!(
+                        "SELECT COUNT(*) FROM {table} WHERE organisation_id = $1"
+                    ))
+                    .bind(&organisation_id)
+                    .fetch_scalar(tx)
+                    .await?;
+                }
+                let rows = stmt(
+                    "SELECT i.id, i.kind, CAST(CASE WHEN i.token_hash IS NULL THEN 0 ELSE 1 END AS BIGINT), \
+                     i.last_sync_at, \
+                     (SELECT COUNT(*) FROM scim_users u WHERE u.integration_id = i.id AND u.active), \
+                     (SELECT COUNT(*) FROM scim_users u WHERE u.integration_id = i.id AND NOT u.active), \
+                     (SELECT COUNT(*) FROM deleted_users d WHERE d.deleted_by = i.id), \
+                     (SELECT COUNT(*) FROM scim_requests r WHERE r.integration_id = i.id AND r.at >= $2), \
+                     (SELECT COUNT(*) FROM scim_requests r WHERE r.integration_id = i.id AND r.at >= $2 \
+                      AND r.status >= 400) \
+                     FROM directory_integrations i WHERE i.organisation_id = $1 ORDER BY i.kind",
+                )
+                .bind(&organisation_id)
+                .bind(since)
+                .fetch_all(tx)
+                .await?;
+                for mut r in rows {
+                    let integration_id: String = r.take(0);
+                    let last_error = stmt(
+                        "SELECT at, COALESCE(error, '') FROM scim_requests \
+                         WHERE integration_id = $1 AND status >= 400 ORDER BY at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(&integration_id)
+                    .fetch_optional(tx)
+                    .await?
+                    .map(|mut e| (e.take(0), e.take(1)));
+                    figures.integrations.push(IntegrationFigures {
+                        integration_id,
+                        kind: r.take(1),
+                        has_token: r.take::<i64>(2) != 0,
+                        last_sync_at: r.take(3),
+                        users_active: r.take(4),
+                        users_deactivated: r.take(5),
+                        users_deleted: r.take(6),
+                        requests: r.take(7),
+                        failures: r.take(8),
+                        last_error,
+                    });
+                }
+                Ok(figures)
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// The kept figures of every organisation equal their recount.
+async fn assert_counts_exact(store: &Store, organisations: &[&str], now: i64, step: &str) {
+    for org in organisations {
+        let kept = store.dashboard_figures(org, now).await.unwrap();
+        assert_eq!(kept, recount(store, org, now).await, "{step}, {org}");
+    }
+}
+
+/// Creates, deactivates, deletes in both modes, recreates, changes groups and writes and
+/// prunes the activity log of two organisations, checking after each step that the kept
+/// counts are those a full count gives, and each organisation's are its own.
+async fn kept_counts_stay_exact(store: Store) {
+    use crate::integrations::{DeleteMode, TokenOwner};
+    use crate::provisioning::{self, Change};
+    const BASE: &str = "https://console.example.com/scimapi";
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let now = crate::time::now_ms();
+    let (store, acme, acme_onelogin) = with_organisation(store).await;
+    let (store, globex, globex_onelogin) = with_organisation(store).await;
+    create_token(&store, &acme, IntegrationKind::Okta, &Actor::Operator)
+        .await
+        .unwrap();
+    let acme_okta = store.integration(&acme, "okta").await.unwrap().unwrap().id;
+    let owner = |organisation_id: &str, integration_id: &str, on_delete, kind| TokenOwner {
+        organisation_id: organisation_id.to_owned(),
+        integration_id: integration_id.to_owned(),
+        on_delete,
+        kind,
+    };
+    let onelogin = owner(
+        &acme,
+        &acme_onelogin,
+        DeleteMode::Keep,
+        IntegrationKind::OneLogin,
+    );
+    let okta = owner(&acme, &acme_okta, DeleteMode::Erase, IntegrationKind::Okta);
+    let hank = owner(
+        &globex,
+        &globex_onelogin,
+        DeleteMode::Keep,
+        IntegrationKind::OneLogin,
+    );
+    let orgs = [acme.as_str(), globex.as_str()];
+    let check = |step: &'static str| {
+        let store = store.clone();
+        async move { assert_counts_exact(&store, &orgs, now, step).await }
+    };
+    let create = |who: &TokenOwner, name: &str, active: bool| {
+        let (store, who) = (store.clone(), who.clone());
+        let body = json!({"userName": name, "active": active});
+        async move {
+            provisioning::create_user(&store, &who, BASE, &body)
+                .await
+                .unwrap()
+                .meta
+                .id
+        }
+    };
+    check("empty").await;
+
+    let mut ada = create(&onelogin, "ada", true).await;
+    let bob = create(&onelogin, "bob", true).await;
+    let cy = create(&onelogin, "cy", false).await;
+    let dee = create(&okta, "dee", true).await;
+    let eve = create(&okta, "eve", false).await;
+    let hank_id = create(&hank, "hank", true).await;
+    create(&hank, "iris", false).await;
+    check("created").await;
+    let duplicate = json!({"userName": "ADA"});
+    assert!(
+        provisioning::create_user(&store, &onelogin, BASE, &duplicate)
+            .await
+            .is_err()
+    );
+    check("a refused duplicate").await;
+
+    let patch_active = |who: &TokenOwner, id: &str, active: bool| {
+        let (store, who, id) = (store.clone(), who.clone(), id.to_owned());
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": active}]});
+        async move {
+            let change = Change {
+                id: &id,
+                if_match: None,
+                with_related: false,
+            };
+            provisioning::patch_user(&store, &who, BASE, &change, &body)
+                .await
+                .unwrap();
+        }
+    };
+    patch_active(&onelogin, &ada, false).await;
+    check("PATCH active=false").await;
+    patch_active(&onelogin, &ada, false).await;
+    check("PATCH active=false again").await;
+    patch_active(&onelogin, &cy, true).await;
+    check("PATCH active=true").await;
+    // Okta changes a user OneLogin created: the user stays OneLogin's.
+    let change = Change {
+        id: &bob,
+        if_match: None,
+        with_related: false,
+    };
+    provisioning::replace_user(
+        &store,
+        &okta,
+        BASE,
+        &change,
+        &json!({"userName": "bob", "active": false}),
+    )
+    .await
+    .unwrap();
+    check("PUT active=false by another integration").await;
+
+    let members = json!([{"value": ada}, {"value": bob}, {"value": dee}]);
+    let group = |who: &TokenOwner, name: &str, members: &serde_json::Value| {
+        let (store, who) = (store.clone(), who.clone());
+        let body = json!({"displayName": name, "members": members});
+        async move {
+            crate::groups::create_group(&store, &who, BASE, &body, false)
+                .await
+                .unwrap()
+                .meta
+                .id
+        }
+    };
+    let staff = group(&onelogin, "Staff", &members).await;
+    let admins = group(&okta, "Admins", &members).await;
+    group(&hank, "Globex", &json!([{"value": hank_id}])).await;
+    check("groups created").await;
+
+    provisioning::delete_user(&store, &onelogin, &ada, None)
+        .await
+        .unwrap();
+    check("DELETE keeping a record").await;
+    provisioning::delete_user(&store, &okta, &eve, None)
+        .await
+        .unwrap();
+    check("DELETE erasing").await;
+    // OneLogin deletes a user Okta created: counted apart, as OneLogin's deletion.
+    provisioning::delete_user(&store, &onelogin, &dee, None)
+        .await
+        .unwrap();
+    check("DELETE of another integration's user").await;
+    assert!(provisioning::delete_user(&store, &onelogin, &ada, None)
+        .await
+        .is_err());
+    check("DELETE of a deleted user").await;
+    ada = create(&onelogin, "ada", true).await;
+    check("recreated").await;
+    let change = Change {
+        id: &staff,
+        if_match: None,
+        with_related: false,
+    };
+    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ada}, {"value": cy}]},
+                       {"op": "replace", "path": "displayName", "value": "All staff"}]});
+    crate::groups::patch_group(&store, &onelogin, BASE, &change, &add)
+        .await
+        .unwrap();
+    check("group PATCH").await;
+    crate::groups::delete_group(&store, &onelogin, &staff, None)
+        .await
+        .unwrap();
+    crate::groups::delete_group(&store, &okta, &admins, None)
+        .await
+        .unwrap();
+    check("groups deleted in both modes").await;
+
+    let figures = store.dashboard_figures(&acme, now).await.unwrap();
+    let of = |kind: &str| {
+        let i = figures
+            .integrations
+            .iter()
+            .find(|i| i.kind == kind)
+            .unwrap();
+        (i.users_active, i.users_deactivated, i.users_deleted)
+    };
+    assert_eq!(
+        (figures.users, figures.groups, figures.deleted_users),
+        (3, 0, 2)
+    );
+    assert_eq!(
+        of("onelogin"),
+        (2, 1, 2),
+        "ada (again) and cy; bob; ada and dee deleted"
+    );
+    assert_eq!(of("okta"), (0, 0, 0), "dee deleted by OneLogin, eve erased");
+    let figures = store.dashboard_figures(&globex, now).await.unwrap();
+    assert_eq!(
+        (figures.users, figures.groups, figures.deleted_users),
+        (2, 1, 0)
+    );
+
+    let request = |who: &TokenOwner, at: i64, status: u16| RequestEntry {
+        organisation_id: who.organisation_id.clone(),
+        integration_id: who.integration_id.clone(),
+        at,
+        method: "PUT".into(),
+        path: "/scimapi/Users/x".into(),
+        status,
+        resource_type: None,
+        resource_id: None,
+        duration_us: 1,
+        error: (status >= 400).then(|| format!("failed at {at}")),
+        request_body: None,
+        request_id: None,
+    };
+    store
+        .insert_requests(vec![
+            request(&onelogin, now - 31 * DAY, 500),
+            request(&onelogin, now - 31 * DAY + 1, 200),
+            request(&okta, now - 26 * 60 * 60 * 1000, 404),
+            request(&okta, now - 2 * 60 * 60 * 1000, 200),
+            request(&onelogin, now - 1000, 409),
+            request(&onelogin, now - 10, 200),
+            request(&hank, now - 5, 400),
+        ])
+        .await
+        .unwrap();
+    store
+        .insert_requests(vec![request(&onelogin, now, 200), request(&okta, now, 201)])
+        .await
+        .unwrap();
+    check("requests logged").await;
+    let figures = store.dashboard_figures(&acme, now).await.unwrap();
+    let onelogin_figures = figures
+        .integrations
+        .iter()
+        .find(|i| i.kind == "onelogin")
+        .unwrap();
+    assert_eq!(
+        (onelogin_figures.requests, onelogin_figures.failures),
+        (3, 1)
+    );
+    assert_eq!(
+        onelogin_figures.last_error,
+        Some((now - 1000, format!("failed at {}", now - 1000)))
+    );
+    assert_eq!(store.prune_requests(now - 30 * DAY).await.unwrap(), 2);
+    check("log pruned").await;
+    let buckets: i64 = store
+        .read(move |tx| {
+            Box::pin(async move {
+                stmt("SELECT COUNT(*) FROM scim_request_counts WHERE hour < $1")
+                    .bind(now - 30 * DAY)
+                    .fetch_scalar(tx)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(buckets, 0, "the pruned hours' counts are gone");
+    // An erasing DELETE clears the errors of the user's requests, the latest failure's too.
+    let kept = create(&okta, "kept", true).await;
+    store
+        .insert_requests(vec![RequestEntry {
+            resource_id: Some(kept.clone()),
+            ..request(&okta, now, 422)
+        }])
+        .await
+        .unwrap();
+    provisioning::delete_user(&store, &okta, &kept, None)
+        .await
+        .unwrap();
+    check("erased after a failure").await;
+}
+
+#[tokio::test]
+async fn kept_counts_stay_exact_through_provisioning_and_the_log() {
+    let (_dir, store, _, _) = store().await;
+    kept_counts_stay_exact(store).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TEST_POSTGRES_URL; scripts/test runs it against PostgreSQL"]
+async fn kept_counts_stay_exact_through_provisioning_and_the_log_on_postgres() {
+    let (store, database) = postgres_store().await;
+    kept_counts_stay_exact(store.clone()).await;
+    database.drop(store).await;
 }

@@ -420,33 +420,6 @@ impl Store {
     pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
         count(self, Table::Users, organisation_id).await
     }
-
-    /// Active and deactivated users per integration kind that created them (`None`: its
-    /// integration is gone).
-    pub async fn user_counts_by_integration(
-        &self,
-        organisation_id: &str,
-    ) -> Result<Vec<(Option<String>, i64, i64)>> {
-        let organisation_id = organisation_id.to_owned();
-        self.read(move |tx| {
-            Box::pin(async move {
-                let rows = stmt(
-                    "SELECT i.kind, CAST(SUM(CASE WHEN u.active THEN 1 ELSE 0 END) AS BIGINT), \
-                     CAST(SUM(CASE WHEN u.active THEN 0 ELSE 1 END) AS BIGINT) \
-                     FROM scim_users u LEFT JOIN directory_integrations i ON i.id = u.integration_id \
-                     WHERE u.organisation_id = $1 GROUP BY i.kind",
-                )
-                .bind(&organisation_id)
-                .fetch_all(tx)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|mut r| (r.take(0), r.take(1), r.take(2)))
-                    .collect())
-            })
-        })
-        .await
-    }
 }
 
 /// The groups of each of `user_ids` (group id, display name), in the order of `user_ids`.

@@ -1,7 +1,7 @@
 //! The sync activity log: what each SCIM request sent and was answered, per organisation.
 
 use axum::http::Method;
-use domain::activity::{RequestQuery, RequestRow};
+use domain::activity::{RequestDetail, RequestQuery, RequestRow};
 use serde_json::json;
 
 use crate::common::TestServer;
@@ -20,6 +20,19 @@ async fn recorded(server: &TestServer, organisation_id: &str) -> Vec<RequestRow>
         )
         .await
         .expect("activity")
+}
+
+/// What a recorded request's row opens to.
+async fn detail(server: &TestServer, row: &RequestRow) -> RequestDetail {
+    server
+        .app
+        .state
+        .console
+        .store
+        .request_detail(&server.organisation_id, row.id)
+        .await
+        .expect("detail")
+        .expect("the organisation's request")
 }
 
 #[tokio::test]
@@ -97,28 +110,38 @@ async fn every_request_is_recorded_with_its_outcome_and_without_passwords() {
     );
     assert_eq!(create.integration_kind.as_deref(), Some("onelogin"));
     assert_eq!(patch.resource_id.as_deref(), Some(id.as_str()));
-    assert!(duplicate
+    assert!(detail(&server, duplicate)
+        .await
         .error
-        .as_deref()
         .unwrap_or_default()
         .starts_with("uniqueness: "));
-    assert!(bad
+    let bad_detail = detail(&server, bad).await;
+    assert!(bad_detail
         .error
         .as_deref()
         .unwrap_or_default()
         .starts_with("invalidSyntax: "));
     assert_eq!(
-        bad.request_body.as_deref(),
+        bad_detail.request_body.as_deref(),
         Some("(not JSON: 9 bytes, not stored)")
     );
     assert!(list.path.contains("filter=userName"), "{}", list.path);
-    assert_eq!(list.request_body, None);
-    assert!(create
+    // A read has no error or body to show, only its request id.
+    assert!(list.has_detail);
+    let read = detail(&server, list).await;
+    assert_eq!((read.error, read.request_body), (None, None));
+    assert_eq!(read.request_id.map(|id| id.len()), Some(36));
+    assert!(create.has_detail);
+    assert!(detail(&server, create)
+        .await
         .request_body
-        .as_deref()
         .unwrap_or_default()
         .contains("ada@acme.example"));
-    let everything = format!("{rows:?}");
+    let mut details = Vec::new();
+    for row in &rows {
+        details.push(detail(&server, row).await);
+    }
+    let everything = format!("{rows:?} {details:?}");
     assert!(!everything.contains("Sup3r-secret") && !everything.contains("Other-secret"));
     assert!(rows.iter().all(|r| r.duration_us > 0));
 
@@ -137,6 +160,20 @@ async fn every_request_is_recorded_with_its_outcome_and_without_passwords() {
     let theirs = recorded(&server, &globex.id).await;
     assert_eq!(theirs.len(), 1);
     assert_eq!(recorded(&server, &server.organisation_id).await.len(), 5);
+    let store = &server.app.state.console.store;
+    for row in &rows {
+        assert_eq!(
+            store.request_detail(&globex.id, row.id).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .request_detail(&server.organisation_id, theirs[0].id)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

@@ -100,6 +100,7 @@ async fn logged_out_callers_get_401_and_no_data_from_every_page() {
             app::activity::ActivityLog::PATH,
             vec![("status", "all"), ("integration", "")],
         ),
+        (app::activity::RequestDetail::PATH, vec![("id", "1")]),
         (app::audit::AuditLog::PATH, vec![]),
         (app::admins::ListAdmins::PATH, vec![]),
         (
@@ -214,6 +215,50 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
         .map(|e| e["method"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["POST"], "only Globex's one request: {activity}");
+    // A row opens to its body for its own organisation only.
+    let own = activity["entries"][0]["id"].to_string();
+    let opened = s
+        .page(app::activity::RequestDetail::PATH, &[("id", &own)], &hank)
+        .await;
+    assert!(
+        opened["request_body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hank@globex.example"),
+        "{opened}"
+    );
+    let acme_rows = s
+        .app
+        .state
+        .console
+        .store
+        .requests(
+            &s.organisation_id,
+            &domain::activity::RequestQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(acme_rows.len(), 2);
+    for id in acme_rows
+        .iter()
+        .map(|r| r.id.to_string())
+        .chain([i64::MAX.to_string()])
+    {
+        let reply = s
+            .call(
+                app::activity::RequestDetail::PATH,
+                &[("id", &id)],
+                Some(&hank),
+                ORIGIN,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{id}: {}", reply.body);
+        assert!(reply.body.to_string().contains("Not found."));
+        assert!(!reply.body.to_string().contains("acme.example"));
+    }
     let audit = s
         .page(app::audit::AuditLog::PATH, &[], &hank)
         .await
@@ -222,11 +267,30 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
         audit.contains("hank@example.com") && !audit.contains("ada@example.com"),
         "{audit}"
     );
+    // Each organisation's dashboard counts its own.
+    let onelogin = |dashboard: &Value| {
+        let i = dashboard["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "onelogin")
+            .unwrap()
+            .clone();
+        (i["users_active"].as_i64(), i["requests_24h"].as_i64())
+    };
     let dashboard = s.page(app::dashboard::Dashboard::PATH, &[], &hank).await;
     assert_eq!(
         (dashboard["users"].as_i64(), dashboard["groups"].as_i64()),
         (Some(1), Some(0))
     );
+    assert_eq!(onelogin(&dashboard), (Some(1), Some(1)));
+    let ada = s.cookie_of("ada@example.com").await;
+    let dashboard = s.page(app::dashboard::Dashboard::PATH, &[], &ada).await;
+    assert_eq!(
+        (dashboard["users"].as_i64(), dashboard["groups"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(onelogin(&dashboard), (Some(1), Some(2)));
 
     // An admin added by Hank belongs to Globex alone.
     let added = s
@@ -247,7 +311,6 @@ async fn an_admin_sees_and_changes_only_their_own_organisation() {
     };
     let admins = s.page(app::admins::ListAdmins::PATH, &[], &hank).await;
     assert_eq!(emails(admins), ["hank@example.com", "iris@globex.example"]);
-    let ada = s.cookie_of("ada@example.com").await;
     let admins = s.page(app::admins::ListAdmins::PATH, &[], &ada).await;
     assert_eq!(emails(admins), ["ada@example.com"]);
     let iris = s.cookie_of("iris@globex.example").await;
@@ -424,6 +487,13 @@ async fn users_groups_activity_audit_and_dashboard_show_what_provisioning_did() 
     let activity = detail["activity"].as_array().unwrap();
     assert_eq!(activity.len(), 1, "its create: {activity:?}");
     assert_eq!(activity[0]["status"], 201);
+    assert_eq!(activity[0]["has_detail"], true);
+    assert!(
+        !detail["activity"]
+            .to_string()
+            .contains("mail10@acme.example"),
+        "no body in the list: {activity:?}"
+    );
 
     // Groups: member counts, search, paged members.
     let groups = s
@@ -460,10 +530,23 @@ async fn users_groups_activity_audit_and_dashboard_show_what_provisioning_did() 
     let entries = failures["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["status"], 409);
-    assert!(entries[0]["error"]
+    assert_eq!(entries[0]["has_detail"], true);
+    assert!(entries[0].get("error").is_none() && entries[0].get("request_body").is_none());
+    let opened = s
+        .page(
+            app::activity::RequestDetail::PATH,
+            &[("id", &entries[0]["id"].to_string())],
+            &ada,
+        )
+        .await;
+    assert!(opened["error"]
         .as_str()
         .unwrap()
         .starts_with("uniqueness: "));
+    assert!(opened["request_body"]
+        .as_str()
+        .unwrap()
+        .contains("USER01@acme.example"));
     let all = s
         .page(
             app::activity::ActivityLog::PATH,
@@ -472,6 +555,10 @@ async fn users_groups_activity_audit_and_dashboard_show_what_provisioning_did() 
         )
         .await;
     assert_eq!(all["entries"].as_array().unwrap().len(), 50, "a page");
+    assert!(
+        !all.to_string().contains("@acme.example"),
+        "the list carries no bodies: {all}"
+    );
     let older = all["older"].as_i64().expect("more pages");
     let rest = s
         .page(

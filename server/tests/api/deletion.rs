@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use axum::http::{Method, StatusCode};
-use domain::activity::{RequestEntry, RequestQuery};
+use domain::activity::{RequestDetail, RequestEntry, RequestQuery, RequestRow};
 use domain::integrations::{Actor, DeleteMode, IntegrationKind};
 use domain::store::{DeletedQuery, Store};
 use leptos::server_fn::ServerFn;
@@ -66,11 +66,12 @@ async fn walk(s: &TestServer, path: &str) -> (Vec<String>, u64) {
     }
 }
 
-/// The organisation's recorded requests on `resource_id`, once the log is written.
-async fn history(s: &TestServer, resource_id: &str) -> Vec<domain::activity::RequestRow> {
+/// The organisation's recorded requests on `resource_id`, each with what it opens to, once
+/// the log is written.
+async fn history(s: &TestServer, resource_id: &str) -> Vec<(RequestRow, RequestDetail)> {
     let console = &s.app.state.console;
     console.activity.flush(&console.store).await;
-    console
+    let rows = console
         .store
         .requests(
             &s.organisation_id,
@@ -81,7 +82,18 @@ async fn history(s: &TestServer, resource_id: &str) -> Vec<domain::activity::Req
             },
         )
         .await
-        .unwrap()
+        .unwrap();
+    let mut history = Vec::new();
+    for row in rows {
+        let detail = console
+            .store
+            .request_detail(&s.organisation_id, row.id)
+            .await
+            .unwrap()
+            .expect("the row's detail");
+        history.push((row, detail));
+    }
+    history
 }
 
 #[tokio::test]
@@ -225,8 +237,8 @@ async fn a_deleted_user_is_gone_for_scim_whatever_the_console_keeps() {
         let history = history(&s, &target).await;
         assert!(history
             .iter()
-            .any(|r| r.method == "DELETE" && r.status == 204));
-        let created = history.iter().find(|r| r.method == "POST").unwrap();
+            .any(|(r, _)| r.method == "DELETE" && r.status == 204));
+        let (_, created) = history.iter().find(|(r, _)| r.method == "POST").unwrap();
         match mode {
             DeleteMode::Keep => {
                 let record = record.expect("a record of the deleted user");
@@ -247,7 +259,7 @@ async fn a_deleted_user_is_gone_for_scim_whatever_the_console_keeps() {
                 assert!(
                     history
                         .iter()
-                        .all(|r| r.request_body.is_none() && r.error.is_none()),
+                        .all(|(_, d)| d.error.is_none() && d.request_body.is_none()),
                     "{history:?}"
                 );
                 let (total, _) = store
@@ -388,10 +400,12 @@ async fn requests_on_an_erased_user_that_reach_the_log_late_keep_no_body() {
             Some(r#"{"userName": "late@acme.example", "title": "Late"}"#.into()),
         );
     }
-    let late = |rows: &[domain::activity::RequestRow]| {
-        rows.iter()
-            .find(|r| r.method == "PUT")
+    let late = |history: &[(RequestRow, RequestDetail)]| {
+        history
+            .iter()
+            .find(|(r, _)| r.method == "PUT")
             .expect("the late entry")
+            .1
             .request_body
             .clone()
     };

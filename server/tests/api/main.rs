@@ -10,6 +10,7 @@ mod connections;
 mod console;
 mod console_pages;
 mod crash;
+mod dashboard;
 mod deletion;
 mod discovery;
 mod groups;

@@ -327,16 +327,21 @@ async fn a_request_id_is_echoed_quoted_in_errors_logged_and_recorded() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let recorded: Vec<(Option<&str>, i64)> = rows
-        .iter()
-        .map(|r| (r.request_id.as_deref(), r.status))
-        .collect();
+    let mut recorded = Vec::new();
+    for row in &rows {
+        let detail = store
+            .request_detail(&org.id, row.id)
+            .await
+            .unwrap()
+            .unwrap();
+        recorded.push((detail.request_id, row.status));
+    }
     assert_eq!(
         recorded,
         [
-            (Some(new_id.as_str()), 201),
-            (Some("idp-7f3c.2"), 409),
-            (Some("idp-7f3c.1"), 201)
+            (Some(new_id), 201),
+            (Some("idp-7f3c.2".to_owned()), 409),
+            (Some("idp-7f3c.1".to_owned()), 201)
         ]
     );
     store.close().await;

@@ -2,13 +2,14 @@
 //!
 //! ```sh
 //! cargo run --release -p server --bin bench -- scale          # in-process, 1,000 and 100,000 users
-//! cargo run --release -p server --bin bench -- console        # console pages, 100,000 users
+//! cargo run --release -p server --bin bench -- console --users 1000,100000,1000000  # console pages
 //! cargo run --release -p server --bin bench -- token          # the per-request token check
 //! scripts/bench-load sqlite                                   # HTTP load on a running server
 //! cargo run --release -p server --bin bench -- load --target http://127.0.0.1:3000  # BENCH_TOKEN=...
 //! scripts/bench-load sqlite 1 --phases create,noisy --users 10000  # one organisation beside a noisy one
 //! ```
 
+mod console;
 mod load;
 mod scale;
 
@@ -38,10 +39,15 @@ enum Command {
     },
     /// Server-rendered console pages (logged in) as the organisation grows (in-process).
     Console {
-        #[arg(long, default_value_t = 100_000)]
-        users: usize,
+        /// Organisation sizes to measure, each on a new database.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 100_000])]
+        users: Vec<usize>,
         #[arg(long, default_value_t = 50)]
         samples: usize,
+        /// Newest requests of the activity log whose body is large (more than the 8 KiB
+        /// the log keeps).
+        #[arg(long, default_value_t = 1_000)]
+        large_bodies: usize,
     },
     /// The per-request token check (digest, then digest and lookup), in-process.
     Token {
@@ -89,8 +95,12 @@ async fn main() -> std::process::ExitCode {
             scale::scale(&users, samples, group_size).await;
             std::process::ExitCode::SUCCESS
         }
-        Command::Console { users, samples } => {
-            scale::console_pages(users, samples).await;
+        Command::Console {
+            users,
+            samples,
+            large_bodies,
+        } => {
+            console::console_pages(&users, samples, large_bodies).await;
             std::process::ExitCode::SUCCESS
         }
         Command::Token { samples } => {

@@ -15,14 +15,14 @@ use tower::ServiceExt;
 use crate::{encode, XorShift};
 
 /// A server on a throw-away database with one organisation and its token.
-struct Bench {
-    app: App,
-    token: String,
+pub(crate) struct Bench {
+    pub(crate) app: App,
+    pub(crate) token: String,
     dir: std::path::PathBuf,
 }
 
 impl Bench {
-    async fn start(label: &str) -> Self {
+    pub(crate) async fn start(label: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("scim-bench-{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let database = format!("sqlite://{}/bench.db", dir.display());
@@ -104,16 +104,16 @@ impl Bench {
         (ids, started.elapsed())
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.app.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-struct Figures(Vec<Duration>);
+pub(crate) struct Figures(pub(crate) Vec<Duration>);
 
 impl Figures {
-    fn print(mut self, what: &str) {
+    pub(crate) fn print(mut self, what: &str) {
         self.0.sort();
         let at = |q: f64| self.0[((self.0.len() as f64 - 1.0) * q).round() as usize];
         let mean = self.0.iter().sum::<Duration>() / self.0.len() as u32;
@@ -128,7 +128,7 @@ impl Figures {
     }
 }
 
-async fn timed<F, Fut>(samples: usize, mut request: F) -> Figures
+pub(crate) async fn timed<F, Fut>(samples: usize, mut request: F) -> Figures
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -320,79 +320,6 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
         )
         .await;
     assert_eq!(full["members"].as_array().map(Vec::len), Some(ids.len()));
-    owned.finish().await;
-}
-
-/// Server-rendered console pages with `users` users in the organisation: the time from
-/// request to the last byte of the HTML, logged in, through the real router.
-pub async fn console_pages(users: usize, samples: usize) {
-    use leptos::server_fn::ServerFn;
-    let owned = Bench::start("console").await;
-    let bench = &owned;
-    let (ids, took) = bench.create_users(users).await;
-    println!("{users} users (created in {took:.2?}); {samples} requests per page");
-    let host = "127.0.0.1:3000";
-    let login = Request::builder()
-        .method(Method::POST)
-        .uri(app::auth::Login::PATH)
-        .header("host", host)
-        .header("origin", format!("http://{host}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(
-            "email=bench%40example.com&password=a+long+benchmark+password",
-        ))
-        .expect("request");
-    let response = bench
-        .app
-        .router
-        .clone()
-        .oneshot(login)
-        .await
-        .expect("login");
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("console_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    let cookie = &cookie;
-    let user_page = format!("/users/{}", ids[ids.len() / 2]);
-    for (path, marker) in [
-        ("/", "Dashboard"),
-        ("/users", "user0@bench.example"),
-        (user_page.as_str(), "SCIM attributes"),
-        ("/groups", "Groups"),
-        ("/activity", "Sync activity"),
-    ] {
-        timed(samples, |_| async move {
-            let request = Request::builder()
-                .uri(path)
-                .header("host", host)
-                .header("cookie", cookie)
-                .body(Body::empty())
-                .expect("request");
-            let response = bench
-                .app
-                .router
-                .clone()
-                .oneshot(request)
-                .await
-                .expect("page");
-            assert_eq!(response.status(), StatusCode::OK, "{path}");
-            let html = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            assert!(
-                String::from_utf8_lossy(&html).contains(marker),
-                "{path} lacks {marker}"
-            );
-        })
-        .await
-        .print(&format!("GET {path} (server-rendered HTML)"));
-    }
     owned.finish().await;
 }
 
