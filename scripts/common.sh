@@ -48,24 +48,55 @@ ensure_rust_tools() {
   fi
 }
 
-# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg, one site per
-# profile so a test run never swaps the assets of a running release server.
-# With "release", the wasm is built with the size-optimised wasm-release profile.
+# Node.js runs the site's build tools: binaryen's wasm-opt from npm (Debian's older binaryen
+# breaks the module, see BUILD-NOTES) pinned in tools/package-lock.json, and
+# tools/site-pkg.mjs.
+ensure_site_tools() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "Node.js and npm are needed to build the console (apt-get install -y nodejs npm)." >&2
+    exit 1
+  fi
+  if [ ! -x "$REPO/tools/node_modules/.bin/wasm-opt" ] ||
+     [ "$REPO/tools/package-lock.json" -nt "$REPO/tools/node_modules/.package-lock.json" ]; then
+    say "installing the site's build tools (binaryen's wasm-opt) from npm"
+    (cd "$REPO/tools" && npm ci --no-audit --no-fund)
+  fi
+}
+
+# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg under content-hashed
+# names, with brotli and gzip copies, and $SITE_ROOT/hash.txt naming them for the server
+# (tools/site-pkg.mjs); prints their sizes. One site per profile. A running server picks up a
+# rebuilt site at its next page: it reads the hash file for every page it renders.
+# "release" is what ships: the wasm-release profile (opt-level z, LTO), then wasm-opt -Oz.
 build_site() {
-  local profile="${1:-debug}" dir flags=()
+  local profile="${1:-debug}" dir flags=() staging
   if [ "$profile" = release ]; then
     flags=(--profile wasm-release); dir=wasm-release
   else
     dir=debug
   fi
+  ensure_site_tools
   SITE_ROOT="$CARGO_TARGET_DIR/site/$profile"
   say "building the console's wasm ($profile)"
   (cd "$REPO" && cargo build -p frontend --lib --target wasm32-unknown-unknown "${flags[@]}")
-  mkdir -p "$SITE_ROOT/pkg"
-  wasm-bindgen --target web --no-typescript --out-name console \
-    --out-dir "$SITE_ROOT/pkg" \
+  staging="$CARGO_TARGET_DIR/site/$profile.staging"
+  rm -rf "$staging"
+  mkdir -p "$staging"
+  wasm-bindgen --target web --no-typescript --out-name console --out-dir "$staging" \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/frontend.wasm"
-  cp "$REPO/style/main.css" "$SITE_ROOT/pkg/console.css"
+  if [ "$profile" = release ]; then
+    say "optimising the wasm for size (wasm-opt -Oz, about a minute)"
+    # The features rustc enables for wasm32 by default; wasm-opt must know them to keep them.
+    "$REPO/tools/node_modules/.bin/wasm-opt" -Oz --strip-producers \
+      --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$staging/console_bg.wasm" -o "$staging/console.wasm"
+  else
+    mv "$staging/console_bg.wasm" "$staging/console.wasm"
+  fi
+  cp "$REPO/style/main.css" "$staging/console.css"
+  node "$REPO/tools/site-pkg.mjs" "$staging" "$SITE_ROOT"
+  rm -rf "$staging"
 }
 
 # Debian's Chromium (Playwright cannot download its own browser here) and the npm packages

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{needs_step_up, LocalTime, Moment, StepUp};
+use crate::components::{needs_step_up, page_data, LocalTime, Moment, StepUp};
 
 /// One of the admin's sessions. `created` and `last_seen` are unknown for a session from
 /// before sessions recorded them.
@@ -252,7 +252,7 @@ pub fn AccountPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
     let end = ServerAction::<EndSession>::new();
     let end_others = ServerAction::<EndOtherSessions>::new();
-    let data = Resource::new(
+    let data = page_data(
         move || {
             (
                 change.version().get(),
@@ -371,7 +371,7 @@ fn SecondFactors() -> impl IntoView {
     let start = ServerAction::<StartTotp>::new();
     let confirm = ServerAction::<ConfirmTotp>::new();
     let remove = ServerAction::<RemoveFactor>::new();
-    let data = Resource::new(
+    let data = page_data(
         move || (confirm.version().get(), remove.version().get()),
         |_| account(),
     );

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment, NewerOlder};
+use crate::components::{page_data, LocalTime, Moment, NewerOlder};
 use crate::integrations::{kind_label, KINDS};
 
 /// Entries per page.
@@ -138,7 +138,7 @@ pub fn ActivityPage() -> impl IntoView {
     let integration = RwSignal::new(String::new());
     let before = RwSignal::new(None::<i64>);
     // Every filter change starts again from the newest entry.
-    let data = Resource::new(
+    let data = page_data(
         move || (status.get(), integration.get(), before.get()),
         |(status, integration, before)| activity_log(status, integration, before),
     );

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{needs_step_up, StepUp};
+use crate::components::{needs_step_up, page_data, StepUp};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminEntry {
@@ -100,7 +100,7 @@ pub fn AdminsPage() -> impl IntoView {
     let add = ServerAction::<AddAdmin>::new();
     let change = ServerAction::<ChangeAdmin>::new();
     let policy = ServerAction::<SetFactorPolicy>::new();
-    let data = Resource::new(
+    let data = page_data(
         move || {
             (
                 add.version().get(),

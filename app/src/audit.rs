@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment, NewerOlder};
+use crate::components::{page_data, LocalTime, Moment, NewerOlder};
 
 #[cfg(feature = "ssr")]
 const PAGE: i64 = 50;
@@ -96,7 +96,7 @@ pub async fn audit_log(before: Option<i64>) -> Result<AuditView, ServerFnError> 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let before = RwSignal::new(None::<i64>);
-    let data = Resource::new(move || before.get(), audit_log);
+    let data = page_data(move || before.get(), audit_log);
     view! {
         <Title text="Audit log"/>
         <h1>"Audit log"</h1>

@@ -5,6 +5,8 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
 
+use crate::components::page_data;
+
 /// Where a login stands after the password.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoginStep {
@@ -428,7 +430,7 @@ pub async fn logged_in() -> Result<bool, ServerFnError> {
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let second = ServerAction::<LoginSecondFactor>::new();
-    let already = Resource::new(|| (), |_| logged_in());
+    let already = page_data(|| (), |_| logged_in());
     let error = move || {
         login
             .value()

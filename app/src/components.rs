@@ -1,7 +1,49 @@
 //! Small pieces shared by pages.
 
+use std::future::Future;
+
 use leptos::prelude::*;
+use leptos::server::codee::{Decoder, Encoder};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// Data a page loads through a server function: the server renders the page with it and
+/// carries it inside the page, and the browser fetches it again when `source` changes. As
+/// `Resource::new`, except that the browser reads the page's copy with the reader it reads
+/// server functions' answers with (`serde_json::from_slice`; `Resource::new` uses
+/// `from_str`), so its wasm carries one JSON deserializer per type instead of two.
+pub fn page_data<T, S, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<T, JsonAsBytes>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: Send + Sync + Clone + PartialEq + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
+
+/// JSON, decoded from bytes: see [`page_data`].
+pub struct JsonAsBytes;
+
+impl<T: Serialize> Encoder<T> for JsonAsBytes {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, Self::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: DeserializeOwned> Decoder<T> for JsonAsBytes {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(text: &str) -> Result<T, Self::Error> {
+        serde_json::from_slice(text.as_bytes())
+    }
+}
 
 /// A button that copies `text` to the clipboard and says so.
 #[component]

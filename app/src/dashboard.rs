@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment};
+use crate::components::{page_data, LocalTime, Moment};
 use crate::integrations::kind_label;
 
 /// One integration's health over the last 24 hours.
@@ -80,7 +80,7 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| dashboard());
+    let data = page_data(|| (), |_| dashboard());
     view! {
         <Title text="Dashboard"/>
         <h1>"Dashboard"</h1>

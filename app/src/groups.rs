@@ -7,7 +7,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{LocalTime, Moment, Pager};
+use crate::components::{page_data, LocalTime, Moment, Pager};
 use crate::integrations::kind_label;
 use crate::users::{ActiveBadge, Deleted, DeletedBadge, PAGE_SIZE};
 
@@ -85,7 +85,7 @@ pub fn GroupsPage() -> impl IntoView {
     let status = RwSignal::new(String::from("current"));
     let sort = RwSignal::new(String::from("display"));
     let page = RwSignal::new(1u64);
-    let data = Resource::new(
+    let data = page_data(
         move || (search.get(), status.get(), sort.get(), page.get()),
         |(search, status, sort, page)| list_console_groups(search, status, sort, page),
     );
@@ -204,7 +204,7 @@ pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, Ser
 pub fn GroupPage() -> impl IntoView {
     let params = use_params_map();
     let page = RwSignal::new(1u64);
-    let data = Resource::new(
+    let data = page_data(
         move || (params.with(|p| p.get("id").unwrap_or_default()), page.get()),
         |(id, page)| console_group(id, page),
     );

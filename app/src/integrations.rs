@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{needs_step_up, CopyButton, LocalTime, Moment, StepUp};
+use crate::components::{needs_step_up, page_data, CopyButton, LocalTime, Moment, StepUp};
 
 /// The integration kinds, in tab order, as used in URLs and server functions.
 pub const KINDS: [&str; 4] = ["onelogin", "okta", "entra", "generic"];
@@ -171,7 +171,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let reset = ServerAction::<ResetToken>::new();
     let delete_mode = ServerAction::<SetDeleteMode>::new();
-    let view_data = Resource::new(
+    let view_data = page_data(
         move || {
             (
                 create.version().get(),

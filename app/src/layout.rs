@@ -7,6 +7,7 @@ use leptos_router::hooks::use_location;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Logout;
+use crate::components::page_data;
 
 /// What the navigation shows about the logged-in admin's organisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +67,7 @@ pub async fn console_summary() -> Result<Option<NavSummary>, ServerFnError> {
 pub fn ConsoleLayout() -> impl IntoView {
     let location = use_location();
     // Refetched on every navigation, so the counts stay current.
-    let summary = Resource::new(move || location.pathname.get(), |_| console_summary());
+    let summary = page_data(move || location.pathname.get(), |_| console_summary());
     view! {
         <div class="console">
             <nav class="sidebar" aria-label="Main">

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityEntry, ActivityTable};
-use crate::components::{LocalTime, Moment, Pager};
+use crate::components::{page_data, LocalTime, Moment, Pager};
 use crate::integrations::{kind_label, KINDS};
 
 /// Users per page.
@@ -156,7 +156,7 @@ pub fn UsersPage() -> impl IntoView {
     let source = RwSignal::new(String::new());
     let sort = RwSignal::new(String::from("created"));
     let page = RwSignal::new(1u64);
-    let data = Resource::new(
+    let data = page_data(
         move || {
             (
                 search.get(),
@@ -339,7 +339,7 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
 #[component]
 pub fn UserPage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(
+    let data = page_data(
         move || params.with(|p| p.get("id").unwrap_or_default()),
         console_user,
     );

@@ -1,6 +1,7 @@
 //! The server: configuration, the SCIM 2.0 API, the one Axum router that serves it beside the
 //! Leptos console, and the accept loop in front of it. `main.rs` adds the command line.
 
+pub mod assets;
 pub mod config;
 pub mod health;
 pub mod listen;
@@ -77,6 +78,7 @@ impl App {
             .site_pkg_dir("pkg")
             .site_addr(config.site_addr)
             .build();
+        let leptos_options = assets::hashed_names(leptos_options);
         let state = AppState {
             leptos_options,
             console: ConsoleState {
@@ -207,6 +209,7 @@ fn router<S: tower_sessions::SessionStore + Clone>(
     let health = health::router(state.console.store.clone(), draining);
     let routes = Router::new()
         .nest("/scimapi", scim_api::router(state.clone()))
+        .merge(assets::router(&state.leptos_options))
         .merge(console)
         .layer(axum::middleware::from_fn({
             let timeout = config.request_timeout;

@@ -3,6 +3,7 @@
 mod abuse;
 mod activity;
 mod admin_accounts;
+mod assets;
 mod cli;
 mod common;
 mod concurrency;
