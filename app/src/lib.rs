@@ -38,6 +38,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
+                // Renders only under `cargo leptos watch`: reloads the page after a rebuild.
+                <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>

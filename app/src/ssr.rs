@@ -181,13 +181,28 @@ pub fn content_security_policy() {
     };
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'{}; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        &*nonce
+        &*nonce,
+        watch_reload_source()
     );
     if let Ok(value) = http::HeaderValue::from_str(&policy) {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
+}
+
+/// Under `cargo leptos watch` (which sets `LEPTOS_WATCH`), pages reload when a build
+/// finishes, told over a WebSocket on cargo-leptos' reload port (`LEPTOS_RELOAD_PORT`,
+/// 3001): the page may connect there. Nothing otherwise.
+fn watch_reload_source() -> String {
+    if std::env::var_os("LEPTOS_WATCH").is_none() {
+        return String::new();
+    }
+    let port = std::env::var("LEPTOS_RELOAD_PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(3001);
+    format!(" ws://*:{port}")
 }
 
 /// Cuts `rows`, fetched newest first with one row more than `page`, to one page; the id
