@@ -69,6 +69,7 @@ pub async fn console_pages(sizes: &[usize], samples: usize, large_bodies: usize)
             .await;
             figures.print(&format!("GET {path} ({} bytes of HTML)", bytes.get()));
         }
+        open_newest_row(&bench, &cookie, samples).await;
         bench.finish().await;
     }
 }
@@ -247,6 +248,61 @@ async fn login(bench: &Bench) -> String {
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_owned()
+}
+
+/// Opening the newest row of Sync activity (a large body): the browser's call of the server
+/// function that loads its error and body.
+async fn open_newest_row(bench: &Bench, cookie: &str, samples: usize) {
+    let store = &bench.app.state.console.store;
+    let organisation_id = store
+        .organisation_by_name("Bench")
+        .await
+        .expect("query")
+        .expect("the bench's organisation")
+        .id;
+    let newest = store
+        .requests(
+            &organisation_id,
+            &domain::activity::RequestQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the activity log")
+        .pop()
+        .expect("a request");
+    let form = format!("id={}", newest.id);
+    let bytes = std::cell::Cell::new(0);
+    let (form, size) = (&form, &bytes);
+    timed(samples, |_| async move {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(app::activity::RequestDetail::PATH)
+            .header("host", HOST)
+            .header("origin", format!("http://{HOST}"))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.clone()))
+            .expect("request");
+        let response = bench
+            .app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("detail");
+        assert_eq!(response.status(), StatusCode::OK);
+        let json = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        size.set(json.len());
+    })
+    .await
+    .print(&format!(
+        "request_detail: a row opened ({} bytes of JSON)",
+        bytes.get()
+    ));
 }
 
 /// A page's HTML, server-rendered whole (every resource resolved).
