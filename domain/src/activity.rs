@@ -31,6 +31,8 @@ struct Inner {
     pending: Mutex<Vec<(RequestEntry, Option<Bytes>)>>,
     dropped: AtomicU64,
     retention_days: u32,
+    /// Held by the flush writing: one at a time.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl ActivityLog {
@@ -41,6 +43,7 @@ impl ActivityLog {
                 pending: Mutex::new(Vec::new()),
                 dropped: AtomicU64::new(0),
                 retention_days,
+                writing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -70,9 +73,11 @@ impl ActivityLog {
         crate::metrics::activity_buffered(pending.len());
     }
 
-    /// Writes what is pending. A batch that fails to write is dropped (and logged), so a
-    /// database outage cannot make the buffer grow for ever.
+    /// Writes what is pending, once any flush writing now (the writer's) is done: when this
+    /// returns, every entry recorded before the call is written. A batch that fails to write
+    /// is dropped (and logged), so a database outage cannot make the buffer grow for ever.
     pub async fn flush(&self, store: &Store) {
+        let _writing = self.inner.writing.lock().await;
         let batch = {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
             crate::metrics::activity_buffered(0);
@@ -99,6 +104,15 @@ impl ActivityLog {
                 "activity log entries dropped: the database fell behind"
             );
         }
+    }
+
+    /// Stops a writer of [`ActivityLog::spawn_writer`] between two flushes, never during
+    /// one (its batch would be lost).
+    pub async fn stop_writer(&self, writer: tokio::task::JoinHandle<()>) {
+        let _writing = self.inner.writing.lock().await;
+        writer.abort();
+        // Gone once this returns: it was waiting for its tick or for this lock.
+        let _ = writer.await;
     }
 
     /// Deletes entries older than the retention period.
@@ -244,6 +258,59 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kept.len(), 2, "the 31-day-old entry is pruned");
+    }
+
+    /// The server's writer flushes every few milliseconds here, as it does every 250 ms:
+    /// a flush that finds the writer's batch in flight waits for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_returns_once_everything_recorded_before_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let (org, _) =
+            crate::accounts::create_admin(&store, "Acme", "ada@example.com", "a long password")
+                .await
+                .unwrap();
+        let token = crate::integrations::create_token(
+            &store,
+            &org.id,
+            crate::integrations::IntegrationKind::Okta,
+            &crate::integrations::Actor::Operator,
+        )
+        .await
+        .unwrap()
+        .into_plaintext();
+        let owner = crate::integrations::authenticate(&store, &token)
+            .await
+            .unwrap()
+            .unwrap();
+        let log = ActivityLog::new(30);
+        let writer = log.spawn_writer(store.clone(), Duration::from_millis(1));
+        let all = RequestQuery {
+            limit: 10_000,
+            ..Default::default()
+        };
+        for round in 1..=100 {
+            for _ in 0..10 {
+                log.record(
+                    RequestEntry {
+                        organisation_id: org.id.clone(),
+                        integration_id: owner.integration_id.clone(),
+                        ..entry(crate::time::now_ms(), 200)
+                    },
+                    None,
+                );
+            }
+            // Now and then the writer takes them first.
+            tokio::time::sleep(Duration::from_micros(100 * (round as u64 % 20))).await;
+            log.flush(&store).await;
+            assert_eq!(
+                store.requests(&org.id, &all).await.unwrap().len(),
+                round * 10
+            );
+        }
+        log.stop_writer(writer).await;
     }
 
     #[test]

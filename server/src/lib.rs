@@ -57,6 +57,8 @@ pub struct App {
     /// Set when the process starts shutting down: `/readyz` answers 503 from then on.
     pub draining: health::Draining,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The activity log's writer, stopped between two of its flushes.
+    activity_writer: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -97,7 +99,7 @@ impl App {
             .console
             .last_sync
             .spawn_flusher(store.clone(), Duration::from_secs(1));
-        let activity = state
+        let activity_writer = state
             .console
             .activity
             .spawn_writer(store.clone(), Duration::from_millis(250));
@@ -115,16 +117,18 @@ impl App {
             router,
             state,
             draining,
-            background: vec![last_sync, activity, sessions, logins],
+            background: vec![last_sync, sessions, logins],
+            activity_writer,
         })
     }
 
     /// Stops background work and writes what is still pending (last sync, activity log).
     pub async fn shutdown(self) {
+        let console = &self.state.console;
+        console.activity.stop_writer(self.activity_writer).await;
         for task in &self.background {
             task.abort();
         }
-        let console = &self.state.console;
         console.last_sync.flush(&console.store).await;
         console.activity.flush(&console.store).await;
         console.store.close().await;

@@ -20,7 +20,7 @@ const HOST: &str = "127.0.0.1:3000";
 const BASE_URL: &str = "http://127.0.0.1:3000/scimapi";
 /// Writers seeding at once: enough to fill the SQLite writer's shared transactions.
 const WRITERS: usize = 16;
-/// Entries handed to the activity log's writer at a time (under its buffer's bound).
+/// Activity log entries written at a time.
 const LOG_BATCH: usize = 20_000;
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
@@ -69,6 +69,7 @@ pub async fn console_pages(sizes: &[usize], samples: usize, large_bodies: usize)
             .await;
             figures.print(&format!("GET {path} ({} bytes of HTML)", bytes.get()));
         }
+        open_newest_row(&bench, &cookie, samples).await;
         bench.finish().await;
     }
 }
@@ -156,14 +157,18 @@ fn user(i: usize) -> Value {
            "active": i % 10 != 9})
 }
 
-/// The activity log as the SCIM API records it (the log's writer redacts and cuts the
-/// bodies), oldest first, spread over the last 23 hours.
+/// The activity log as the SCIM API records it, oldest first, spread over the last 23
+/// hours: bodies redacted and cut as the log's writer does, then written by the store
+/// function it calls. Written here rather than through the log's buffer, which the server's
+/// own writer flushes too: two flushes at once may interleave their batches, and the newest
+/// rows would not always be the large ones.
 async fn log_requests(bench: &Bench, owner: &TokenOwner, ids: &[String], large_bodies: usize) {
-    let console = &bench.app.state.console;
+    let store = &bench.app.state.console.store;
     let total = ids.len() + large_bodies;
     let start = domain::time::now_ms() - 23 * HOUR_MS;
     let step = 23 * HOUR_MS / i64::try_from(total).expect("request count");
     let large = large_body();
+    let mut batch = Vec::with_capacity(LOG_BATCH);
     for n in 0..total {
         let at = start + step * i64::try_from(n).expect("request number");
         let (method, path, status, id, body) = match ids.get(n) {
@@ -186,28 +191,27 @@ async fn log_requests(bench: &Bench, owner: &TokenOwner, ids: &[String], large_b
             }
         };
         let failed = n % 100 == 99 && n < ids.len();
-        console.activity.record(
-            RequestEntry {
-                organisation_id: owner.organisation_id.clone(),
-                integration_id: owner.integration_id.clone(),
-                at,
-                method: method.to_owned(),
-                path,
-                status: if failed { 409 } else { status },
-                resource_type: Some("User"),
-                resource_id: Some(id.clone()),
-                duration_us: 850,
-                error: failed.then(|| "uniqueness: userName is already taken".to_owned()),
-                request_body: None,
-                request_id: Some(format!("{n:08x}-bench-request")),
-            },
-            Some(Bytes::from(body)),
-        );
-        if n % LOG_BATCH == LOG_BATCH - 1 {
-            console.activity.flush(&console.store).await;
+        batch.push(RequestEntry {
+            organisation_id: owner.organisation_id.clone(),
+            integration_id: owner.integration_id.clone(),
+            at,
+            method: method.to_owned(),
+            path,
+            status: if failed { 409 } else { status },
+            resource_type: Some("User"),
+            resource_id: Some(id.clone()),
+            duration_us: 850,
+            error: failed.then(|| "uniqueness: userName is already taken".to_owned()),
+            request_body: scim::redact::request_body(body.as_bytes()),
+            request_id: Some(format!("{n:08x}-bench-request")),
+        });
+        if batch.len() == LOG_BATCH || n + 1 == total {
+            store
+                .insert_requests(std::mem::take(&mut batch))
+                .await
+                .expect("write the activity log");
         }
     }
-    console.activity.flush(&console.store).await;
 }
 
 /// A user as an IdP sends it with every group and a long description: over 10 KiB.
@@ -248,6 +252,61 @@ async fn login(bench: &Bench) -> String {
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_owned()
+}
+
+/// Opening the newest row of Sync activity (a large body): the browser's call of the server
+/// function that loads its error and body.
+async fn open_newest_row(bench: &Bench, cookie: &str, samples: usize) {
+    let store = &bench.app.state.console.store;
+    let organisation_id = store
+        .organisation_by_name("Bench")
+        .await
+        .expect("query")
+        .expect("the bench's organisation")
+        .id;
+    let newest = store
+        .requests(
+            &organisation_id,
+            &domain::activity::RequestQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the activity log")
+        .pop()
+        .expect("a request");
+    let form = format!("id={}", newest.id);
+    let bytes = std::cell::Cell::new(0);
+    let (form, size) = (&form, &bytes);
+    timed(samples, |_| async move {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(app::activity::RequestDetail::PATH)
+            .header("host", HOST)
+            .header("origin", format!("http://{HOST}"))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.clone()))
+            .expect("request");
+        let response = bench
+            .app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("detail");
+        assert_eq!(response.status(), StatusCode::OK);
+        let json = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        size.set(json.len());
+    })
+    .await
+    .print(&format!(
+        "request_detail: a row opened ({} bytes of JSON)",
+        bytes.get()
+    ));
 }
 
 /// A page's HTML, server-rendered whole (every resource resolved).
