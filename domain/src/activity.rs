@@ -168,8 +168,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn entries_are_written_listed_and_pruned() {
+    /// A store in a temporary directory (kept while the directory lives) with one
+    /// organisation and its Okta integration.
+    async fn acme_with_okta() -> (
+        tempfile::TempDir,
+        Store,
+        crate::accounts::Organisation,
+        crate::integrations::TokenOwner,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -191,6 +197,12 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        (dir, store, org, owner)
+    }
+
+    #[tokio::test]
+    async fn entries_are_written_listed_and_pruned() {
+        let (_dir, store, org, owner) = acme_with_okta().await;
         let log = ActivityLog::new(30);
         let now = crate::time::now_ms();
         for (at, status) in [(now - 31 * DAY_MS, 200), (now - 1000, 200), (now, 409)] {
@@ -264,27 +276,7 @@ mod tests {
     /// a flush that finds the writer's batch in flight waits for it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flush_returns_once_everything_recorded_before_it_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
-        let (org, _) =
-            crate::accounts::create_admin(&store, "Acme", "ada@example.com", "a long password")
-                .await
-                .unwrap();
-        let token = crate::integrations::create_token(
-            &store,
-            &org.id,
-            crate::integrations::IntegrationKind::Okta,
-            &crate::integrations::Actor::Operator,
-        )
-        .await
-        .unwrap()
-        .into_plaintext();
-        let owner = crate::integrations::authenticate(&store, &token)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_dir, store, org, owner) = acme_with_okta().await;
         let log = ActivityLog::new(30);
         let writer = log.spawn_writer(store.clone(), Duration::from_millis(1));
         let all = RequestQuery {

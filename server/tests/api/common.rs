@@ -81,6 +81,41 @@ pub async fn fresh_database(dir: &std::path::Path, name: &str) -> String {
     format!("{base}/{database}")
 }
 
+/// A fresh database (see [`fresh_database`]) with the migrations up to `last` applied, as a
+/// database of that release would be: its URL, and a pool on it to fill it with.
+pub async fn database_migrated_to(
+    dir: &std::path::Path,
+    name: &str,
+    last: i64,
+) -> (String, sqlx::AnyPool) {
+    let url = fresh_database(dir, name).await;
+    sqlx::any::install_default_drivers();
+    let (backend, create) = if url.starts_with("sqlite:") {
+        ("sqlite", "?mode=rwc")
+    } else {
+        ("postgres", "")
+    };
+    let pool = sqlx::AnyPool::connect(&format!("{url}{create}"))
+        .await
+        .unwrap();
+    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
+        "{}/../migrations/{backend}",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .await
+    .unwrap();
+    before.migrations = std::borrow::Cow::Owned(
+        before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= last)
+            .cloned()
+            .collect(),
+    );
+    before.run(&pool).await.unwrap();
+    (url, pool)
+}
+
 /// Everything the database holds, as bytes to search: the SQLite file and its write-ahead
 /// log, or every row of every table of the PostgreSQL database as JSON text.
 pub async fn database_contents(database_url: &str, dir: &std::path::Path) -> Vec<u8> {

@@ -3,43 +3,17 @@
 //! on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` is set. (That the counts stay exact
 //! through every kind of write is the store's test `kept_counts_stay_exact_*`.)
 
-use std::borrow::Cow;
-
 use domain::store::{IntegrationFigures, Store};
 use serde_json::json;
 
-use crate::common::fresh_database;
+use crate::common::database_migrated_to;
 
 const HOUR: i64 = 60 * 60 * 1000;
 
 #[tokio::test]
 async fn an_upgraded_database_counts_what_it_held_before() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path(), "legacy").await;
-    sqlx::any::install_default_drivers();
-    let (backend, create) = if url.starts_with("sqlite:") {
-        ("sqlite", "?mode=rwc")
-    } else {
-        ("postgres", "")
-    };
-    let pool = sqlx::AnyPool::connect(&format!("{url}{create}"))
-        .await
-        .unwrap();
-    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
-        "{}/../migrations/{backend}",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .await
-    .unwrap();
-    before.migrations = Cow::Owned(
-        before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 11)
-            .cloned()
-            .collect(),
-    );
-    before.run(&pool).await.unwrap();
+    let (url, pool) = database_migrated_to(dir.path(), "legacy", 10).await;
     let now = domain::time::now_ms();
     let mut statements = vec![
         "INSERT INTO organisations (id, name, created_at) VALUES ('o', 'Acme', 1), ('g', 'Globex', 1)"

@@ -4,8 +4,6 @@
 //! console keeps: a read-only record, or nothing (and the activity log's request lines).
 //! Each test runs on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` is set.
 
-use std::borrow::Cow;
-
 use axum::http::{Method, StatusCode};
 use domain::activity::{RequestDetail, RequestEntry, RequestQuery, RequestRow};
 use domain::integrations::{Actor, DeleteMode, IntegrationKind};
@@ -13,7 +11,7 @@ use domain::store::{DeletedQuery, Store};
 use leptos::server_fn::ServerFn;
 use serde_json::{json, Value};
 
-use crate::common::{fresh_database, q, TestServer};
+use crate::common::{database_migrated_to, q, TestServer};
 
 const MODES: [DeleteMode; 2] = [DeleteMode::Keep, DeleteMode::Erase];
 const HOST: &str = "https://console.example.com";
@@ -541,31 +539,7 @@ async fn the_console_lists_deleted_users_and_groups_apart_and_counts_them() {
 #[tokio::test]
 async fn users_deleted_before_the_upgrade_become_console_records() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path(), "legacy").await;
-    sqlx::any::install_default_drivers();
-    let (backend, create) = if url.starts_with("sqlite:") {
-        ("sqlite", "?mode=rwc")
-    } else {
-        ("postgres", "")
-    };
-    let pool = sqlx::AnyPool::connect(&format!("{url}{create}"))
-        .await
-        .unwrap();
-    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
-        "{}/../migrations/{backend}",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .await
-    .unwrap();
-    before.migrations = Cow::Owned(
-        before
-            .migrations
-            .iter()
-            .filter(|m| m.version <= 6)
-            .cloned()
-            .collect(),
-    );
-    before.run(&pool).await.unwrap();
+    let (url, pool) = database_migrated_to(dir.path(), "legacy", 6).await;
     let statements = [
         "INSERT INTO organisations (id, name, created_at) VALUES ('o', 'Acme', 1)".to_owned(),
         "INSERT INTO directory_integrations (id, organisation_id, kind, delete_mode, created_at) \
