@@ -63,13 +63,16 @@ ensure_site_tools() {
   fi
 }
 
-# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg under content-hashed
-# names, with brotli and gzip copies, and $SITE_ROOT/hash.txt naming them for the server
-# (tools/site-pkg.mjs); prints their sizes. One site per profile. A running server picks up a
-# rebuilt site at its next page: it reads the hash file for every page it renders.
+# Builds the hydrating wasm, its JS glue and the CSS into $SITE_ROOT/pkg/<hash>, a folder named
+# by the hash of the build's content, with brotli and gzip copies, and $SITE_ROOT/hash.txt
+# naming it for the server (tools/site-pkg.mjs); prints the sizes. The wasm is split at the
+# console's lazy routes (tools/wasm-split): a main module with the framework and the console's
+# frame, and a module per page that the browser loads when it first shows the page. One site
+# per profile. A running server picks up a rebuilt site at its next page: it reads the hash
+# file for every page it renders.
 # "release" is what ships: the wasm-release profile (opt-level z, LTO), then wasm-opt -Oz.
 build_site() {
-  local profile="${1:-debug}" dir flags=() staging
+  local profile="${1:-debug}" dir flags=() staging module
   if [ "$profile" = release ]; then
     flags=(--profile wasm-release); dir=wasm-release
   else
@@ -82,17 +85,23 @@ build_site() {
   staging="$CARGO_TARGET_DIR/site/$profile.staging"
   rm -rf "$staging"
   mkdir -p "$staging"
-  wasm-bindgen --target web --no-typescript --out-name console --out-dir "$staging" \
-    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/frontend.wasm"
+  say "splitting the wasm at its lazy routes"
+  (cd "$REPO" && cargo run --quiet --release --locked --manifest-path tools/wasm-split/Cargo.toml -- \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/frontend.wasm" "$staging")
+  # The lazily loaded modules call into the main one through the exports the linker made.
+  wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
+    --out-name console --out-dir "$staging" "$staging/console_split.wasm"
+  rm "$staging/console_split.wasm"
+  mv "$staging/console_bg.wasm" "$staging/console.wasm"
   if [ "$profile" = release ]; then
-    say "optimising the wasm for size (wasm-opt -Oz, about a minute)"
-    # The features rustc enables for wasm32 by default; wasm-opt must know them to keep them.
-    "$REPO/tools/node_modules/.bin/wasm-opt" -Oz --strip-producers \
-      --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$staging/console_bg.wasm" -o "$staging/console.wasm"
-  else
-    mv "$staging/console_bg.wasm" "$staging/console.wasm"
+    say "optimising the wasm modules for size (wasm-opt -Oz, about a minute)"
+    for module in "$staging"/*.wasm; do
+      # The features rustc enables for wasm32 by default; wasm-opt must know them to keep them.
+      "$REPO/tools/node_modules/.bin/wasm-opt" -Oz --strip-producers \
+        --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$module" -o "$module"
+    done
   fi
   cp "$REPO/style/main.css" "$staging/console.css"
   node "$REPO/tools/site-pkg.mjs" "$staging" "$SITE_ROOT"

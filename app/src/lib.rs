@@ -19,7 +19,17 @@ mod webauthn;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, LazyRoute, SsrMode};
+
+use account::AccountPage;
+use activity::ActivityPage;
+use admins::AdminsPage;
+use audit::AuditPage;
+use auth::LoginPage;
+use dashboard::DashboardPage;
+use groups::{GroupPage, GroupsPage};
+use integrations::{EntraTab, GenericTab, OktaTab, OneLoginSetup, OneLoginTab};
+use users::{UserPage, UsersPage};
 
 /// The HTML document around the application, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -57,35 +67,110 @@ pub fn App() -> impl IntoView {
         <Title formatter=|page: String| format!("{page} · Directory Console")/>
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view={Lazy::<Login>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=layout::ConsoleLayout ssr=SsrMode::Async>
-                    <Route path=path!("") view=dashboard::DashboardPage/>
-                    <Route path=path!("/users") view=users::UsersPage/>
-                    <Route path=path!("/users/:id") view=users::UserPage/>
-                    <Route path=path!("/groups") view=groups::GroupsPage/>
-                    <Route path=path!("/groups/:id") view=groups::GroupPage/>
+                    <Route path=path!("") view={Lazy::<Dashboard>::new()}/>
+                    <Route path=path!("/users") view={Lazy::<Users>::new()}/>
+                    <Route path=path!("/users/:id") view={Lazy::<User>::new()}/>
+                    <Route path=path!("/groups") view={Lazy::<Groups>::new()}/>
+                    <Route path=path!("/groups/:id") view={Lazy::<Group>::new()}/>
                     <Route
                         path=path!("/settings/directory-integrations")
                         view=|| view! { <Redirect path="/settings/directory-integrations/onelogin"/> }
                     />
                     <Route
                         path=path!("/settings/directory-integrations/onelogin")
-                        view=integrations::OneLoginTab
+                        view={Lazy::<OneLogin>::new()}
                     />
-                    <Route path=path!("/settings/directory-integrations/okta") view=integrations::OktaTab/>
-                    <Route path=path!("/settings/directory-integrations/entra") view=integrations::EntraTab/>
-                    <Route path=path!("/settings/directory-integrations/generic") view=integrations::GenericTab/>
-                    <Route path=path!("/activity") view=activity::ActivityPage/>
-                    <Route path=path!("/audit") view=audit::AuditPage/>
-                    <Route path=path!("/settings/admins") view=admins::AdminsPage/>
-                    <Route path=path!("/account") view=account::AccountPage/>
+                    <Route path=path!("/settings/directory-integrations/okta") view={Lazy::<Okta>::new()}/>
+                    <Route path=path!("/settings/directory-integrations/entra") view={Lazy::<Entra>::new()}/>
+                    <Route path=path!("/settings/directory-integrations/generic") view={Lazy::<Generic>::new()}/>
+                    <Route path=path!("/activity") view={Lazy::<Activity>::new()}/>
+                    <Route path=path!("/audit") view={Lazy::<Audit>::new()}/>
+                    <Route path=path!("/settings/admins") view={Lazy::<Admins>::new()}/>
+                    <Route path=path!("/account") view={Lazy::<Account>::new()}/>
                     <Route
                         path=path!("/settings/directory-integrations/onelogin/setup")
-                        view=integrations::OneLoginSetup
+                        view={Lazy::<OneLoginSetupGuide>::new()}
                     />
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+/// Declares the pages' routes as lazy ones, in groups: each group's code is a wasm module of
+/// its own (split off by tools/wasm-split), which the browser fetches when it first shows one
+/// of its pages, so that the login page loads the framework, the console's frame and itself
+/// only. A page the server renders names the modules it needs for the browser to fetch
+/// beside the main one. Groups rather than a module per page: the splitter makes a module of
+/// the code each set of pages shares, and a module per page meant up to 86 files per page.
+macro_rules! lazy_pages {
+    ($($group:ident { $($route:ident => $page:ident),+ $(,)? })+) => {$(
+        mod $group {
+            use super::*;
+
+            #[derive(Clone, Copy)]
+            pub enum Page {
+                $($route),+
+            }
+
+            // The group's name names its module.
+            #[leptos::lazy($group)]
+            pub fn show(page: Page) -> AnyView {
+                match page {
+                    $(Page::$route => view! { <$page/> }.into_any()),+
+                }
+            }
+        }
+
+        $(
+            struct $route;
+
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    Self
+                }
+
+                async fn view(_route: Self) -> AnyView {
+                    $group::show($group::Page::$route).await
+                }
+
+                // Fetches the group's module before the page is shown or hydrated: hydration
+                // must find the page's code at hand, or it renders the page a second time.
+                async fn preload() {
+                    #[cfg(feature = "hydrate")]
+                    $group::__preload_show().await;
+                }
+            }
+        )+
+    )+};
+}
+
+lazy_pages! {
+    // Where a visit starts.
+    entry_pages {
+        Login => LoginPage,
+    }
+    // The directory, its integrations and logs, and the organisation's admins.
+    console_pages {
+        Dashboard => DashboardPage,
+        Users => UsersPage,
+        User => UserPage,
+        Groups => GroupsPage,
+        Group => GroupPage,
+        OneLogin => OneLoginTab,
+        Okta => OktaTab,
+        Entra => EntraTab,
+        Generic => GenericTab,
+        OneLoginSetupGuide => OneLoginSetup,
+        Activity => ActivityPage,
+        Audit => AuditPage,
+        Admins => AdminsPage,
+    }
+    // One's own account: password, sessions, and setting up second factors.
+    account_pages {
+        Account => AccountPage,
     }
 }
 

@@ -1,7 +1,8 @@
-// The console's assets (wasm, JS glue, stylesheet) have content-hashed names and are sent
-// compressed with a year-long immutable Cache-Control: the first visit fetches them, every
-// later page load (a navigation, a reload) takes them from the browser's cache, and the
-// pages still hydrate from the cached wasm.
+// The console's assets (wasm modules, JS, stylesheet) sit in a folder named by their build's
+// hash and are sent compressed with a year-long immutable Cache-Control: the first visit
+// fetches them, a page shown for the first time fetches only its own wasm module, every later
+// page load (a navigation, a reload) takes them from the browser's cache, and the pages still
+// hydrate from the cached wasm.
 import { expect, test, type Page } from '@playwright/test';
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from './env';
 import { logIn, logOut, reload, settled, watchPageErrors } from './helpers';
@@ -49,7 +50,7 @@ async function watchNetwork(page: Page) {
   };
 }
 
-const HASHED_ASSET = /^\/pkg\/console\.[0-9a-f]{16}\.(js|wasm|css)$/;
+const HASHED_ASSET = /^\/pkg\/[0-9a-f]{16}\/[\w.-]+\.(js|wasm|css)$/;
 
 function assets(fetches: Fetch[]) {
   return fetches.filter((f) => new URL(f.url).pathname.startsWith('/pkg/'));
@@ -94,12 +95,27 @@ test('a second page load takes the wasm, JS and CSS from the browser cache, and 
     }
   });
 
-  await test.step('a navigation to another page takes them from the cache', async () => {
+  await test.step('a page of another group fetches only its own modules, then takes them from the cache', async () => {
+    // Logging in shows the dashboard, which fetched the module of the console's pages; the
+    // Account page's module has not been needed yet.
     await logIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
     take();
-    await page.goto('/users');
+    await page.goto('/account');
     await settled(page);
-    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Users');
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Account');
+    const fresh = assets(take()).filter((f) => !f.fromCache);
+    const names = fresh.map((f) => new URL(f.url).pathname.split('/').pop() ?? '');
+    expect(names.filter((name) => name.startsWith('console.')), 'the main module, JS or CSS fetched again').toEqual([]);
+    expect(names, "the Account page's module, fetched when the page is first shown").toContainEqual(
+      expect.stringMatching(/^split_account_pages_\w+\.wasm$/),
+    );
+    for (const asset of fresh) {
+      expect(new URL(asset.url).pathname).toMatch(HASHED_ASSET);
+      expect(asset.headers['cache-control'], asset.url).toBe('public, max-age=31536000, immutable');
+      expect(['br', 'gzip'], asset.url).toContain(asset.headers['content-encoding']);
+    }
+    await reload(page);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Account');
     expectAllCached(take());
   });
 

@@ -1,9 +1,9 @@
-//! The console's assets under `/pkg`: the wasm, its JS glue and the stylesheet. The build
-//! (`tools/site-pkg.mjs`) writes each under a name carrying its content's hash, beside a
-//! brotli and a gzip copy, and names the current ones in the site's hash file, which the
-//! pages' hydration scripts and stylesheet link read. A hashed name always holds the same
-//! bytes, so browsers keep such a file for a year without asking again: a new build brings
-//! new names, and the pages (never stored) name them at once.
+//! The console's assets under `/pkg`: the wasm modules, their JS glue and the stylesheet. The
+//! build (`tools/site-pkg.mjs`) writes each build's files into a folder named by the hash of
+//! their content (`pkg/3f2a9c01d4b7e865/console.wasm`), beside a brotli and a gzip copy of
+//! each, and names the current folder in the site's hash file, which the pages read. A hashed
+//! folder always holds the same bytes, so browsers keep its files for a year without asking
+//! again: a new build brings a new folder, and the pages (never stored) name it at once.
 
 use std::path::Path;
 
@@ -15,25 +15,35 @@ use axum::Router;
 use leptos::prelude::LeptosOptions;
 use tower_http::services::ServeDir;
 
-/// The file in the site root naming the current assets (`wasm: <hash>` per line).
+/// The file in the site root naming the current build's folder in `pkg/`.
 pub const HASH_FILE: &str = "hash.txt";
 
-/// What a hashed name is sent with: it never changes, so it is never asked for again.
+/// What a file of a hashed build is sent with: it never changes, so it is never asked for
+/// again.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// What any other file in `pkg/` is sent with (a site built before names were hashed): kept,
-/// but checked with the server (`If-Modified-Since`) on each use.
+/// What any other file in `pkg/` is sent with (a site built without hashing, such as
+/// `cargo leptos build` makes): kept, but checked with the server (`If-Modified-Since`) on
+/// each use.
 const REVALIDATE: &str = "no-cache";
 
-/// `options` naming the site's hashed assets in the pages it renders, when the site has a
-/// hash file; otherwise the plain names (`console.wasm`).
-pub fn hashed_names(mut options: LeptosOptions) -> LeptosOptions {
+/// `options` naming the site's current build in the page about to be rendered: its hashed
+/// folder (`pkg/<hash>`) when the site has a hash file, otherwise `pkg/` itself. Read for
+/// every page, so that a running server serves a rebuilt site at once.
+///
+/// Leptos reads which modules a lazy route needs (`__wasm_split_manifest.json`) once, from
+/// the build of the first page rendered: after a rebuild, a page's hints to fetch them early
+/// name the build before (which the build keeps), until the server restarts. The modules the
+/// page does load come from the current build.
+pub fn current_build(options: &LeptosOptions) -> LeptosOptions {
+    let mut options = options.clone();
     let hash_file = Path::new(&*options.site_root).join(HASH_FILE);
-    // Leptos reads the hash file relative to the server binary's directory (where
-    // cargo-leptos puts it) unless the path is absolute; the site root is where ours lives.
-    let hash_file = std::path::absolute(&hash_file).unwrap_or(hash_file);
-    options.hash_files = hash_file.is_file();
-    options.hash_file = hash_file.to_string_lossy().into();
+    if let Ok(build) = std::fs::read_to_string(hash_file) {
+        let build = build.trim();
+        if is_hash(build) {
+            options.site_pkg_dir = format!("{}/{build}", options.site_pkg_dir).into();
+        }
+    }
     options
 }
 
@@ -51,7 +61,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Rout
 }
 
 async fn cache_headers(req: Request, next: Next) -> Response {
-    let hashed = is_hashed(req.uri().path().rsplit('/').next().unwrap_or_default());
+    let hashed = in_hashed_build(req.uri().path());
     let mut response = next.run(req).await;
     if matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED) {
         let headers = response.headers_mut();
@@ -66,36 +76,40 @@ async fn cache_headers(req: Request, next: Next) -> Response {
     response
 }
 
-/// Whether `name` carries its content's hash as the build writes it: `<stem>.<16 or more
-/// hexadecimal digits>.<extension>`, e.g. `console.3f2a9c01d4b7e865.wasm`.
-fn is_hashed(name: &str) -> bool {
-    let mut parts = name.rsplit('.');
-    let (Some(_extension), Some(hash), Some(stem)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    !stem.is_empty() && hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+/// Whether `path` (under `/pkg`) is a file of a hashed build: `/pkg/<hash>/<file>`.
+fn in_hashed_build(path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/').skip(1);
+    matches!(
+        (segments.next(), segments.next()),
+        (Some(build), Some(file)) if is_hash(build) && !file.is_empty()
+    )
+}
+
+/// Whether `name` is a build's hash as the build writes it: 16 or more hexadecimal digits.
+fn is_hash(name: &str) -> bool {
+    name.len() >= 16 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_hashed;
+    use super::in_hashed_build;
 
     #[test]
-    fn only_names_with_a_content_hash_count_as_hashed() {
-        for (name, hashed) in [
-            ("console.3f2a9c01d4b7e865.wasm", true),
-            ("console.3F2A9C01D4B7E865.js", true),
-            ("console.min.3f2a9c01d4b7e86512.css", true),
-            ("console.wasm", false),
-            ("console_bg.wasm", false),
-            ("console.3f2a9c01.wasm", false),
-            ("console.3f2a9c01d4b7e86z.wasm", false),
-            (".3f2a9c01d4b7e865.wasm", false),
-            ("3f2a9c01d4b7e865.wasm", false),
+    fn only_files_in_a_folder_named_by_a_hash_count_as_hashed() {
+        for (path, hashed) in [
+            ("/pkg/3f2a9c01d4b7e865/console.wasm", true),
+            ("/pkg/3F2A9C01D4B7E865/console.js", true),
+            ("/pkg/3f2a9c01d4b7e86512/users_page_1.wasm", true),
+            ("/pkg/3f2a9c01d4b7e865/snippets/app/inline0.js", true),
+            ("/pkg/console.wasm", false),
+            ("/pkg/console.3f2a9c01d4b7e865.wasm", false),
+            ("/pkg/3f2a9c01/console.wasm", false),
+            ("/pkg/3f2a9c01d4b7e86z/console.wasm", false),
+            ("/pkg/3f2a9c01d4b7e865/", false),
+            ("/pkg/3f2a9c01d4b7e865", false),
             ("", false),
         ] {
-            assert_eq!(is_hashed(name), hashed, "{name}");
+            assert_eq!(in_hashed_build(path), hashed, "{path}");
         }
     }
 }

@@ -80,7 +80,6 @@ impl App {
             .site_pkg_dir("pkg")
             .site_addr(config.site_addr)
             .build();
-        let leptos_options = assets::hashed_names(leptos_options);
         let state = AppState {
             leptos_options,
             console: ConsoleState {
@@ -194,11 +193,11 @@ fn router<S: tower_sessions::SessionStore + Clone>(
             move || provide_context(console_state.for_current_request()),
             {
                 let options = state.leptos_options.clone();
-                move || app::shell(options.clone())
+                move || app::shell(assets::current_build(&options))
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
+            |options| app::shell(assets::current_build(&options)),
         ))
         .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(sessions)

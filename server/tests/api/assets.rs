@@ -1,8 +1,8 @@
-//! The console's assets: the build's content-hashed files under `/pkg`, sent precompressed
-//! (brotli before gzip) with a year-long immutable `Cache-Control`, while pages stay
-//! `no-store` and name the current files. The site is a tiny one made by the build's own
-//! script (`tools/site-pkg.mjs`, run with Node.js) from stand-ins for the wasm, JS and CSS,
-//! so no wasm build is needed.
+//! The console's assets: each build's files in a folder under `/pkg` named by their content's
+//! hash, sent precompressed (brotli before gzip) with a year-long immutable `Cache-Control`,
+//! while pages stay `no-store` and name the current build. The site is a tiny one made by the
+//! build's own script (`tools/site-pkg.mjs`, run with Node.js) from stand-ins for the wasm
+//! modules, JS and CSS, so no wasm build is needed.
 
 use std::io::Read;
 use std::path::Path;
@@ -17,33 +17,41 @@ use crate::common::TestServer;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// Writes stand-ins for the build's console.js, console.wasm and console.css (`version`
-/// changes their content) and publishes them into `site` as the build does.
+/// Writes stand-ins for a build's files (`version` changes their content): the main wasm
+/// module, a page's lazily loaded one and their loader, the JS glue and the stylesheet, and
+/// publishes them into `site` as the build does.
 fn build_site(site: &Path, version: &str) -> Assets {
     let built = tempfile::tempdir().unwrap();
-    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
-    wasm.extend(
-        format!("{version} custom section ")
-            .repeat(200)
-            .into_bytes(),
-    );
+    let wasm = |name: &str| {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend(
+            format!("{name} {version} custom section ")
+                .repeat(200)
+                .into_bytes(),
+        );
+        wasm
+    };
+    let text = |line: String| line.repeat(40).into_bytes();
     let files = [
         (
-            "js",
-            format!("export default function init() {{ /* {version} */ }}\n")
-                .repeat(40)
-                .into_bytes(),
+            "console.js",
+            text(format!(
+                "export default function init() {{ /* {version} */ }}\n"
+            )),
         ),
-        ("wasm", wasm),
+        ("console.wasm", wasm("main")),
         (
-            "css",
-            format!("body {{ color: black; }} /* {version} */\n")
-                .repeat(40)
-                .into_bytes(),
+            "console.css",
+            text(format!("body {{ color: black; }} /* {version} */\n")),
+        ),
+        ("users_page_1.wasm", wasm("users page")),
+        (
+            "__wasm_split.______________________.js",
+            text(format!("export const load = 1; /* {version} */\n")),
         ),
     ];
-    for (kind, content) in &files {
-        std::fs::write(built.path().join(format!("console.{kind}")), content).unwrap();
+    for (name, content) in &files {
+        std::fs::write(built.path().join(name), content).unwrap();
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/site-pkg.mjs");
     let status = Command::new("node")
@@ -54,18 +62,14 @@ fn build_site(site: &Path, version: &str) -> Assets {
         .status()
         .expect("Node.js runs the site's build script (apt-get install -y nodejs)");
     assert!(status.success(), "{} failed", script.display());
-    let hashes = std::fs::read_to_string(site.join("hash.txt")).unwrap();
-    let path = |kind: &str| {
-        let hash = hashes
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{kind}: ")))
-            .unwrap_or_else(|| panic!("no {kind} in hash.txt: {hashes}"));
-        format!("/pkg/console.{hash}.{kind}")
-    };
+    let build = std::fs::read_to_string(site.join("hash.txt")).unwrap();
+    let path = |name: &str| format!("/pkg/{}/{name}", build.trim());
     Assets {
-        js: path("js"),
-        wasm: path("wasm"),
-        css: path("css"),
+        js: path("console.js"),
+        wasm: path("console.wasm"),
+        css: path("console.css"),
+        page: path("users_page_1.wasm"),
+        loader: path("__wasm_split.______________________.js"),
         wasm_content: files[1].1.clone(),
     }
 }
@@ -74,6 +78,10 @@ struct Assets {
     js: String,
     wasm: String,
     css: String,
+    /// A page's lazily loaded module.
+    page: String,
+    /// The JS that loads the pages' modules.
+    loader: String,
     wasm_content: Vec<u8>,
 }
 
@@ -151,7 +159,7 @@ async fn assets_are_sent_compressed_and_cacheable_for_good_while_pages_are_never
             None => assert_eq!(body, assets.wasm_content),
         }
     }
-    for path in [&assets.js, &assets.css] {
+    for path in [&assets.js, &assets.css, &assets.page, &assets.loader] {
         let (status, headers, _) = get(&s, path, &[("accept-encoding", "br, gzip")]).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(headers[header::CONTENT_ENCODING], "br", "{path}");
@@ -163,7 +171,7 @@ async fn assets_are_sent_compressed_and_cacheable_for_good_while_pages_are_never
     let (status, headers, _) = get(&s, &assets.wasm, &[("if-modified-since", modified)]).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     assert_eq!(headers[header::CACHE_CONTROL], IMMUTABLE);
-    let (status, _, _) = get(&s, "/pkg/console.0123456789abcdef.wasm", &[]).await;
+    let (status, _, _) = get(&s, "/pkg/0123456789abcdef/console.wasm", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Pages are never stored, and name the current files.
@@ -178,8 +186,8 @@ async fn assets_are_sent_compressed_and_cacheable_for_good_while_pages_are_never
         );
     }
 
-    // A new build, while the server runs: the next page names the new files, which alone
-    // remain.
+    // A new build, while the server runs: the next page names the new files. The build
+    // before stays, for pages still open that load a page's module; the one before it goes.
     let rebuilt = build_site(site.path(), "second build");
     assert_ne!(rebuilt.wasm, assets.wasm);
     let (_, _, body) = get(&s, "/login", &[]).await;
@@ -191,5 +199,9 @@ async fn assets_are_sent_compressed_and_cacheable_for_good_while_pages_are_never
         );
     }
     assert_eq!(get(&s, &rebuilt.wasm, &[]).await.0, StatusCode::OK);
+    assert_eq!(get(&s, &assets.page, &[]).await.0, StatusCode::OK);
+    build_site(site.path(), "third build");
+    assert_eq!(get(&s, &rebuilt.page, &[]).await.0, StatusCode::OK);
+    assert_eq!(get(&s, &assets.page, &[]).await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&s, &assets.wasm, &[]).await.0, StatusCode::NOT_FOUND);
 }
