@@ -81,7 +81,10 @@ build_site() {
   ensure_site_tools
   SITE_ROOT="$CARGO_TARGET_DIR/site/$profile"
   say "building the console's wasm ($profile)"
-  (cd "$REPO" && cargo build -p frontend --lib --target wasm32-unknown-unknown "${flags[@]}")
+  # Split: the pages as lazy routes (the `split` feature), and the linker's relocations,
+  # which the splitter reads, kept (this replaces the wasm's flags of .cargo/config.toml).
+  (cd "$REPO" && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Clink-args=--emit-relocs" \
+    cargo build -p frontend --lib --features split --target wasm32-unknown-unknown "${flags[@]}")
   staging="$CARGO_TARGET_DIR/site/$profile.staging"
   rm -rf "$staging"
   mkdir -p "$staging"

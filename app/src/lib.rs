@@ -99,12 +99,13 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Declares the pages' routes as lazy ones, in groups: each group's code is a wasm module of
-/// its own (split off by tools/wasm-split), which the browser fetches when it first shows one
+/// Declares the pages' routes as lazy ones, in groups. Split (the `split` feature), each
+/// group's code is a wasm module of its own, which the browser fetches when it first shows one
 /// of its pages, so that the login page loads the framework, the console's frame and itself
-/// only. A page the server renders names the modules it needs for the browser to fetch
-/// beside the main one. Groups rather than a module per page: the splitter makes a module of
-/// the code each set of pages shares, and a module per page meant up to 86 files per page.
+/// only; a page the server renders names the modules it needs for the browser to fetch beside
+/// the main one. Unsplit, the pages are in the one wasm, as plain routes would be. Groups
+/// rather than a module per page: the splitter makes a module of the code each set of pages
+/// shares, and a module per page meant up to 86 files per page.
 macro_rules! lazy_pages {
     ($($group:ident { $($route:ident => $page:ident),+ $(,)? })+) => {$(
         mod $group {
@@ -115,9 +116,10 @@ macro_rules! lazy_pages {
                 $($route),+
             }
 
-            // The group's name names its module.
-            #[leptos::lazy($group)]
-            pub fn show(page: Page) -> AnyView {
+            // The group's name names its module. The server always declares it, to name the
+            // modules a page needs.
+            #[cfg_attr(any(feature = "ssr", feature = "split"), leptos::lazy($group))]
+            pub async fn show(page: Page) -> AnyView {
                 match page {
                     $(Page::$route => view! { <$page/> }.into_any()),+
                 }
@@ -139,7 +141,7 @@ macro_rules! lazy_pages {
                 // Fetches the group's module before the page is shown or hydrated: hydration
                 // must find the page's code at hand, or it renders the page a second time.
                 async fn preload() {
-                    #[cfg(feature = "hydrate")]
+                    #[cfg(feature = "split")]
                     $group::__preload_show().await;
                 }
             }
