@@ -25,6 +25,8 @@ pub struct ConsoleState {
     pub throttles: Throttles,
     /// The integrations of recently presented SCIM tokens.
     pub tokens: TokenCache,
+    /// Requests that presented reset tokens, waiting to be counted.
+    pub retired_uses: domain::integrations::RetiredTokenUses,
     /// The SCIM base URL IdPs are given, e.g. `https://console.example.com/scimapi/`.
     pub scim_base_url: String,
     /// How recent a login must be for the most sensitive actions (`STEP_UP_MINUTES`).

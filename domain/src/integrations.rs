@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::audit::AuditEntry;
 use crate::deadline::Credential;
@@ -139,6 +140,40 @@ pub struct IntegrationStatus {
     pub has_token: bool,
     /// Milliseconds since the epoch of the last successful SCIM request.
     pub last_sync_at: Option<i64>,
+    /// The IdP still sends a token that was reset: requests presented the integration's
+    /// retired tokens, the newest of them after its last successful request.
+    pub stale_token: Option<StaleTokenUse>,
+}
+
+/// A token replaced by a reset, as kept for a while (its digest only), and whose it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredToken {
+    pub token_hash: String,
+    pub integration_id: String,
+    pub organisation_id: String,
+    pub kind: IntegrationKind,
+}
+
+/// Requests that presented one retired token, to be added to its counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredTokenUse {
+    pub token_hash: String,
+    pub count: i64,
+    /// The newest request: its time (ms since the epoch), client address and user agent.
+    pub last_at: i64,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// How much an integration's retired tokens are still presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleTokenUse {
+    /// Requests refused for presenting one, since it was retired.
+    pub requests: i64,
+    /// The newest of them: its time (ms since the epoch), client address and user agent.
+    pub last_at: i64,
+    pub last_address: Option<String>,
+    pub last_user_agent: Option<String>,
 }
 
 /// Who is creating or resetting a token.
@@ -177,11 +212,21 @@ pub async fn status(
     kind: IntegrationKind,
 ) -> Result<IntegrationStatus> {
     let row = store.integration(organisation_id, kind.as_str()).await?;
+    let stale_token = match &row {
+        Some(row) => store
+            .stale_token_use(&row.id)
+            .await?
+            // Once a request with the current token succeeded after it, the IdP has the
+            // new token.
+            .filter(|stale| row.last_sync_at.is_none_or(|synced| stale.last_at > synced)),
+        None => None,
+    };
     Ok(IntegrationStatus {
         integration_id: row.as_ref().map(|r| r.id.clone()),
         delete_mode: row.as_ref().map(|r| r.on_delete).unwrap_or_default(),
         has_token: row.as_ref().is_some_and(|r| r.has_token),
         last_sync_at: row.and_then(|r| r.last_sync_at),
+        stale_token,
     })
 }
 
@@ -275,6 +320,102 @@ pub async fn set_delete_mode(
 /// The integration a presented bearer token belongs to, if any.
 pub async fn authenticate(store: &Store, bearer: &str) -> Result<Option<TokenOwner>> {
     store.token_owner(TokenHash::of(bearer).as_str()).await
+}
+
+/// The integration whose token `bearer` was until a reset retired it (kept for
+/// `RETIRED_TOKEN_DAYS`), for a request whose token no integration has. The lookup works for
+/// no organisation, even in a request that presented the token as valid before the reset
+/// (whose own store jobs now refuse to run): it keeps the request's deadline only.
+pub async fn retired(store: &Store, bearer: &str) -> Result<Option<RetiredToken>> {
+    let token_hash = TokenHash::of(bearer);
+    let lookup = store.retired_token(token_hash.as_str());
+    match crate::deadline::current() {
+        Some(budget) => {
+            crate::deadline::within(crate::deadline::Budget::new(budget.deadline()), lookup).await
+        }
+        None => lookup.await,
+    }
+}
+
+/// Requests that presented retired tokens, counted in memory and written by a background
+/// task at most once per interval, so that an IdP sending an old token in a loop costs no
+/// write per request. Bounded: past `MAX_PENDING_RETIRED` tokens waiting, more are dropped
+/// until the next write (a retired token is only ever one of an organisation's resets).
+#[derive(Debug, Clone, Default)]
+pub struct RetiredTokenUses(Arc<Mutex<HashMap<String, RetiredTokenUse>>>);
+
+const MAX_PENDING_RETIRED: usize = 10_000;
+
+impl RetiredTokenUses {
+    /// Notes a request that presented `token`'s retired token at `at`.
+    pub fn record(
+        &self,
+        token: &RetiredToken,
+        at: i64,
+        address: Option<String>,
+        user_agent: Option<String>,
+    ) {
+        let mut pending = self.lock();
+        if let Some(used) = pending.get_mut(&token.token_hash) {
+            used.count += 1;
+            if at >= used.last_at {
+                used.last_at = at;
+                used.address = address;
+                used.user_agent = user_agent;
+            }
+        } else if pending.len() < MAX_PENDING_RETIRED {
+            pending.insert(
+                token.token_hash.clone(),
+                RetiredTokenUse {
+                    token_hash: token.token_hash.clone(),
+                    count: 1,
+                    last_at: at,
+                    address,
+                    user_agent,
+                },
+            );
+        }
+    }
+
+    /// Writes every pending count, in one job. A failed write is put back to be retried.
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<RetiredTokenUse> = self.lock().drain().map(|(_, used)| used).collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = store.record_retired_token_uses(batch.clone()).await {
+            tracing::warn!(error = %e, "could not count requests with retired tokens; will retry");
+            let mut pending = self.lock();
+            for used in batch {
+                match pending.get_mut(&used.token_hash) {
+                    Some(newer) => {
+                        newer.count += used.count;
+                        if used.last_at > newer.last_at {
+                            newer.last_at = used.last_at;
+                            newer.address = used.address;
+                            newer.user_agent = used.user_agent;
+                        }
+                    }
+                    None => {
+                        pending.insert(used.token_hash.clone(), used);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flushes every `interval` until the returned handle is aborted.
+    pub fn spawn_flusher(&self, store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        crate::last_sync::every(interval, move || {
+            let (this, store) = (this.clone(), store.clone());
+            async move { this.flush(&store).await }
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RetiredTokenUse>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The integrations of the tokens presented lately, by digest, so that a SCIM request needs

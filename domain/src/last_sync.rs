@@ -52,13 +52,26 @@ impl LastSync {
     /// Flushes every `interval` until the returned handle is aborted.
     pub fn spawn_flusher(&self, store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                this.flush(&store).await;
-            }
+        every(interval, move || {
+            let (this, store) = (this.clone(), store.clone());
+            async move { this.flush(&store).await }
         })
     }
+}
+
+/// Runs `work` every `interval` (the first time at once; a run that overruns delays the
+/// next) until the returned handle is aborted.
+pub fn every<F, W>(interval: Duration, mut work: W) -> tokio::task::JoinHandle<()>
+where
+    W: FnMut() -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            work().await;
+        }
+    })
 }

@@ -32,6 +32,9 @@ pub struct Config {
     /// `ACTIVITY_RETENTION_DAYS`: how long SCIM requests stay in the activity log; 0 records
     /// none.
     pub activity_retention_days: u32,
+    /// `RETIRED_TOKEN_DAYS`: how long a reset token's digest is kept, so that a request still
+    /// presenting it is attributed to its integration (and the console warns its admins).
+    pub retired_token_days: u32,
     /// `TRUSTED_PROXY_HOPS`: how many reverse proxies in front of the server append to
     /// `X-Forwarded-For`. 0 (the default) uses the TCP peer as the client address; N takes
     /// the N-th address from the right of the header, the one the outermost trusted proxy
@@ -68,6 +71,7 @@ pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/console.db";
 pub const DEFAULT_SITE_ROOT: &str = "target/site";
 pub const DEFAULT_ACTIVITY_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_RETIRED_TOKEN_DAYS: u32 = 30;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_STEP_UP_MINUTES: u64 = 10;
 /// Long enough for a slow client on a bad network to send a few KiB of headers, short enough
@@ -118,6 +122,13 @@ impl Config {
             0,
             3650,
             DEFAULT_ACTIVITY_RETENTION_DAYS.into(),
+        )?;
+        let retired_token_days = number(
+            &get,
+            "RETIRED_TOKEN_DAYS",
+            1,
+            3650,
+            DEFAULT_RETIRED_TOKEN_DAYS.into(),
         )?;
         let trusted_proxy_hops = number(&get, "TRUSTED_PROXY_HOPS", 0, 10, 0)?;
         let jobs_per_organisation = match get("STORE_JOBS_PER_ORGANISATION") {
@@ -183,6 +194,8 @@ impl Config {
             site_addr,
             pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
             activity_retention_days: u32::try_from(activity_retention_days).unwrap_or_default(),
+            retired_token_days: u32::try_from(retired_token_days)
+                .unwrap_or(DEFAULT_RETIRED_TOKEN_DAYS),
             trusted_proxy_hops: usize::try_from(trusted_proxy_hops).unwrap_or(0),
             jobs_per_organisation: jobs_per_organisation.and_then(|n| usize::try_from(n).ok()),
             queue_per_organisation: usize::try_from(queue_per_organisation)
@@ -270,6 +283,7 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.pool_size, None);
         assert_eq!(c.activity_retention_days, DEFAULT_ACTIVITY_RETENTION_DAYS);
+        assert_eq!(c.retired_token_days, DEFAULT_RETIRED_TOKEN_DAYS);
         assert_eq!(c.trusted_proxy_hops, 0);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(

@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use domain::activity::ActivityLog;
-use domain::integrations::TokenCache;
+use domain::integrations::{RetiredTokenUses, TokenCache};
 use domain::last_sync::LastSync;
 use domain::store::AdminSessions;
 use domain::throttle::{ClientAddr, Throttles};
@@ -88,6 +88,7 @@ impl App {
                 activity: ActivityLog::new(config.activity_retention_days),
                 throttles: Throttles::default(),
                 tokens: TokenCache::default(),
+                retired_uses: RetiredTokenUses::default(),
                 step_up: config.step_up,
                 secret_key: config.secret_key.clone(),
                 scim_base_url: config.scim_base_url(),
@@ -97,6 +98,10 @@ impl App {
         let last_sync = state
             .console
             .last_sync
+            .spawn_flusher(store.clone(), Duration::from_secs(1));
+        let retired_uses = state
+            .console
+            .retired_uses
             .spawn_flusher(store.clone(), Duration::from_secs(1));
         let activity_writer = state
             .console
@@ -111,12 +116,12 @@ impl App {
             AdminSessions::new(store.clone()),
             draining.clone(),
         );
-        let logins = prune_login_failures(store.clone());
+        let pruning = prune(store.clone(), config.retired_token_days);
         Ok(Self {
             router,
             state,
             draining,
-            background: vec![last_sync, sessions, logins],
+            background: vec![last_sync, retired_uses, sessions, pruning],
             activity_writer,
         })
     }
@@ -129,20 +134,28 @@ impl App {
             task.abort();
         }
         console.last_sync.flush(&console.store).await;
+        console.retired_uses.flush(&console.store).await;
         console.activity.flush(&console.store).await;
         console.store.close().await;
     }
 }
 
 /// Deletes, every ten minutes, the counts of failed logins that are paid off (see
-/// `domain::lockout`): they no longer count, so the table holds only current attacks.
-fn prune_login_failures(store: Store) -> tokio::task::JoinHandle<()> {
+/// `domain::lockout`): they no longer count, so the table holds only current attacks; and
+/// the digests of tokens retired more than `retired_token_days` ago.
+fn prune(store: Store, retired_token_days: u32) -> tokio::task::JoinHandle<()> {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            if let Err(e) = store.prune_login_failures(domain::time::now_ms()).await {
+            let now = domain::time::now_ms();
+            if let Err(e) = store.prune_login_failures(now).await {
                 tracing::warn!(error = %e, "could not prune failed logins");
+            }
+            let cutoff = now - i64::from(retired_token_days) * DAY_MS;
+            if let Err(e) = store.prune_retired_tokens(cutoff).await {
+                tracing::warn!(error = %e, "could not prune retired tokens");
             }
         }
     })

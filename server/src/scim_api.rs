@@ -96,7 +96,10 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         Ok(None) if bearer_token(req.headers()).is_none() => {
             return refuse_bad_token(&state, client, TokenFailure::Missing)
         }
-        Ok(None) => return refuse_bad_token(&state, client, TokenFailure::Unknown),
+        Ok(None) => {
+            let refused = Refused::of(&req);
+            return refuse_presented_token(&state, client, TokenFailure::Unknown, refused).await;
+        }
         Err(e) => return ApiError(e).into_response(),
     };
     // From here on, the request's store jobs take its organisation's share and check its
@@ -110,14 +113,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let activity = console.activity.enabled().then(|| {
         let body = BodySlot::default();
         req.extensions_mut().insert(body.clone());
-        let path = req
-            .extensions()
-            .get::<OriginalUri>()
-            .map_or(req.uri(), |o| &o.0)
-            .path_and_query()
-            .map_or_else(String::new, |p| p.as_str().to_owned());
-        (req.method().to_string(), path, body)
+        (req.method().to_string(), request_path(&req), body)
     });
+    let refused = Refused::of(&req);
     req.extensions_mut().insert(owner);
     req.extensions_mut().insert(credential.clone());
     let started = std::time::Instant::now();
@@ -135,7 +133,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     };
     if !still_valid {
         console.tokens.forget(&credential);
-        return refuse_bad_token(&state, client, TokenFailure::Revoked);
+        return refuse_presented_token(&state, client, TokenFailure::Revoked, refused).await;
     }
     telemetry::scim_request(kind, response.status());
     let duration = started.elapsed();
@@ -168,6 +166,15 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     response
 }
 
+/// The request's path and query as the client sent them (before nesting stripped a prefix).
+fn request_path(req: &Request) -> String {
+    req.extensions()
+        .get::<OriginalUri>()
+        .map_or(req.uri(), |o| &o.0)
+        .path_and_query()
+        .map_or_else(String::new, |p| p.as_str().to_owned())
+}
+
 /// The answer to a request with a missing, unknown or no longer valid token. A valid token
 /// is never throttled, whoever shares its address; bad ones are counted per address, and
 /// past the limit answered with 429 and Retry-After, so an IdP backs off instead of
@@ -186,6 +193,97 @@ fn refuse_bad_token(state: &AppState, client: Option<ClientAddr>, why: TokenFail
     }
     ApiError(domain::Error::InvalidCredentials).into_response()
 }
+
+/// What is kept of a request refused for the token it presented, should that token be one a
+/// reset retired.
+struct Refused {
+    token: String,
+    method: String,
+    path: String,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+}
+
+impl Refused {
+    fn of(req: &Request) -> Self {
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(MAX_USER_AGENT).collect())
+        };
+        Self {
+            token: bearer_token(req.headers()).unwrap_or_default().to_owned(),
+            method: req.method().to_string(),
+            path: request_path(req),
+            user_agent: header(header::USER_AGENT),
+            request_id: telemetry::request_id(req),
+        }
+    }
+}
+
+/// The longest user agent kept of a request with a retired token.
+const MAX_USER_AGENT: usize = 256;
+
+/// The answer to a request whose token no integration has (or had, when its request began).
+/// A token that a reset retired, and that is still kept, is attributed to its integration:
+/// the request is counted and listed in the organisation's activity log with no body, then
+/// refused exactly like an unknown token. A throttled client is refused before any lookup.
+async fn refuse_presented_token(
+    state: &AppState,
+    client: Option<ClientAddr>,
+    why: TokenFailure,
+    refused: Refused,
+) -> Response {
+    let console = &state.console;
+    let throttled = client.is_some_and(|client| {
+        console
+            .throttles
+            .scim_address
+            .wait(&client.throttle_key(), Instant::now())
+            .is_some()
+    });
+    if throttled {
+        return refuse_bad_token(state, client, why);
+    }
+    let retired = match domain::integrations::retired(&console.store, &refused.token).await {
+        Ok(retired) => retired,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for a retired token");
+            None
+        }
+    };
+    let Some(retired) = retired else {
+        return refuse_bad_token(state, client, why);
+    };
+    let at = domain::time::now_ms();
+    let address = client.map(|c| c.0.to_string());
+    console
+        .retired_uses
+        .record(&retired, at, address, refused.user_agent);
+    console.activity.record(
+        RequestEntry {
+            organisation_id: retired.organisation_id,
+            integration_id: retired.integration_id,
+            at,
+            method: refused.method,
+            path: refused.path,
+            status: StatusCode::UNAUTHORIZED.as_u16(),
+            resource_type: None,
+            resource_id: None,
+            duration_us: 0,
+            error: Some(RETIRED_TOKEN.into()),
+            request_body: None,
+            request_id: refused.request_id,
+        },
+        None,
+    );
+    refuse_bad_token(state, client, TokenFailure::Retired)
+}
+
+/// The activity log's error of a request refused for presenting a retired token.
+pub const RETIRED_TOKEN: &str =
+    "retiredToken: the token was reset; the IdP must be given the new one";
 
 /// Where the body extractor leaves the request body for the activity log (a shared
 /// reference, not a copy).

@@ -315,6 +315,8 @@ pub enum TokenFailure {
     Unknown,
     /// A token that was reset while its request ran.
     Revoked,
+    /// A token that a reset retired, still presented.
+    Retired,
 }
 
 pub fn token_failure(reason: TokenFailure) {
@@ -322,6 +324,7 @@ pub fn token_failure(reason: TokenFailure) {
         TokenFailure::Missing => "missing",
         TokenFailure::Unknown => "unknown",
         TokenFailure::Revoked => "revoked",
+        TokenFailure::Retired => "retired",
     };
     counter!("scim_token_failures_total", "reason" => reason).increment(1);
 }

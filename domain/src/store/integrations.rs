@@ -6,7 +6,10 @@ use super::db::stmt;
 use super::Store;
 use crate::audit::AuditEntry;
 use crate::error::Result;
-use crate::integrations::{DeleteMode, IntegrationRow, TokenChange, TokenOwner};
+use crate::integrations::{
+    DeleteMode, IntegrationKind, IntegrationRow, RetiredToken, RetiredTokenUse, StaleTokenUse,
+    TokenChange, TokenOwner,
+};
 
 /// The delete setting as a number: the backends disagree on computed booleans.
 const ERASES: &str = "CAST(CASE WHEN on_delete = 'erase' THEN 1 ELSE 0 END AS BIGINT)";
@@ -54,14 +57,26 @@ impl Store {
 
     /// Stores `token_hash` as the integration's only token (creating the integration if
     /// needed) and records `audit`, in one transaction: the previous token stops working when
-    /// this commits. With `only_if_absent`, an existing token is left alone and `None` is
-    /// returned. Returns the integration id.
+    /// this commits, and its digest is kept as retired (see `retired_token`). With
+    /// `only_if_absent`, an existing token is left alone and `None` is returned. Returns the
+    /// integration id.
     pub async fn set_token(&self, change: TokenChange) -> Result<Option<String>> {
         self.write(move |tx| {
             Box::pin(async move {
                 let guard = if change.only_if_absent {
                     " WHERE directory_integrations.token_hash IS NULL"
                 } else {
+                    stmt(
+                        "INSERT INTO retired_tokens (token_hash, integration_id, retired_at) \
+                         SELECT token_hash, id, $3 FROM directory_integrations \
+                         WHERE organisation_id = $1 AND kind = $2 AND token_hash IS NOT NULL \
+                         ON CONFLICT (token_hash) DO NOTHING",
+                    )
+                    .bind(&change.organisation_id)
+                    .bind(change.kind)
+                    .bind(change.at)
+                    .execute(tx)
+                    .await?;
                     ""
                 };
                 let sql = format!(
@@ -110,6 +125,106 @@ impl Store {
                     })
                 })
                 .transpose()
+            })
+        })
+        .await
+    }
+
+    /// The integration a retired token (one replaced by a reset, and kept) belonged to.
+    pub async fn retired_token(&self, token_hash: &str) -> Result<Option<RetiredToken>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let row = stmt(
+                    "SELECT r.integration_id, i.organisation_id, i.kind FROM retired_tokens r \
+                     JOIN directory_integrations i ON i.id = r.integration_id WHERE r.token_hash = $1",
+                )
+                .bind(&token_hash)
+                .fetch_optional(tx)
+                .await?;
+                row.map(|mut r| {
+                    Ok(RetiredToken {
+                        token_hash: token_hash.clone(),
+                        integration_id: r.take(0),
+                        organisation_id: r.take(1),
+                        kind: r.take::<String>(2).parse::<IntegrationKind>()?,
+                    })
+                })
+                .transpose()
+            })
+        })
+        .await
+    }
+
+    /// Adds requests that presented retired tokens to their counts, each token's newest one
+    /// replacing what was known of its last use only if it is newer (another instance may
+    /// have written a newer one).
+    pub async fn record_retired_token_uses(&self, uses: Vec<RetiredTokenUse>) -> Result<()> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                for used in &uses {
+                    // Every SET expression reads the row as it was before the update.
+                    stmt(
+                        "UPDATE retired_tokens SET uses = uses + $1, \
+                         last_address = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 THEN $3 ELSE last_address END, \
+                         last_user_agent = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 THEN $4 ELSE last_user_agent END, \
+                         last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $2 THEN $2 ELSE last_used_at END \
+                         WHERE token_hash = $5",
+                    )
+                    .bind(used.count)
+                    .bind(used.last_at)
+                    .bind(&used.address)
+                    .bind(&used.user_agent)
+                    .bind(&used.token_hash)
+                    .execute(tx)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// How much the integration's retired tokens are still presented: all their requests,
+    /// and the newest one. `None` when none was presented after its retirement.
+    pub async fn stale_token_use(&self, integration_id: &str) -> Result<Option<StaleTokenUse>> {
+        let integration_id = integration_id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let requests: i64 = stmt(
+                    "SELECT CAST(COALESCE(SUM(uses), 0) AS BIGINT) FROM retired_tokens WHERE integration_id = $1",
+                )
+                .bind(&integration_id)
+                .fetch_optional_scalar(tx)
+                .await?
+                .unwrap_or(0);
+                let newest = stmt(
+                    "SELECT last_used_at, last_address, last_user_agent FROM retired_tokens \
+                     WHERE integration_id = $1 AND last_used_at IS NOT NULL ORDER BY last_used_at DESC LIMIT 1",
+                )
+                .bind(&integration_id)
+                .fetch_optional(tx)
+                .await?;
+                Ok(newest.filter(|_| requests > 0).map(|mut r| StaleTokenUse {
+                    requests,
+                    last_at: r.take(0),
+                    last_address: r.take(1),
+                    last_user_agent: r.take(2),
+                }))
+            })
+        })
+        .await
+    }
+
+    /// Forgets tokens retired before `cutoff` (ms since the epoch): a request presenting one
+    /// is then refused as an unknown token.
+    pub async fn prune_retired_tokens(&self, cutoff: i64) -> Result<u64> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                stmt("DELETE FROM retired_tokens WHERE retired_at < $1")
+                    .bind(cutoff)
+                    .execute(tx)
+                    .await
             })
         })
         .await

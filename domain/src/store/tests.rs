@@ -840,3 +840,69 @@ async fn kept_counts_stay_exact_through_provisioning_and_the_log_on_postgres() {
     kept_counts_stay_exact(store.clone()).await;
     database.drop(store).await;
 }
+
+/// Counts of a retired token written by two instances out of order: every request counts,
+/// and the newest one's address and user agent stay.
+async fn retired_token_counts_keep_the_newest_use(store: Store) {
+    let (store, org, integration) = with_organisation(store).await;
+    let id = integration.clone();
+    let old_hash: String = store
+        .read(move |tx| {
+            Box::pin(async move {
+                stmt("SELECT token_hash FROM directory_integrations WHERE id = $1")
+                    .bind(&id)
+                    .fetch_scalar(tx)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    crate::integrations::reset_token(&store, &org, IntegrationKind::OneLogin, &Actor::Operator)
+        .await
+        .unwrap();
+    let used = |count, last_at, address: &str| crate::integrations::RetiredTokenUse {
+        token_hash: old_hash.clone(),
+        count,
+        last_at,
+        address: Some(address.into()),
+        user_agent: Some(format!("IdP at {address}")),
+    };
+    store
+        .record_retired_token_uses(vec![used(3, 2_000, "198.51.100.2")])
+        .await
+        .unwrap();
+    store
+        .record_retired_token_uses(vec![used(2, 1_000, "198.51.100.1")])
+        .await
+        .unwrap();
+    let stale = store.stale_token_use(&integration).await.unwrap().unwrap();
+    assert_eq!(
+        (stale.requests, stale.last_at, stale.last_address.as_deref()),
+        (5, 2_000, Some("198.51.100.2"))
+    );
+    assert_eq!(
+        stale.last_user_agent.as_deref(),
+        Some("IdP at 198.51.100.2")
+    );
+    // A second reset retires the current token too; both count for the integration.
+    crate::integrations::reset_token(&store, &org, IntegrationKind::OneLogin, &Actor::Operator)
+        .await
+        .unwrap();
+    assert_eq!(store.prune_retired_tokens(0).await.unwrap(), 0);
+    assert_eq!(store.prune_retired_tokens(i64::MAX).await.unwrap(), 2);
+    assert_eq!(store.stale_token_use(&integration).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn retired_token_counts_keep_the_newest_use_of_each_token() {
+    let (_dir, store, _, _) = store().await;
+    retired_token_counts_keep_the_newest_use(store).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TEST_POSTGRES_URL; scripts/test runs it against PostgreSQL"]
+async fn retired_token_counts_keep_the_newest_use_of_each_token_on_postgres() {
+    let (store, database) = postgres_store().await;
+    retired_token_counts_keep_the_newest_use(store.clone()).await;
+    database.drop(store).await;
+}
