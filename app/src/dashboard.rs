@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{page_data, LocalTime, Moment};
-use crate::integrations::kind_label;
+use crate::integrations::{kind_label, StaleToken, StaleTokenWarning};
 
 /// One integration's health over the last 24 hours.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,7 @@ pub struct IntegrationHealth {
     pub users_deactivated: i64,
     /// Users this integration deleted, of whom the console keeps a record.
     pub users_deleted: i64,
+    pub stale_token: Option<StaleToken>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,32 +45,36 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
         .dashboard_figures(&admin.organisation_id, domain::time::now_ms())
         .await
         .map_err(console_error)?;
-    let integrations = IntegrationKind::ALL
-        .iter()
-        .map(|kind| {
-            let found = figures
-                .integrations
-                .iter()
-                .find(|i| i.kind == kind.as_str())
-                .cloned()
-                .unwrap_or_default();
-            // The latest successful request may not be written yet.
-            let last_sync = found
-                .last_sync_at
-                .max(state.last_sync.pending(&found.integration_id));
-            IntegrationHealth {
-                kind: kind.as_str().to_owned(),
-                has_token: found.has_token,
-                last_sync: last_sync.map(Moment::new),
-                requests_24h: found.requests,
-                failures_24h: found.failures,
-                last_error: found.last_error.map(|(at, e)| (Moment::new(at), e)),
-                users_active: found.users_active,
-                users_deactivated: found.users_deactivated,
-                users_deleted: found.users_deleted,
-            }
-        })
-        .collect();
+    let mut integrations = Vec::new();
+    for kind in IntegrationKind::ALL {
+        let found = figures
+            .integrations
+            .iter()
+            .find(|i| i.kind == kind.as_str())
+            .cloned()
+            .unwrap_or_default();
+        // The latest successful request may not be written yet.
+        let last_sync = found
+            .last_sync_at
+            .max(state.last_sync.pending(&found.integration_id));
+        let stale_token = if found.has_token {
+            crate::integrations::ssr_stale_token(&state, &found.integration_id, last_sync).await?
+        } else {
+            None
+        };
+        integrations.push(IntegrationHealth {
+            kind: kind.as_str().to_owned(),
+            has_token: found.has_token,
+            last_sync: last_sync.map(Moment::new),
+            requests_24h: found.requests,
+            failures_24h: found.failures,
+            last_error: found.last_error.map(|(at, e)| (Moment::new(at), e)),
+            users_active: found.users_active,
+            users_deactivated: found.users_deactivated,
+            users_deleted: found.users_deleted,
+            stale_token,
+        });
+    }
     Ok(DashboardView {
         users: figures.users,
         deleted_users: figures.deleted_users,
@@ -167,6 +172,7 @@ fn Health(i: IntegrationHealth) -> impl IntoView {
                     <dd class="error-detail"><LocalTime moment=at/>": "{message}</dd>
                 })}
             </dl>
+            {i.stale_token.map(|stale| view! { <StaleTokenWarning label stale/> })}
             <A href="/activity">"Sync activity"</A>
         </section>
     }

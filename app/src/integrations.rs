@@ -31,6 +31,60 @@ pub struct IntegrationView {
     pub last_sync: Option<Moment>,
     /// Whether the console erases what the IdP deletes (otherwise it keeps a record).
     pub delete_erases: bool,
+    pub stale_token: Option<StaleToken>,
+}
+
+/// The IdP still sends a token that was reset: the requests refused for it since, and the
+/// newest of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleToken {
+    pub requests: i64,
+    pub last: Moment,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The integration's retired tokens still presented after its last successful request
+/// (`last_sync_at`, which may be one counted in memory and not written yet). Requests with
+/// a retired token are written within a second (`RetiredTokenUses`).
+#[cfg(feature = "ssr")]
+pub(crate) async fn ssr_stale_token(
+    state: &crate::ssr::ConsoleState,
+    integration_id: &str,
+    last_sync_at: Option<i64>,
+) -> Result<Option<StaleToken>, ServerFnError> {
+    let last_sync_at = last_sync_at.max(state.last_sync.pending(integration_id));
+    let stale = domain::integrations::stale_token(&state.store, integration_id, last_sync_at)
+        .await
+        .map_err(crate::ssr::console_error)?;
+    Ok(stale.map(|s| StaleToken {
+        requests: s.requests,
+        last: Moment::new(s.last_at),
+        address: s.last_address,
+        user_agent: s.last_user_agent,
+    }))
+}
+
+/// Tells the admin that `label` still sends the token they reset, and what to do.
+#[component]
+pub fn StaleTokenWarning(label: &'static str, stale: StaleToken) -> impl IntoView {
+    let requests = match stale.requests {
+        1 => "1 request".to_owned(),
+        n => format!("{n} requests"),
+    };
+    view! {
+        <div class="stale-token" role="alert" data-testid="stale-token">
+            <p>
+                <strong>{format!("{label} is still sending the old token: ")}</strong>
+                {format!("{requests} since the reset, last at ")}
+                <LocalTime moment=stale.last/>
+                {stale.address.map(|a| format!(" from {a}"))}
+                {stale.user_agent.map(|ua| format!(" ({ua})"))}
+                "."
+            </p>
+            <p>{format!("Paste the new token into {label}.")}</p>
+        </div>
+    }
 }
 
 /// Status of an integration, with a last sync not yet written to the database included.
@@ -58,11 +112,16 @@ fn parse_kind(kind: &str) -> Result<domain::integrations::IntegrationKind, Serve
 pub async fn integration(kind: String) -> Result<IntegrationView, ServerFnError> {
     let (state, admin) = crate::ssr::require_admin().await?;
     let status = ssr_status(&state, &admin.organisation_id, parse_kind(&kind)?).await?;
+    let stale_token = match &status.integration_id {
+        Some(id) => ssr_stale_token(&state, id, status.last_sync_at).await?,
+        None => None,
+    };
     Ok(IntegrationView {
         scim_url: state.scim_base_url.clone(),
         has_token: status.has_token,
         last_sync: status.last_sync_at.map(Moment::new),
         delete_erases: status.delete_mode == domain::integrations::DeleteMode::Erase,
+        stale_token,
     })
 }
 
@@ -310,6 +369,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
                                         }}
                                     </dd>
                                 </dl>
+                                {v.stale_token.clone().map(|stale| view! { <StaleTokenWarning label stale/> })}
                                 {v.has_token.then(|| view! {
                                     <DeleteBehaviour kind erases=v.delete_erases action=delete_mode/>
                                 })}

@@ -213,12 +213,7 @@ pub async fn status(
 ) -> Result<IntegrationStatus> {
     let row = store.integration(organisation_id, kind.as_str()).await?;
     let stale_token = match &row {
-        Some(row) => store
-            .stale_token_use(&row.id)
-            .await?
-            // Once a request with the current token succeeded after it, the IdP has the
-            // new token.
-            .filter(|stale| row.last_sync_at.is_none_or(|synced| stale.last_at > synced)),
+        Some(row) => stale_token(store, &row.id, row.last_sync_at).await?,
         None => None,
     };
     Ok(IntegrationStatus {
@@ -228,6 +223,20 @@ pub async fn status(
         last_sync_at: row.and_then(|r| r.last_sync_at),
         stale_token,
     })
+}
+
+/// Whether the integration's IdP still sends a token that was reset: requests presented its
+/// retired tokens, the newest of them after its last successful request (`last_sync_at`;
+/// once a request with the current token succeeded after it, the IdP has the new token).
+pub async fn stale_token(
+    store: &Store,
+    integration_id: &str,
+    last_sync_at: Option<i64>,
+) -> Result<Option<StaleTokenUse>> {
+    Ok(store
+        .stale_token_use(integration_id)
+        .await?
+        .filter(|stale| last_sync_at.is_none_or(|synced| stale.last_at > synced)))
 }
 
 /// Creates the integration's first token. `Conflict` if it already has one: replacing a

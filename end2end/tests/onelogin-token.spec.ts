@@ -119,11 +119,34 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
     await expect(tokenArea).toContainText('will not be shown again');
   });
 
-  await test.step('only the new token works over SCIM', async () => {
+  await test.step('only the new token works over SCIM, and the tab warns while the old one is sent', async () => {
     const withOld = await createScimUser(request, firstToken, 'e2e-old-token@example.com');
     expect(withOld.status, withOld.body).toBe(401);
+    // Requests with a retired token are counted within a second.
+    const warning = page.getByTestId('stale-token');
+    await expect(async () => {
+      await reload(page);
+      await expect(warning).toBeVisible({ timeout: 1_000 });
+    }).toPass({ timeout: 10_000, intervals: [250, 500, 1_000] });
+    await expect(warning).toHaveAttribute('role', 'alert');
+    await expect(warning).toContainText('OneLogin is still sending the old token: 1 request since the reset, last at');
+    await expect(warning).toContainText('Paste the new token into OneLogin.');
+    await expect(warning.locator('time')).toHaveText(HUMAN_TIME);
+    // The dashboard says it too, on OneLogin's card.
+    await page.goto('/');
+    await settled(page);
+    await expect(page.locator('.health[data-kind=onelogin]').getByTestId('stale-token')).toContainText(
+      'OneLogin is still sending the old token',
+    );
+    await page.goto('/settings/directory-integrations/onelogin');
+    await settled(page);
+
     const withNew = await createScimUser(request, secondToken, 'e2e-user-2@example.com');
     expect(withNew.status, withNew.body).toBe(201);
+    await expect(async () => {
+      await reload(page);
+      await expect(warning).toHaveCount(0, { timeout: 1_000 });
+    }).toPass({ timeout: 10_000, intervals: [250, 500, 1_000] });
   });
 
   await test.step('what the console keeps of a deletion can be switched to erasing it', async () => {
