@@ -83,7 +83,8 @@ pub async fn request_detail(id: i64) -> Result<ActivityDetail, ServerFnError> {
     })
 }
 
-/// One page of the organisation's SCIM requests. `status` is `all` or `failures`;
+/// One page of the organisation's SCIM requests. `status` is `all`, `failures` or `retired`
+/// (refused for presenting a token that a reset retired);
 /// `integration` is empty for all, or an integration kind.
 #[server]
 pub async fn activity_log(
@@ -93,9 +94,11 @@ pub async fn activity_log(
 ) -> Result<ActivityView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     let (state, admin) = require_admin().await?;
-    let failures_only = match status.as_str() {
-        "" | "all" => false,
-        "failures" => true,
+    use domain::activity::StatusFilter;
+    let status = match status.as_str() {
+        "" | "all" => StatusFilter::All,
+        "failures" => StatusFilter::Failures,
+        "retired" => StatusFilter::RetiredToken,
         other => {
             return Err(crate::ssr::invalid(format!(
                 "unknown status filter {other:?}"
@@ -115,7 +118,7 @@ pub async fn activity_log(
         .requests(
             &admin.organisation_id,
             &domain::activity::RequestQuery {
-                failures_only,
+                status,
                 integration_kind: integration,
                 resource_id: None,
                 before_id: before,
@@ -151,6 +154,7 @@ pub fn ActivityPage() -> impl IntoView {
                 <select name="status" on:change=move |ev| { before.set(None); status.set(event_target_value(&ev)); }>
                     <option value="all" selected=true>"All requests"</option>
                     <option value="failures">"Failures only"</option>
+                    <option value="retired">"Retired token"</option>
                 </select>
             </label>
             <label>"Integration "

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use crate::store::activity::{RequestDetail, RequestEntry, RequestQuery, RequestRow};
+pub use crate::store::activity::{
+    RequestDetail, RequestEntry, RequestQuery, RequestRow, StatusFilter, RETIRED_TOKEN,
+};
 use crate::store::Store;
 
 /// Entries waiting to be written beyond this are dropped.
@@ -236,7 +238,7 @@ mod tests {
             .requests(
                 &org.id,
                 &RequestQuery {
-                    failures_only: true,
+                    status: StatusFilter::Failures,
                     limit: 10,
                     ..Default::default()
                 },

@@ -132,6 +132,14 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
     await expect(warning).toContainText('OneLogin is still sending the old token: 1 request since the reset, last at');
     await expect(warning).toContainText('Paste the new token into OneLogin.');
     await expect(warning.locator('time')).toHaveText(HUMAN_TIME);
+    // Sync activity lists the refused request under "Retired token", without a body.
+    await page.goto('/activity');
+    await settled(page);
+    await page.getByLabel('Status').selectOption('retired');
+    const refused = page.getByTestId('activity').locator('tbody tr');
+    await expect(refused).toHaveCount(1);
+    await expect(refused.first()).toHaveAttribute('data-status', '401');
+    await expect(refused.first()).toContainText('/scimapi/Users');
     // The dashboard says it too, on OneLogin's card.
     await page.goto('/');
     await settled(page);

@@ -272,7 +272,7 @@ async fn refuse_presented_token(
             resource_type: None,
             resource_id: None,
             duration_us: 0,
-            error: Some(RETIRED_TOKEN.into()),
+            error: Some(domain::activity::RETIRED_TOKEN.into()),
             request_body: None,
             request_id: refused.request_id,
         },
@@ -280,10 +280,6 @@ async fn refuse_presented_token(
     );
     refuse_bad_token(state, client, TokenFailure::Retired)
 }
-
-/// The activity log's error of a request refused for presenting a retired token.
-pub const RETIRED_TOKEN: &str =
-    "retiredToken: the token was reset; the IdP must be given the new one";
 
 /// Where the body extractor leaves the request body for the activity log (a shared
 /// reference, not a copy).

@@ -53,10 +53,26 @@ pub struct RequestDetail {
     pub request_id: Option<String>,
 }
 
+/// The error a request refused for presenting a retired token is recorded with (a reset
+/// replaced its token; see `integrations::retired`).
+pub const RETIRED_TOKEN: &str =
+    "retiredToken: the token was reset; the IdP must be given the new one";
+
+/// Which outcomes of recorded requests to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    #[default]
+    All,
+    /// Answered with a 4xx or 5xx status.
+    Failures,
+    /// Refused for presenting a token that a reset retired.
+    RetiredToken,
+}
+
 /// Which recorded requests to list: newest first, `limit` of them, older than `before_id`.
 #[derive(Debug, Clone, Default)]
 pub struct RequestQuery<'a> {
-    pub failures_only: bool,
+    pub status: StatusFilter,
     pub integration_kind: Option<&'a str>,
     /// Only the requests that changed this user or group, or failed on it (reads of it
     /// that succeeded are not indexed by resource).
@@ -190,8 +206,16 @@ impl Store {
              WHERE r.organisation_id = $1",
         );
         let mut binds: Vec<String> = vec![organisation_id.to_owned()];
-        if query.failures_only {
-            sql.push_str(" AND r.status >= 400");
+        match query.status {
+            StatusFilter::All => {}
+            StatusFilter::Failures => sql.push_str(" AND r.status >= 400"),
+            StatusFilter::RetiredToken => {
+                binds.push(RETIRED_TOKEN.to_owned());
+                sql.push_str(&format!(
+                    " AND r.status = 401 AND r.error = ${}",
+                    binds.len()
+                ));
+            }
         }
         if let Some(kind) = query.integration_kind {
             binds.push(kind.to_owned());

@@ -316,10 +316,30 @@ async fn an_old_token_still_sent_after_a_reset_is_refused_but_counted_for_its_in
             .unwrap();
         assert_eq!(
             detail.error.as_deref(),
-            Some(server::scim_api::RETIRED_TOKEN)
+            Some(domain::activity::RETIRED_TOKEN)
         );
         assert_eq!(detail.request_body, None);
     }
+
+    // The activity log's "Retired token" filter lists them alone.
+    let retired = store
+        .requests(
+            &s.organisation_id,
+            &domain::activity::RequestQuery {
+                status: domain::activity::StatusFilter::RetiredToken,
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        retired.iter().map(|r| r.id).collect::<Vec<_>>(),
+        rows.iter()
+            .filter(|r| r.status == 401)
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    );
 
     // Once the IdP has the new token, the warning is gone.
     assert_eq!(
