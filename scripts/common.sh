@@ -56,10 +56,16 @@ ensure_site_tools() {
     echo "Node.js and npm are needed to build the console (apt-get install -y nodejs npm)." >&2
     exit 1
   fi
-  if [ ! -x "$REPO/tools/node_modules/.bin/wasm-opt" ] ||
-     [ "$REPO/tools/package-lock.json" -nt "$REPO/tools/node_modules/.package-lock.json" ]; then
-    say "installing the site's build tools (binaryen's wasm-opt) from npm"
-    (cd "$REPO/tools" && npm ci --no-audit --no-fund)
+  npm_ci_unless_current tools node_modules/.bin/wasm-opt "the site's build tools (binaryen's wasm-opt)"
+}
+
+# Installs DIR's pinned npm packages (DIR/package-lock.json) when DIR/PRESENT is missing or
+# the lock file changed since the last install; WHAT names them.
+npm_ci_unless_current() {
+  local dir="$REPO/$1" present="$2" what="$3"
+  if [ ! -e "$dir/$present" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "installing $what from npm"
+    (cd "$dir" && npm ci --no-audit --no-fund)
   fi
 }
 
@@ -127,11 +133,7 @@ ensure_browser_tests() {
     echo "Node.js and npm are needed for the browser tests (apt-get install -y nodejs npm)." >&2
     exit 1
   fi
-  if [ ! -d "$REPO/end2end/node_modules/@playwright/test" ] ||
-     [ "$REPO/end2end/package-lock.json" -nt "$REPO/end2end/node_modules/.package-lock.json" ]; then
-    say "installing the browser tests' npm packages"
-    (cd "$REPO/end2end" && npm ci --no-audit --no-fund)
-  fi
+  npm_ci_unless_current end2end node_modules/@playwright/test "the browser tests' npm packages"
 }
 
 ensure_rust_components() {

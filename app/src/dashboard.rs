@@ -57,8 +57,12 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
         let last_sync = found
             .last_sync_at
             .max(state.last_sync.pending(&found.integration_id));
+        // Requests with a retired token are written within a second (`RetiredTokenUses`).
         let stale_token = if found.has_token {
-            crate::integrations::ssr_stale_token(&state, &found.integration_id, last_sync).await?
+            domain::integrations::stale_token(&state.store, &found.integration_id, last_sync)
+                .await
+                .map_err(console_error)?
+                .map(StaleToken::from)
         } else {
             None
         };

@@ -44,25 +44,16 @@ pub struct StaleToken {
     pub user_agent: Option<String>,
 }
 
-/// The integration's retired tokens still presented after its last successful request
-/// (`last_sync_at`, which may be one counted in memory and not written yet). Requests with
-/// a retired token are written within a second (`RetiredTokenUses`).
 #[cfg(feature = "ssr")]
-pub(crate) async fn ssr_stale_token(
-    state: &crate::ssr::ConsoleState,
-    integration_id: &str,
-    last_sync_at: Option<i64>,
-) -> Result<Option<StaleToken>, ServerFnError> {
-    let last_sync_at = last_sync_at.max(state.last_sync.pending(integration_id));
-    let stale = domain::integrations::stale_token(&state.store, integration_id, last_sync_at)
-        .await
-        .map_err(crate::ssr::console_error)?;
-    Ok(stale.map(|s| StaleToken {
-        requests: s.requests,
-        last: Moment::new(s.last_at),
-        address: s.last_address,
-        user_agent: s.last_user_agent,
-    }))
+impl From<domain::integrations::StaleTokenUse> for StaleToken {
+    fn from(s: domain::integrations::StaleTokenUse) -> Self {
+        Self {
+            requests: s.requests,
+            last: Moment::new(s.last_at),
+            address: s.last_address,
+            user_agent: s.last_user_agent,
+        }
+    }
 }
 
 /// Tells the admin that `label` still sends the token they reset, and what to do.
@@ -99,6 +90,8 @@ async fn ssr_status(
         .map_err(crate::ssr::console_error)?;
     if let Some(id) = &status.integration_id {
         status.last_sync_at = status.last_sync_at.max(state.last_sync.pending(id));
+        let last_sync_at = status.last_sync_at;
+        status.stale_token = status.stale_token.filter(|s| s.after(last_sync_at));
     }
     Ok(status)
 }
@@ -112,16 +105,12 @@ fn parse_kind(kind: &str) -> Result<domain::integrations::IntegrationKind, Serve
 pub async fn integration(kind: String) -> Result<IntegrationView, ServerFnError> {
     let (state, admin) = crate::ssr::require_admin().await?;
     let status = ssr_status(&state, &admin.organisation_id, parse_kind(&kind)?).await?;
-    let stale_token = match &status.integration_id {
-        Some(id) => ssr_stale_token(&state, id, status.last_sync_at).await?,
-        None => None,
-    };
     Ok(IntegrationView {
         scim_url: state.scim_base_url.clone(),
         has_token: status.has_token,
         last_sync: status.last_sync_at.map(Moment::new),
         delete_erases: status.delete_mode == domain::integrations::DeleteMode::Erase,
-        stale_token,
+        stale_token: status.stale_token.map(StaleToken::from),
     })
 }
 

@@ -176,6 +176,15 @@ pub struct StaleTokenUse {
     pub last_user_agent: Option<String>,
 }
 
+impl StaleTokenUse {
+    /// Whether the newest request with a retired token came after the integration's last
+    /// successful one: once a request with the current token succeeded after it, the IdP has
+    /// the new token.
+    pub fn after(&self, last_sync_at: Option<i64>) -> bool {
+        last_sync_at.is_none_or(|synced| self.last_at > synced)
+    }
+}
+
 /// Who is creating or resetting a token.
 #[derive(Debug, Clone)]
 pub enum Actor {
@@ -226,8 +235,8 @@ pub async fn status(
 }
 
 /// Whether the integration's IdP still sends a token that was reset: requests presented its
-/// retired tokens, the newest of them after its last successful request (`last_sync_at`;
-/// once a request with the current token succeeded after it, the IdP has the new token).
+/// retired tokens, the newest of them after its last successful request (`last_sync_at`, see
+/// [`StaleTokenUse::after`]).
 pub async fn stale_token(
     store: &Store,
     integration_id: &str,
@@ -236,7 +245,7 @@ pub async fn stale_token(
     Ok(store
         .stale_token_use(integration_id)
         .await?
-        .filter(|stale| last_sync_at.is_none_or(|synced| stale.last_at > synced)))
+        .filter(|stale| stale.after(last_sync_at)))
 }
 
 /// Creates the integration's first token. `Conflict` if it already has one: replacing a
@@ -331,13 +340,12 @@ pub async fn authenticate(store: &Store, bearer: &str) -> Result<Option<TokenOwn
     store.token_owner(TokenHash::of(bearer).as_str()).await
 }
 
-/// The integration whose token `bearer` was until a reset retired it (kept for
-/// `RETIRED_TOKEN_DAYS`), for a request whose token no integration has. The lookup works for
-/// no organisation, even in a request that presented the token as valid before the reset
-/// (whose own store jobs now refuse to run): it keeps the request's deadline only.
-pub async fn retired(store: &Store, bearer: &str) -> Result<Option<RetiredToken>> {
-    let token_hash = TokenHash::of(bearer);
-    let lookup = store.retired_token(token_hash.as_str());
+/// The integration whose token (by its digest, `TokenHash`) was until a reset retired it
+/// (kept for `RETIRED_TOKEN_DAYS`), for a request whose token no integration has. The lookup
+/// works for no organisation, even in a request that presented the token as valid before the
+/// reset (whose own store jobs now refuse to run): it keeps the request's deadline only.
+pub async fn retired(store: &Store, token_hash: &str) -> Result<Option<RetiredToken>> {
+    let lookup = store.retired_token(token_hash);
     match crate::deadline::current() {
         Some(budget) => {
             crate::deadline::within(crate::deadline::Budget::new(budget.deadline()), lookup).await

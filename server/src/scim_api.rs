@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use domain::groups::{self, Group};
 use domain::integrations::TokenOwner;
 use domain::provisioning::{self, Change, ListRequest, User};
 use domain::throttle::{retry_after_secs, ClientAddr};
+use domain::token::TokenHash;
 use scim::discovery;
 use scim::filter::Resource;
 use scim::list::{list_response, Page, Sort};
@@ -97,8 +98,17 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             return refuse_bad_token(&state, client, TokenFailure::Missing)
         }
         Ok(None) => {
+            let token_hash = bearer_token(req.headers()).map(TokenHash::of);
+            let token_hash = token_hash.as_ref().map_or("", |h| h.as_str());
             let refused = Refused::of(&req);
-            return refuse_presented_token(&state, client, TokenFailure::Unknown, refused).await;
+            return refuse_presented_token(
+                &state,
+                client,
+                TokenFailure::Unknown,
+                token_hash,
+                refused,
+            )
+            .await;
         }
         Err(e) => return ApiError(e).into_response(),
     };
@@ -109,13 +119,14 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let integration_id = owner.integration_id.clone();
     let organisation_id = owner.organisation_id.clone();
     let kind = owner.kind.as_str();
-    let request_id = telemetry::request_id(&req);
+    // Kept should the token turn out to be reset meanwhile; cheap copies of what the request
+    // already holds.
+    let refused = Refused::of(&req);
     let activity = console.activity.enabled().then(|| {
         let body = BodySlot::default();
         req.extensions_mut().insert(body.clone());
         (req.method().to_string(), request_path(&req), body)
     });
-    let refused = Refused::of(&req);
     req.extensions_mut().insert(owner);
     req.extensions_mut().insert(credential.clone());
     let started = std::time::Instant::now();
@@ -133,7 +144,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     };
     if !still_valid {
         console.tokens.forget(&credential);
-        return refuse_presented_token(&state, client, TokenFailure::Revoked, refused).await;
+        let token_hash = &credential.token_hash;
+        return refuse_presented_token(&state, client, TokenFailure::Revoked, token_hash, refused)
+            .await;
     }
     telemetry::scim_request(kind, response.status());
     let duration = started.elapsed();
@@ -159,7 +172,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             duration_us: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
             error,
             request_body: None,
-            request_id,
+            request_id: refused.request_id,
         },
         body.0.get().cloned(),
     );
@@ -195,28 +208,25 @@ fn refuse_bad_token(state: &AppState, client: Option<ClientAddr>, why: TokenFail
 }
 
 /// What is kept of a request refused for the token it presented, should that token be one a
-/// reset retired.
+/// reset retired: copies of what the request holds (no text is made of it until then).
 struct Refused {
-    token: String,
-    method: String,
-    path: String,
-    user_agent: Option<String>,
+    method: Method,
+    /// As the client sent it (before nesting stripped a prefix).
+    uri: axum::http::Uri,
+    user_agent: Option<HeaderValue>,
     request_id: Option<String>,
 }
 
 impl Refused {
     fn of(req: &Request) -> Self {
-        let header = |name| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(MAX_USER_AGENT).collect())
-        };
         Self {
-            token: bearer_token(req.headers()).unwrap_or_default().to_owned(),
-            method: req.method().to_string(),
-            path: request_path(req),
-            user_agent: header(header::USER_AGENT),
+            method: req.method().clone(),
+            uri: req
+                .extensions()
+                .get::<OriginalUri>()
+                .map_or(req.uri(), |o| &o.0)
+                .clone(),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
             request_id: telemetry::request_id(req),
         }
     }
@@ -233,6 +243,7 @@ async fn refuse_presented_token(
     state: &AppState,
     client: Option<ClientAddr>,
     why: TokenFailure,
+    token_hash: &str,
     refused: Refused,
 ) -> Response {
     let console = &state.console;
@@ -246,7 +257,7 @@ async fn refuse_presented_token(
     if throttled {
         return refuse_bad_token(state, client, why);
     }
-    let retired = match domain::integrations::retired(&console.store, &refused.token).await {
+    let retired = match domain::integrations::retired(&console.store, token_hash).await {
         Ok(retired) => retired,
         Err(e) => {
             tracing::warn!(error = %e, "could not look for a retired token");
@@ -258,16 +269,24 @@ async fn refuse_presented_token(
     };
     let at = domain::time::now_ms();
     let address = client.map(|c| c.0.to_string());
+    let user_agent = refused
+        .user_agent
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(MAX_USER_AGENT).collect());
     console
         .retired_uses
-        .record(&retired, at, address, refused.user_agent);
+        .record(&retired, at, address, user_agent);
     console.activity.record(
         RequestEntry {
             organisation_id: retired.organisation_id,
             integration_id: retired.integration_id,
             at,
-            method: refused.method,
-            path: refused.path,
+            method: refused.method.to_string(),
+            path: refused
+                .uri
+                .path_and_query()
+                .map_or_else(String::new, |p| p.as_str().to_owned()),
             status: StatusCode::UNAUTHORIZED.as_u16(),
             resource_type: None,
             resource_id: None,

@@ -191,25 +191,19 @@ impl Store {
         let integration_id = integration_id.to_owned();
         self.read(move |tx| {
             Box::pin(async move {
-                let requests: i64 = stmt(
-                    "SELECT CAST(COALESCE(SUM(uses), 0) AS BIGINT) FROM retired_tokens WHERE integration_id = $1",
-                )
-                .bind(&integration_id)
-                .fetch_optional_scalar(tx)
-                .await?
-                .unwrap_or(0);
-                let newest = stmt(
-                    "SELECT last_used_at, last_address, last_user_agent FROM retired_tokens \
+                let row = stmt(
+                    "SELECT (SELECT CAST(SUM(uses) AS BIGINT) FROM retired_tokens WHERE integration_id = $1), \
+                     last_used_at, last_address, last_user_agent FROM retired_tokens \
                      WHERE integration_id = $1 AND last_used_at IS NOT NULL ORDER BY last_used_at DESC LIMIT 1",
                 )
                 .bind(&integration_id)
                 .fetch_optional(tx)
                 .await?;
-                Ok(newest.filter(|_| requests > 0).map(|mut r| StaleTokenUse {
-                    requests,
-                    last_at: r.take(0),
-                    last_address: r.take(1),
-                    last_user_agent: r.take(2),
+                Ok(row.map(|mut r| StaleTokenUse {
+                    requests: r.take(0),
+                    last_at: r.take(1),
+                    last_address: r.take(2),
+                    last_user_agent: r.take(3),
                 }))
             })
         })

@@ -257,16 +257,13 @@ async fn login(bench: &Bench) -> String {
 /// Opening the newest row of Sync activity (a large body): the browser's call of the server
 /// function that loads its error and body.
 async fn open_newest_row(bench: &Bench, cookie: &str, samples: usize) {
-    let store = &bench.app.state.console.store;
-    let organisation_id = store
-        .organisation_by_name("Bench")
-        .await
-        .expect("query")
-        .expect("the bench's organisation")
-        .id;
-    let newest = store
+    let newest = bench
+        .app
+        .state
+        .console
+        .store
         .requests(
-            &organisation_id,
+            &bench.organisation_id,
             &domain::activity::RequestQuery {
                 limit: 1,
                 ..Default::default()
@@ -289,18 +286,7 @@ async fn open_newest_row(bench: &Bench, cookie: &str, samples: usize) {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Body::from(form.clone()))
             .expect("request");
-        let response = bench
-            .app
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("detail");
-        assert_eq!(response.status(), StatusCode::OK);
-        let json = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        size.set(json.len());
+        size.set(body_of(bench, request).await.len());
     })
     .await
     .print(&format!(
@@ -317,14 +303,20 @@ async fn page(bench: &Bench, path: &str, cookie: &str) -> Bytes {
         .header("cookie", cookie)
         .body(Body::empty())
         .expect("request");
+    body_of(bench, request).await
+}
+
+/// The body of the answer to `request`, which must be 200 OK.
+async fn body_of(bench: &Bench, request: Request<Body>) -> Bytes {
+    let what = request.uri().to_string();
     let response = bench
         .app
         .router
         .clone()
         .oneshot(request)
         .await
-        .expect("page");
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK, "{what}");
     axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .expect("body")

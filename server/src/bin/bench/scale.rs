@@ -18,6 +18,8 @@ use crate::{encode, XorShift};
 pub(crate) struct Bench {
     pub(crate) app: App,
     pub(crate) token: String,
+    /// The organisation the bench's admin and token belong to.
+    pub(crate) organisation_id: String,
     dir: std::path::PathBuf,
 }
 
@@ -47,7 +49,12 @@ impl Bench {
         .await
         .expect("token")
         .into_plaintext();
-        Self { app, token, dir }
+        Self {
+            app,
+            token,
+            organisation_id: org.id,
+            dir,
+        }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
@@ -202,12 +209,7 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
         .print("GET /Users?startIndex=n/2&count=100 (middle page)");
 
         let store = &bench.app.state.console.store;
-        let organisation_id = store
-            .organisation_by_name("Bench")
-            .await
-            .expect("query")
-            .expect("org")
-            .id;
+        let organisation_id = &bench.organisation_id;
         for filter in [
             r#"userName eq "user1@bench.example""#,
             r#"emails[type eq "work"].value eq "user1@bench.example""#,
@@ -219,7 +221,7 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
                 ..Default::default()
             };
             let [count, page] = store
-                .explain_list_users(&organisation_id, query)
+                .explain_list_users(organisation_id, query)
                 .await
                 .expect("plan");
             println!(
@@ -233,7 +235,7 @@ pub async fn scale(users: &[usize], samples: usize, group_size: usize) {
             ..Default::default()
         };
         let [count, page] = store
-            .explain_list_users(&organisation_id, query)
+            .explain_list_users(organisation_id, query)
             .await
             .expect("plan");
         println!(
