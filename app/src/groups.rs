@@ -8,6 +8,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{page_data, LocalTime, Moment, Pager};
+use crate::history::{HistoryItem, Timeline};
 use crate::integrations::kind_label;
 use crate::users::{ActiveBadge, Deleted, DeletedBadge, PAGE_SIZE};
 
@@ -166,10 +167,12 @@ pub struct GroupDetailView {
     pub updated: Moment,
     pub source: Option<String>,
     pub members: Vec<MemberRow>,
+    /// What SCIM writes changed, newest first.
+    pub history: Vec<HistoryItem>,
 }
 
-/// One group, or the record of a deleted one, and a page of its members (of a deleted
-/// group: as they were when it was deleted).
+/// One group, or the record of a deleted one, a page of its members (of a deleted group: as
+/// they were when it was deleted), and what SCIM writes changed.
 #[server]
 pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
@@ -183,6 +186,10 @@ pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, Ser
     .await
     .map_err(console_error)?
     .ok_or_else(|| console_error(domain::Error::NotFound))?;
+    let history = domain::history::group_history(&state.store, &admin.organisation_id, &id)
+        .await
+        .map_err(console_error)?;
+    let now = domain::time::now_ms();
     Ok(GroupDetailView {
         group: detail.summary.into(),
         updated: Moment::new(detail.updated_at),
@@ -196,6 +203,10 @@ pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, Ser
                 display_name: m.display_name,
                 active: m.active,
             })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|e| HistoryItem::of(e, &id, now))
             .collect(),
     })
 }
@@ -258,6 +269,10 @@ pub fn GroupPage() -> impl IntoView {
                                     <Pager page total=d.group.members as u64 page_size=PAGE_SIZE noun="members"/>
                                 }.into_any()
                             }}
+                        </section>
+                        <section class="card">
+                            <h2>"History"</h2>
+                            <Timeline items=d.history noun="group"/>
                         </section>
                     }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{crate::error_message(&e)}</p> }.into_any(),

@@ -9,6 +9,7 @@ pub mod auth;
 mod components;
 pub mod dashboard;
 pub mod groups;
+mod history;
 pub mod integrations;
 mod layout;
 #[cfg(feature = "ssr")]

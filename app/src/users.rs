@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityEntry, ActivityTable};
 use crate::components::{page_data, LocalTime, Moment, Pager};
+use crate::history::{HistoryItem, Timeline};
 use crate::integrations::{kind_label, KINDS};
 
 /// Users per page.
@@ -291,6 +292,8 @@ pub struct UserDetailView {
     pub source: Option<String>,
     pub groups: Vec<(String, String)>,
     pub activity: Vec<ActivityEntry>,
+    /// What SCIM writes changed, newest first.
+    pub history: Vec<HistoryItem>,
     /// Records of (other) deleted users who had this userName: id and time of deletion.
     pub deleted_before: Vec<(String, Moment)>,
     /// For a deleted user: the user who has their userName now, and since when.
@@ -298,7 +301,8 @@ pub struct UserDetailView {
 }
 
 /// One user, or the record of a deleted one, with every stored attribute, their groups and
-/// the last 20 SCIM requests that changed them or failed on them.
+/// the last 20 SCIM requests that changed them or failed on them, and what SCIM writes
+/// changed.
 #[server]
 pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
@@ -320,6 +324,10 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         )
         .await
         .map_err(console_error)?;
+    let history = domain::history::user_history(&state.store, org, &id)
+        .await
+        .map_err(console_error)?;
+    let now = domain::time::now_ms();
     Ok(UserDetailView {
         user: detail.summary.into(),
         attributes: detail.attributes,
@@ -327,6 +335,10 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         source: detail.created_by,
         groups: detail.groups,
         activity: activity.into_iter().map(crate::activity::entry).collect(),
+        history: history
+            .into_iter()
+            .map(|e| HistoryItem::of(e, &id, now))
+            .collect(),
         deleted_before: detail
             .deleted_before
             .into_iter()
@@ -386,6 +398,10 @@ pub fn UserPage() -> impl IntoView {
                                         </ul>
                                     }.into_any()
                                 }}
+                            </section>
+                            <section class="card">
+                                <h2>"History"</h2>
+                                <Timeline items=d.history noun="user"/>
                             </section>
                             <section class="card">
                                 <h2>"SCIM attributes"</h2>

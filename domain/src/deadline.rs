@@ -11,6 +11,9 @@
 //! store jobs checks, in its own transaction, that the token is still its integration's, so
 //! a token reset refuses the next job of any request, whatever the caller cached.
 //!
+//! A SCIM request whose writes the change history keeps names its request id ([`keep_history`]):
+//! the store records what each of its writes changed under that id.
+//!
 //! The budget travels in a Tokio task-local, so neither the SCIM handlers nor the console's
 //! server functions pass it along: both run in the task of the request.
 
@@ -37,6 +40,8 @@ pub struct Budget {
     deadline: Instant,
     organisation: Mutex<Option<Arc<str>>>,
     credential: OnceLock<Credential>,
+    /// Set when this request's writes go into the change history.
+    history: OnceLock<History>,
     /// Set when a store job has found the credential still valid.
     credential_checked: AtomicBool,
     /// Set when a write of this request has started; from then on only the write itself
@@ -50,6 +55,7 @@ impl Budget {
             deadline,
             organisation: Mutex::new(None),
             credential: OnceLock::new(),
+            history: OnceLock::new(),
             credential_checked: AtomicBool::new(false),
             write_started: AtomicBool::new(false),
         })
@@ -110,6 +116,26 @@ pub fn present(credential: Credential) {
     if let Some(budget) = current() {
         let _ = budget.credential.set(credential);
     }
+}
+
+/// How the change history names the writes of a request (see [`keep_history`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+}
+
+/// Asks the store to keep what each write of the current request changes, in the change
+/// history, under `request_id`. Does nothing outside a request.
+pub fn keep_history(request_id: Option<String>) {
+    if let Some(budget) = current() {
+        let _ = budget.history.set(History { request_id });
+    }
+}
+
+/// Whether the current request's writes go into the change history, and how it names them.
+pub fn history() -> Option<History> {
+    current().and_then(|b| b.history.get().cloned())
 }
 
 /// Whether a store job of the current request has checked its credential (see [`present`]).

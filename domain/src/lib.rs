@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod factors;
 pub mod groups;
+pub mod history;
 pub mod integrations;
 pub mod last_sync;
 pub mod lockout;

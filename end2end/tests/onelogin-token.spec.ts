@@ -7,6 +7,7 @@ import { reload, settled, watchPageErrors } from './helpers';
 // provisioning token, provision a user over SCIM with it, see it hidden after a reload and
 // Last Sync filled in, reset it, and check that only the new token works.
 
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const TOKEN_FORMAT = /^dcpt_[0-9a-f]{64}$/;
 const ALREADY_CREATED =
   "You've already created your provisioning token. If you don't know it, click to reset.";
@@ -171,6 +172,47 @@ test('admin creates, uses and resets the OneLogin provisioning token', async ({ 
     await reload(page);
     await expect(nav.getByRole('link', { name: 'Users (2)' })).toBeVisible();
     expect(await page.content()).not.toContain(secondToken);
+  });
+
+  await test.step("the user's page shows what each sync changed, and the group's too", async () => {
+    const created = await createScimUser(request, secondToken, 'e2e-history@example.com');
+    expect(created.status, created.body).toBe(201);
+    const id: string = JSON.parse(created.body).id;
+    const send = async (method: 'POST' | 'PATCH', path: string, body: object) => {
+      const response = await request.fetch(`${BASE_URL}/scimapi${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${secondToken}`, 'Content-Type': 'application/scim+json' },
+        data: JSON.stringify(body),
+      });
+      expect(response.status(), await response.text()).toBeLessThan(300);
+      return response.json();
+    };
+    const patch = (operations: object[]) => ({ schemas: [PATCH_OP], Operations: operations });
+    await send('PATCH', `/Users/${id}`, patch([{ op: 'replace', path: 'title', value: 'Engineer' }]));
+    await send(
+      'PATCH',
+      `/Users/${id}`,
+      patch([{ op: 'replace', value: { title: 'Manager', active: false } }]),
+    );
+    const group = await send('POST', '/Groups', { displayName: 'Sales', members: [{ value: id }] });
+    await send('PATCH', `/Groups/${group.id}`, patch([{ op: 'remove', path: `members[value eq "${id}"]` }]));
+
+    await page.goto(`/users/${id}`);
+    await settled(page);
+    const history = page.getByTestId('history');
+    const lines = history.locator('li');
+    await expect(lines).toHaveCount(6);
+    await expect(lines.first()).toContainText(/^removed from group Sales, by OneLogin, (just now|\d+ min ago)$/);
+    await expect(history).toContainText('added to group Sales, by OneLogin');
+    await expect(history).toContainText('title: Engineer → Manager, by OneLogin');
+    await expect(history).toContainText('deactivated, by OneLogin');
+    await expect(history).toContainText('title: (none) → Engineer, by OneLogin');
+    await expect(lines.last()).toContainText('created, by OneLogin');
+    await lines.first().getByRole('link', { name: 'removed from group Sales' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sales');
+    await expect(page.getByTestId('history').locator('li').first()).toContainText(
+      'e2e-history@example.com removed, by OneLogin',
+    );
   });
 
   await checkPageErrors();

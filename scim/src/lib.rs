@@ -4,6 +4,7 @@
 //! capitalised PATCH ops, `emails` sent as an object, `manager` as `{managerId}`, URN-qualified
 //! and dotted keys. Handlers and storage only ever see the canonical forms this crate produces.
 
+pub mod changes;
 pub mod discovery;
 pub mod error;
 pub mod filter;

@@ -122,6 +122,10 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     // Kept should the token turn out to be reset meanwhile; cheap copies of what the request
     // already holds.
     let refused = Refused::of(&req);
+    // The change history is kept as long as the activity log: not at all when it is off.
+    if console.activity.enabled() {
+        domain::deadline::keep_history(refused.request_id.clone());
+    }
     let activity = console.activity.enabled().then(|| {
         let body = BodySlot::default();
         req.extensions_mut().insert(body.clone());

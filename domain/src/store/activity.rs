@@ -148,33 +148,15 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes recorded requests older than `before` (ms since the epoch); how many. Ids
-    /// follow time (entries are written in the order they were recorded, give or take a
-    /// batch), so each job looks at the thousand oldest rows only and deletes those older
-    /// than `before`, and pruning ends at the first job that finds one that is not: a large
-    /// log never holds the writer for long, and needs no index on time.
+    /// Deletes recorded requests, and the change history's entries, older than `before` (ms
+    /// since the epoch); how many requests. Ids follow time (entries are written in the
+    /// order they were recorded, give or take a batch), so each job looks at the thousand
+    /// oldest rows only and deletes those older than `before`, and pruning ends at the
+    /// first job that finds one that is not: a large log never holds the writer for long,
+    /// and needs no index on time.
     pub async fn prune_requests(&self, before: i64) -> Result<u64> {
-        let mut deleted = 0;
-        loop {
-            let done = self
-                .write(move |tx| {
-                    Box::pin(async move {
-                        stmt(
-                            "DELETE FROM scim_requests WHERE at < $1 AND id IN \
-                             (SELECT id FROM scim_requests ORDER BY id LIMIT $2)",
-                        )
-                        .bind(before)
-                        .bind(PRUNE_ROWS)
-                        .execute(tx)
-                        .await
-                    })
-                })
-                .await?;
-            deleted += done;
-            if done < PRUNE_ROWS as u64 {
-                break;
-            }
-        }
+        let deleted = self.prune_oldest("scim_requests", "id", before).await?;
+        self.prune_oldest("resource_changes", "seq", before).await?;
         // An erased resource is remembered only while requests on it may still arrive; any
         // that do after the log's retention would be pruned at once. The hours' counts go
         // with their rows.
@@ -189,6 +171,37 @@ impl Store {
         })
         .await?;
         Ok(deleted)
+    }
+
+    /// Deletes the rows of `table` older than `before`, oldest `key` first (see
+    /// [`Store::prune_requests`]); how many.
+    async fn prune_oldest(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        before: i64,
+    ) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let done = self
+                .write(move |tx| {
+                    Box::pin(async move {
+                        stmt(format!(
+                            "DELETE FROM {table} WHERE at < $1 AND {key} IN \
+                             (SELECT {key} FROM {table} ORDER BY {key} LIMIT $2)"
+                        ))
+                        .bind(before)
+                        .bind(PRUNE_ROWS)
+                        .execute(tx)
+                        .await
+                    })
+                })
+                .await?;
+            deleted += done;
+            if done < PRUNE_ROWS as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// The organisation's recorded requests, newest first, without their errors and bodies.

@@ -1,16 +1,19 @@
 //! Storage of SCIM groups. Members are rows of their own, changed row by row, so a change to
 //! a large group costs what the change costs.
 
+use scim::changes::{shown, AttributeChange};
 use scim::group::GroupChange;
 use scim::user::fold_case;
 
 use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{version_guard, Table};
+use super::history::{self, Members, Origin, Subject};
 use super::resources::{
     self, count, missing_or_changed, set_external_id, Deletion, Listed, ResourceRow, Stored,
 };
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
+use crate::history::Action;
 
 /// A stored SCIM group (members are rows of their own), with the externalId of the
 /// integration that read it.
@@ -60,6 +63,10 @@ impl ResourceRow for GroupRow {
         self.version
     }
 
+    fn name(&self) -> Result<String> {
+        Ok(self.display_name.clone())
+    }
+
     fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>> {
         let members = backend.json_rows(
             &backend.json_row("u.id, u.user_name, u.display_name, CAST(u.active AS INTEGER)"),
@@ -95,6 +102,7 @@ impl Store {
         group: NewGroup,
         with_members: bool,
     ) -> Result<Stored<GroupRow>> {
+        let origin = Origin::of_request(&group.organisation_id, &group.integration_id, group.at);
         self.write(move |tx| {
             Box::pin(async move {
                 stmt(
@@ -117,7 +125,19 @@ impl Store {
                     group.external_id.as_deref(),
                 )
                 .await?;
-                add_members(tx, &group.organisation_id, &group.id, &group.members).await?;
+                let membership = Membership {
+                    organisation_id: &group.organisation_id,
+                    group: Subject {
+                        table: Table::Groups,
+                        id: &group.id,
+                        name: &group.display_name,
+                    },
+                    origin: origin.as_ref(),
+                };
+                if let Some(origin) = &origin {
+                    history::record(tx, origin, membership.group, Action::Created, &[]).await?;
+                }
+                membership.add(tx, &group.members).await?;
                 let related = if with_members {
                     members_of(tx, &group.organisation_id, std::slice::from_ref(&group.id))
                         .await?
@@ -181,6 +201,7 @@ impl Store {
         with_members: bool,
     ) -> Result<Option<Stored<GroupRow>>> {
         let backend = self.backend();
+        let origin = Origin::of_request(organisation_id, integration_id, at);
         let (organisation_id, id, integration_id) = (
             organisation_id.to_owned(),
             id.to_owned(),
@@ -192,6 +213,21 @@ impl Store {
                     GroupChange::DisplayName(n) => Some(n.as_str()),
                     _ => None,
                 });
+                // What the history compares with; locked on PostgreSQL until the job ends.
+                let before = match origin {
+                    Some(_) => resources::read::<GroupRow>(
+                        backend,
+                        tx,
+                        &organisation_id,
+                        &id,
+                        Some(&integration_id),
+                        true,
+                        false,
+                    )
+                    .await?
+                    .map(|stored| stored.row),
+                    None => None,
+                };
                 // The update comes first: it checks the version and, on PostgreSQL, locks
                 // the group's row until the job ends.
                 if !bump_group(
@@ -209,17 +245,30 @@ impl Store {
                         .await
                         .map(|()| None);
                 }
+                let name = display_name
+                    .map(str::to_owned)
+                    .or_else(|| before.as_ref().map(|b| b.display_name.clone()))
+                    .unwrap_or_default();
+                let membership = Membership {
+                    organisation_id: &organisation_id,
+                    group: Subject {
+                        table: Table::Groups,
+                        id: &id,
+                        name: &name,
+                    },
+                    origin: origin.as_ref(),
+                };
+                if let (Some(origin), Some(before)) = (&origin, before) {
+                    let attributes = attribute_changes(before, &changes);
+                    history::record(tx, origin, membership.group, Action::Changed, &attributes)
+                        .await?;
+                }
                 for change in &changes {
                     match change {
-                        GroupChange::AddMembers(ids) => {
-                            add_members(tx, &organisation_id, &id, ids).await?
-                        }
-                        GroupChange::RemoveMembers(ids) => remove_members(tx, &id, ids).await?,
-                        GroupChange::RemoveAllMembers => remove_all_members(tx, &id).await?,
-                        GroupChange::SetMembers(ids) => {
-                            remove_all_members(tx, &id).await?;
-                            add_members(tx, &organisation_id, &id, ids).await?;
-                        }
+                        GroupChange::AddMembers(ids) => membership.add(tx, ids).await?,
+                        GroupChange::RemoveMembers(ids) => membership.remove(tx, ids).await?,
+                        GroupChange::RemoveAllMembers => membership.remove_all(tx).await?,
+                        GroupChange::SetMembers(ids) => membership.set(tx, ids).await?,
                         GroupChange::ExternalId(e) => {
                             set_external_id(tx, Table::Groups, &id, &integration_id, e.as_deref())
                                 .await?
@@ -387,70 +436,134 @@ async fn bump_group(
     Ok(q.execute(tx).await? == 1)
 }
 
-/// Adds members, refusing ids that are not users of the organisation.
-async fn add_members(
-    tx: &mut Tx,
-    organisation_id: &str,
-    group_id: &str,
-    ids: &[String],
-) -> Result<()> {
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT id FROM scim_users WHERE organisation_id = $1 AND id IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let mut q = stmt(sql).bind(organisation_id);
-        for id in chunk {
-            q = q.bind(id);
+/// The attributes of a group (not its members) that `changes` change, from `before`.
+fn attribute_changes(before: GroupRow, changes: &[GroupChange]) -> Vec<AttributeChange> {
+    let mut out = Vec::new();
+    let mut last = |path: &str, old: Option<String>, new: Option<Option<&String>>| {
+        if let Some(new) = new.filter(|new| *new != old.as_ref()) {
+            out.push(AttributeChange {
+                path: path.to_owned(),
+                old: old.map(shown),
+                new: new.cloned().map(shown),
+            });
         }
-        let known: Vec<String> = q.fetch_all_scalar(tx).await?;
-        if known.len() < chunk.len() {
-            let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
-            let missing = chunk
-                .iter()
-                .find(|id| !known.contains(id.as_str()))
-                .cloned()
-                .unwrap_or_default();
-            return Err(Error::Scim(scim::ScimError::invalid_value(format!(
-                "member {missing:?} is not a user of this organisation"
-            ))));
-        }
-        let values = (0..chunk.len())
-            .map(|i| format!("($1, $2, ${})", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO scim_group_members (organisation_id, group_id, user_id) VALUES {values} \
-             ON CONFLICT (group_id, user_id) DO NOTHING"
-        );
-        let mut q = stmt(sql).bind(organisation_id).bind(group_id);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        q.execute(tx).await?;
-    }
-    Ok(())
+    };
+    last(
+        "displayName",
+        Some(before.display_name),
+        changes.iter().rev().find_map(|c| match c {
+            GroupChange::DisplayName(n) => Some(Some(n)),
+            _ => None,
+        }),
+    );
+    last(
+        "externalId",
+        before.external_id,
+        changes.iter().rev().find_map(|c| match c {
+            GroupChange::ExternalId(e) => Some(e.as_ref()),
+            _ => None,
+        }),
+    );
+    out
 }
 
-async fn remove_members(tx: &mut Tx, group_id: &str, ids: &[String]) -> Result<()> {
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "DELETE FROM scim_group_members WHERE group_id = $1 AND user_id IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let mut q = stmt(sql).bind(group_id);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        q.execute(tx).await?;
-    }
-    Ok(())
+/// The membership of one group as a write job changes it, each change recorded in the
+/// history when `origin` says it is kept.
+struct Membership<'a> {
+    organisation_id: &'a str,
+    group: Subject<'a>,
+    origin: Option<&'a Origin>,
 }
 
-async fn remove_all_members(tx: &mut Tx, group_id: &str) -> Result<()> {
-    stmt("DELETE FROM scim_group_members WHERE group_id = $1")
-        .bind(group_id)
-        .execute(tx)
-        .await?;
-    Ok(())
+impl Membership<'_> {
+    /// Adds members, refusing ids that are not users of the organisation.
+    async fn add(&self, tx: &mut Tx, ids: &[String]) -> Result<()> {
+        let (organisation_id, group_id) = (self.organisation_id, self.group.id);
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id FROM scim_users WHERE organisation_id = $1 AND id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = stmt(sql).bind(organisation_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            let known: Vec<String> = q.fetch_all_scalar(tx).await?;
+            if known.len() < chunk.len() {
+                let known: std::collections::HashSet<&str> =
+                    known.iter().map(String::as_str).collect();
+                let missing = chunk
+                    .iter()
+                    .find(|id| !known.contains(id.as_str()))
+                    .cloned()
+                    .unwrap_or_default();
+                return Err(Error::Scim(scim::ScimError::invalid_value(format!(
+                    "member {missing:?} is not a user of this organisation"
+                ))));
+            }
+            if let Some(origin) = self.origin {
+                history::record_members(tx, origin, self.group, Members::Joining(chunk)).await?;
+            }
+            let values = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${})", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO scim_group_members (organisation_id, group_id, user_id) VALUES {values} \
+                 ON CONFLICT (group_id, user_id) DO NOTHING"
+            );
+            let mut q = stmt(sql).bind(organisation_id).bind(group_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, tx: &mut Tx, ids: &[String]) -> Result<()> {
+        for chunk in ids.chunks(CHUNK) {
+            if let Some(origin) = self.origin {
+                history::record_members(tx, origin, self.group, Members::Leaving(chunk)).await?;
+            }
+            let sql = format!(
+                "DELETE FROM scim_group_members WHERE group_id = $1 AND user_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = stmt(sql).bind(self.group.id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove_all(&self, tx: &mut Tx) -> Result<()> {
+        if let Some(origin) = self.origin {
+            history::record_members(tx, origin, self.group, Members::All).await?;
+        }
+        stmt("DELETE FROM scim_group_members WHERE group_id = $1")
+            .bind(self.group.id)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes `ids` the whole membership, touching only the memberships that change: the
+    /// history then says who left and who joined, not everyone both.
+    async fn set(&self, tx: &mut Tx, ids: &[String]) -> Result<()> {
+        let current: Vec<String> =
+            stmt("SELECT user_id FROM scim_group_members WHERE group_id = $1")
+                .bind(self.group.id)
+                .fetch_all_scalar(tx)
+                .await?;
+        let kept: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let leaving: Vec<String> = current
+            .into_iter()
+            .filter(|id| !kept.contains(id.as_str()))
+            .collect();
+        self.remove(tx, &leaving).await?;
+        self.add(tx, ids).await
+    }
 }

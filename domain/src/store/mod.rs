@@ -34,6 +34,7 @@ mod deleted;
 mod factors;
 mod filter_sql;
 mod groups;
+mod history;
 mod integrations;
 mod lanes;
 mod logins;

@@ -5,8 +5,10 @@
 use super::activity::erase_history;
 use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{ListSql, Table};
+use super::history::{self, Origin, Subject};
 use super::{groups, users, Backend, ListQuery, Store};
 use crate::error::{Error, Result};
+use crate::history::Action;
 use crate::integrations::DeleteMode;
 
 /// A stored user or group row: its table, the columns read, how a row of them becomes one.
@@ -17,6 +19,8 @@ pub(crate) trait ResourceRow: Sized + Send + 'static {
     fn from_row(row: Row) -> Self;
     fn id(&self) -> &str;
     fn version(&self) -> i64;
+    /// The name the console shows it by.
+    fn name(&self) -> Result<String>;
     /// The statement that writes the console's record of the resource about to be deleted,
     /// copying from its row and its related resources' what the record keeps.
     fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>>;
@@ -199,6 +203,11 @@ impl Store {
     /// when it does at a version `if_match` does not name.
     pub(super) async fn delete<R: ResourceRow>(&self, deletion: Deletion) -> Result<bool> {
         let backend = self.backend();
+        let origin = Origin::of_request(
+            &deletion.organisation_id,
+            &deletion.integration_id,
+            deletion.at,
+        );
         self.write(move |tx| {
             Box::pin(async move {
                 let Deletion {
@@ -231,10 +240,19 @@ impl Store {
                 }
                 match deletion.mode {
                     DeleteMode::Keep => {
+                        if let Some(origin) = &origin {
+                            let subject = Subject {
+                                table: R::TABLE,
+                                id,
+                                name: &row.name()?,
+                            };
+                            history::record(tx, origin, subject, Action::Deleted, &[]).await?;
+                        }
                         R::record(backend, row, &deletion)?.execute(tx).await?;
                     }
                     DeleteMode::Erase => {
                         erase_history(tx, organisation_id, id, deletion.at).await?;
+                        history::erase(tx, organisation_id, id).await?;
                     }
                 }
                 stmt(format!(

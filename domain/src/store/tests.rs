@@ -906,3 +906,73 @@ async fn retired_token_counts_keep_the_newest_use_of_each_token_on_postgres() {
     retired_token_counts_keep_the_newest_use(store.clone()).await;
     database.drop(store).await;
 }
+
+/// The change history is written by the requests that ask for it, and pruned with the
+/// activity log.
+async fn change_history_goes_with_the_activity_log(store: Store) {
+    let (store, org, integration) = with_organisation(store).await;
+    let doc = |name: &str| UserDoc::from_request(&json!({ "userName": name }));
+    store
+        .insert_user(&org, &integration, "u-quiet", &doc("quiet").unwrap(), 1_000)
+        .await
+        .unwrap();
+    deadline::run(Duration::from_secs(30), async {
+        deadline::keep_history(Some("req-1".into()));
+        store
+            .insert_user(&org, &integration, "u-1", &doc("ada").unwrap(), 1_000)
+            .await
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let history = crate::history::user_history(&store, &org, "u-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (e.action, e.request_id.as_deref(), e.by.as_deref()))
+            .collect::<Vec<_>>(),
+        [(
+            crate::history::Action::Created,
+            Some("req-1"),
+            Some("onelogin")
+        )]
+    );
+    assert_eq!(
+        crate::history::user_history(&store, &org, "u-quiet")
+            .await
+            .unwrap(),
+        [],
+        "a write outside a request that asks keeps no history"
+    );
+    store.prune_requests(1_000).await.unwrap();
+    assert_eq!(
+        crate::history::user_history(&store, &org, "u-1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.prune_requests(1_001).await.unwrap();
+    assert_eq!(
+        crate::history::user_history(&store, &org, "u-1")
+            .await
+            .unwrap(),
+        []
+    );
+}
+
+#[tokio::test]
+async fn change_history_is_pruned_with_the_activity_log() {
+    let (_dir, store, _, _) = store().await;
+    change_history_goes_with_the_activity_log(store).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TEST_POSTGRES_URL; scripts/test runs it against PostgreSQL"]
+async fn change_history_is_pruned_with_the_activity_log_on_postgres() {
+    let (store, database) = postgres_store().await;
+    change_history_goes_with_the_activity_log(store.clone()).await;
+    database.drop(store).await;
+}

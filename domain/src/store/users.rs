@@ -5,9 +5,11 @@ use scim::user::{fold_case, IndexedValue, UserDoc};
 
 use super::db::{stmt, Param, Query, Row, Tx};
 use super::filter_sql::{bind_all, ListSql, Table};
+use super::history::{self, Origin, Subject};
 use super::resources::{self, count, set_external_id, Deletion, Listed, ResourceRow, Stored};
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
+use crate::history::Action;
 
 /// A stored SCIM user, with the externalId of the integration that read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +166,10 @@ impl ResourceRow for UserRow {
         self.version
     }
 
+    fn name(&self) -> Result<String> {
+        Ok(name_of(&UserDoc::from_stored(&self.attributes)?).to_owned())
+    }
+
     fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>> {
         let doc = UserDoc::from_stored(&row.attributes)?;
         let groups = backend.json_rows(
@@ -203,6 +209,11 @@ impl ResourceRow for UserRow {
     }
 }
 
+/// The name a user goes by in the console: their displayName, else their userName.
+pub(super) fn name_of(doc: &UserDoc) -> &str {
+    doc.display_name().unwrap_or(doc.user_name())
+}
+
 /// What the console's search looks in for a deleted user: what it searches for a current
 /// one (userName, displayName, emails, given and family name), case-folded, one a line.
 fn search_key(doc: &UserDoc) -> String {
@@ -231,6 +242,8 @@ impl Store {
         at: i64,
     ) -> Result<()> {
         let written = Written::of(doc);
+        let origin = Origin::of_request(organisation_id, integration_id, at);
+        let name = name_of(doc).to_owned();
         let (organisation_id, integration_id, id) = (
             organisation_id.to_owned(),
             integration_id.to_owned(),
@@ -249,7 +262,16 @@ impl Store {
                     &integration_id,
                     written.external_id.as_deref(),
                 )
-                .await
+                .await?;
+                if let Some(origin) = origin {
+                    let subject = Subject {
+                        table: Table::Users,
+                        id: &id,
+                        name: &name,
+                    };
+                    history::record(tx, &origin, subject, Action::Created, &[]).await?;
+                }
+                Ok(())
             })
         })
         .await
@@ -273,6 +295,7 @@ impl Store {
         F: FnOnce(&UserDoc, &UserRow) -> Result<(UserDoc, i64)> + Send + 'static,
     {
         let backend = self.backend();
+        let origin = Origin::of_request(organisation_id, integration_id, 0);
         let (organisation_id, integration_id, id) = (
             organisation_id.to_owned(),
             integration_id.to_owned(),
@@ -328,6 +351,16 @@ impl Store {
                     written.external_id.as_deref(),
                 )
                 .await?;
+                if let Some(origin) = origin {
+                    let subject = Subject {
+                        table: Table::Users,
+                        id: &id,
+                        name: name_of(&doc),
+                    };
+                    let changes = scim::changes::user_changes(&current, &doc);
+                    history::record(tx, &origin.at(at), subject, Action::Changed, &changes)
+                        .await?;
+                }
                 let related = if with_groups {
                     groups_of_users(tx, &organisation_id, std::slice::from_ref(&id))
                         .await?

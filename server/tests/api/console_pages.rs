@@ -9,17 +9,17 @@ use serde_json::{json, Value};
 use crate::common::TestServer;
 use crate::console::{session_cookie, PASSWORD};
 
-const ORIGIN: &str = "https://console.example.com";
+pub(crate) const ORIGIN: &str = "https://console.example.com";
 
 impl TestServer {
-    async fn cookie_of(&self, email: &str) -> String {
+    pub(crate) async fn cookie_of(&self, email: &str) -> String {
         let reply = self.login(email, PASSWORD, None).await;
         assert_eq!(reply.status, StatusCode::OK, "{email}: {}", reply.body);
         session_cookie(&reply).expect("a session cookie")
     }
 
     /// A server function call that must succeed; its JSON result.
-    async fn page(&self, path: &str, form: &[(&str, &str)], cookie: &str) -> Value {
+    pub(crate) async fn page(&self, path: &str, form: &[(&str, &str)], cookie: &str) -> Value {
         let reply = self.call(path, form, Some(cookie), ORIGIN).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
         reply.body

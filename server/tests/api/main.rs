@@ -16,6 +16,7 @@ mod deletion;
 mod discovery;
 mod groups;
 mod health;
+mod history;
 mod instances;
 mod isolation;
 mod replay;
