@@ -60,6 +60,13 @@ fn describe(action: &str, integration: Option<&str>, detail: Option<&str>) -> St
         "policy.second_factor_optional" => "Made second factors optional".into(),
         "admin.created" => format!("Created admin {detail}"),
         "admin.added" => format!("Added admin {detail}"),
+        "alert.destination_added" => format!("Added the alert destination {detail}"),
+        "alert.destination_removed" => format!("Removed the alert destination {detail}"),
+        "alert.rule_set" => format!("Set the alert rule {detail}"),
+        "alert.test_requested" => format!("Sent a test alert to {detail}"),
+        "alert.sent" => format!("Delivered an alert {detail}"),
+        "alert.failed" => format!("Could not deliver an alert {detail}"),
+        "alert.given_up" => format!("Gave up delivering an alert {detail}"),
         other => other.to_owned(),
     }
 }

@@ -108,6 +108,7 @@ fn Navigation(summary: NavSummary) -> impl IntoView {
             <li class="section">"Settings"</li>
             <li class="sub"><A href="/settings/directory-integrations">"Directory integrations"</A></li>
             <li class="sub"><A href="/settings/admins">"Admins"</A></li>
+            <li class="sub"><A href="/settings/alerts">"Alerts"</A></li>
         </ul>
         <div class="who">
             <A href="/account">{summary.admin_email}</A>

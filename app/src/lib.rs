@@ -4,6 +4,7 @@
 pub mod account;
 pub mod activity;
 pub mod admins;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 mod components;
@@ -25,6 +26,7 @@ use leptos_router::{path, Lazy, LazyRoute, SsrMode};
 use account::AccountPage;
 use activity::ActivityPage;
 use admins::AdminsPage;
+use alerts::AlertsPage;
 use audit::AuditPage;
 use auth::LoginPage;
 use dashboard::DashboardPage;
@@ -89,6 +91,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/activity") view={Lazy::<Activity>::new()}/>
                     <Route path=path!("/audit") view={Lazy::<Audit>::new()}/>
                     <Route path=path!("/settings/admins") view={Lazy::<Admins>::new()}/>
+                    <Route path=path!("/settings/alerts") view={Lazy::<Alerts>::new()}/>
                     <Route path=path!("/account") view={Lazy::<Account>::new()}/>
                     <Route
                         path=path!("/settings/directory-integrations/onelogin/setup")
@@ -170,6 +173,7 @@ lazy_pages! {
         Activity => ActivityPage,
         Audit => AuditPage,
         Admins => AdminsPage,
+        Alerts => AlertsPage,
     }
     // One's own account: password, sessions, and setting up second factors.
     account_pages {

@@ -36,6 +36,10 @@ pub struct ConsoleState {
     pub secret_key: Option<domain::factors::SecretKey>,
     /// The console as a WebAuthn relying party (passkeys), from `PUBLIC_URL`.
     pub passkeys: domain::passkeys::Passkeys,
+    /// Whether the operator set up SMTP (`SMTP_URL`): email alert destinations need it.
+    pub smtp: bool,
+    /// Where alert webhooks may go (`ALERT_ALLOW_PRIVATE_WEBHOOKS`).
+    pub webhooks: domain::alerts::WebhookPolicy,
 }
 
 impl ConsoleState {

@@ -19,11 +19,7 @@ impl ProvisioningToken {
     /// Draws a new token from the OS CSPRNG. Panics only if the OS has no randomness to give,
     /// in which case no token could ever be safe.
     pub fn generate() -> Self {
-        let mut secret = [0u8; SECRET_BYTES];
-        OsRng
-            .try_fill_bytes(&mut secret)
-            .expect("the operating system's random number generator failed");
-        Self(format!("{PREFIX}{}", hex(&secret)))
+        Self(format!("{PREFIX}{}", random_hex(SECRET_BYTES)))
     }
 
     pub fn expose(&self) -> &str {
@@ -60,6 +56,16 @@ impl TokenHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `n` bytes from the OS CSPRNG, hex-encoded. Panics only if the OS has no randomness to
+/// give, in which case no secret could ever be safe.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut secret = vec![0u8; n];
+    OsRng
+        .try_fill_bytes(&mut secret)
+        .expect("the operating system's random number generator failed");
+    hex(&secret)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -164,6 +164,33 @@ test('the console shows what Okta provisioned, and its failure', async ({ page, 
     );
   });
 
+  await test.step('Alerts: a webhook (its secret shown once), a test alert, a rule', async () => {
+    await nav.getByRole('link', { name: 'Alerts' }).click();
+    await expect(page).toHaveURL(`${BASE_URL}/settings/alerts`);
+    await settled(page);
+    await expect(page.getByTestId('no-smtp')).toContainText('SMTP_URL');
+    await page.getByLabel(/HTTPS URL/).fill('https://hooks.example.com/services/e2e/secret-path');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    await expect(page.getByTestId('secret')).toHaveText(/^whsec_[0-9a-f]{64}$/);
+    const destinations = page.getByTestId('destinations');
+    await expect(destinations).toContainText('https://hooks.example.com/…path');
+    expect(await page.content()).not.toContain('secret-path');
+    await destinations.getByRole('button', { name: 'Send test alert' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Test alert queued' })).toBeVisible();
+    const rule = page.locator('[data-rule=failure_rate]');
+    await rule.getByRole('spinbutton').fill('35');
+    await rule.getByRole('button', { name: 'Save' }).click();
+    await expect(async () => {
+      await page.reload();
+      await settled(page);
+      await expect(page.locator('[data-rule=failure_rate]').getByRole('spinbutton')).toHaveValue('35', {
+        timeout: 1_000,
+      });
+    }).toPass({ timeout: 10_000 });
+    await expect(page.getByTestId('secret')).toHaveCount(0);
+    await checkPage(page, '/settings/alerts', 'alerts');
+  });
+
   await test.step('Admins: add one; the audit log shows it with the token and logins', async () => {
     await page.goto('/settings/admins');
     await settled(page);
@@ -179,6 +206,8 @@ test('the console shows what Okta provisioned, and its failure', async ({ page, 
     await expect(audit).toContainText('Added admin barbara@acme.example');
     await expect(audit).toContainText('Created the Okta provisioning token');
     await expect(audit).toContainText('Logged in');
+    await expect(audit).toContainText('Added the alert destination https://hooks.example.com/…path');
+    await expect(audit).toContainText('Set the alert rule failure_rate on, threshold 35');
     await checkPage(page, '/audit', 'audit');
   });
 

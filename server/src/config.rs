@@ -65,6 +65,21 @@ pub struct Config {
     /// `METRICS_ADDR`: where `/metrics` is served instead of beside the console and the SCIM
     /// API, e.g. an address only the monitoring network reaches. Unset: on `LEPTOS_SITE_ADDR`.
     pub metrics_addr: Option<SocketAddr>,
+    /// `SMTP_URL`: the SMTP server alert emails go through, in lettre's URL form
+    /// (`smtps://user:password@smtp.example.com`, `smtp://host:587?tls=required`,
+    /// `smtp://127.0.0.1:25`). Unset: alerts go to webhooks only.
+    pub smtp_url: Option<String>,
+    /// `ALERT_EMAIL_FROM`: the sender of alert emails; default `alerts@` the public host.
+    pub alert_email_from: String,
+    /// `ALERT_ALLOW_PRIVATE_WEBHOOKS`: `true` lets webhooks go to private and loopback
+    /// addresses, over plain HTTP too (receivers inside the operator's network). Default
+    /// `false`: HTTPS to public addresses only.
+    pub alert_allow_private_webhooks: bool,
+    /// `ALERT_CHECK_SECONDS`: how often the alert rules are checked. Default 60.
+    pub alert_check: Duration,
+    /// `ALERT_RETRY_SECONDS`: the wait before an alert's second attempt, doubled for each
+    /// next one up to an hour. Default 30.
+    pub alert_first_retry: Duration,
 }
 
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -190,7 +205,35 @@ impl Config {
             ),
             (None, None) => None,
         };
+        let smtp_url = get("SMTP_URL").map(|u| u.trim().to_owned());
+        let host = public_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .unwrap_or("localhost");
+        let alert_email_from = get("ALERT_EMAIL_FROM")
+            .map(|f| f.trim().to_owned())
+            .unwrap_or_else(|| format!("SCIM console <alerts@{host}>"));
+        if let Some(url) = &smtp_url {
+            crate::alerts::check_smtp(url, &alert_email_from)?;
+        }
+        let alert_allow_private_webhooks = match get("ALERT_ALLOW_PRIVATE_WEBHOOKS").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(format!(
+                    "ALERT_ALLOW_PRIVATE_WEBHOOKS {other:?} must be true or false"
+                ))
+            }
+        };
+        let alert_check = number(&get, "ALERT_CHECK_SECONDS", 1, 3600, 60)?;
+        let alert_first_retry = number(&get, "ALERT_RETRY_SECONDS", 1, 3600, 30)?;
         Ok(Self {
+            smtp_url,
+            alert_email_from,
+            alert_allow_private_webhooks,
+            alert_check: Duration::from_secs(alert_check),
+            alert_first_retry: Duration::from_secs(alert_first_retry),
             site_addr,
             pool_size: pool_size.and_then(|n| u32::try_from(n).ok()),
             activity_retention_days: u32::try_from(activity_retention_days).unwrap_or_default(),
@@ -229,6 +272,21 @@ impl Config {
     /// The SCIM base URL an admin pastes into the IdP, e.g. `https://host/scimapi/`.
     pub fn scim_base_url(&self) -> String {
         format!("{}/scimapi/", self.public_url)
+    }
+
+    /// How alerts are checked and sent.
+    pub fn alert_settings(&self) -> crate::alerts::AlertSettings {
+        crate::alerts::AlertSettings {
+            public_url: self.public_url.clone(),
+            smtp_url: self.smtp_url.clone(),
+            email_from: self.alert_email_from.clone(),
+            webhooks: domain::alerts::WebhookPolicy {
+                allow_private: self.alert_allow_private_webhooks,
+            },
+            check_every: self.alert_check,
+            first_retry: self.alert_first_retry,
+            secret_key: self.secret_key.clone(),
+        }
     }
 
     /// The limits of the accept loop in front of the router.

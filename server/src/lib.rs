@@ -1,6 +1,7 @@
 //! The server: configuration, the SCIM 2.0 API, the one Axum router that serves it beside the
 //! Leptos console, and the accept loop in front of it. `main.rs` adds the command line.
 
+pub mod alerts;
 pub mod assets;
 pub mod config;
 pub mod health;
@@ -93,6 +94,8 @@ impl App {
                 secret_key: config.secret_key.clone(),
                 scim_base_url: config.scim_base_url(),
                 passkeys: domain::passkeys::Passkeys::new(&config.public_url),
+                smtp: config.smtp_url.is_some(),
+                webhooks: config.alert_settings().webhooks,
             },
         };
         let last_sync = state
@@ -117,11 +120,16 @@ impl App {
             draining.clone(),
         );
         let pruning = prune(store.clone(), config.retired_token_days);
+        let mut background = vec![last_sync, retired_uses, sessions, pruning];
+        background.extend(
+            alerts::spawn(store.clone(), config.alert_settings())
+                .map_err(domain::Error::Invalid)?,
+        );
         Ok(Self {
             router,
             state,
             draining,
-            background: vec![last_sync, retired_uses, sessions, pruning],
+            background,
             activity_writer,
         })
     }
@@ -141,8 +149,9 @@ impl App {
 }
 
 /// Deletes, every ten minutes, the counts of failed logins that are paid off (see
-/// `domain::lockout`): they no longer count, so the table holds only current attacks; and
-/// the digests of tokens retired more than `retired_token_days` ago.
+/// `domain::lockout`): they no longer count, so the table holds only current attacks; the
+/// digests of tokens retired more than `retired_token_days` ago; and alert deliveries done
+/// more than a week ago (their attempts stay in the audit log).
 fn prune(store: Store, retired_token_days: u32) -> tokio::task::JoinHandle<()> {
     const DAY_MS: i64 = 24 * 60 * 60 * 1000;
     tokio::spawn(async move {
@@ -156,6 +165,9 @@ fn prune(store: Store, retired_token_days: u32) -> tokio::task::JoinHandle<()> {
             let cutoff = now - i64::from(retired_token_days) * DAY_MS;
             if let Err(e) = store.prune_retired_tokens(cutoff).await {
                 tracing::warn!(error = %e, "could not prune retired tokens");
+            }
+            if let Err(e) = store.prune_alert_deliveries(now - 7 * DAY_MS).await {
+                tracing::warn!(error = %e, "could not prune alert deliveries");
             }
         }
     })

@@ -80,5 +80,6 @@ pub(super) async fn record_audit(
     .bind(at)
     .execute(tx)
     .await?;
-    Ok(())
+    // The events an alert rule watches raise their alert in the same transaction.
+    super::alerts::queue_audited(tx, organisation_id, audit, integration_id, at).await
 }

@@ -76,6 +76,12 @@ impl<'q> From<&'q [u8]> for Param<'q> {
     }
 }
 
+impl<'q> From<Option<&'q [u8]>> for Param<'q> {
+    fn from(v: Option<&'q [u8]>) -> Self {
+        Param::Bytes(v.map(Cow::Borrowed))
+    }
+}
+
 impl From<i64> for Param<'_> {
     fn from(v: i64) -> Self {
         Param::Int(Some(v))

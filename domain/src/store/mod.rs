@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 
 mod accounts;
 pub mod activity;
+mod alerts;
 mod audit;
 mod counts;
 mod db;

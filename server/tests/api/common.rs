@@ -152,6 +152,20 @@ pub async fn database_contents(database_url: &str, dir: &std::path::Path) -> Vec
     all
 }
 
+/// The configuration of a server under test on `database_url`, with `vars` besides.
+pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
+    Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.to_owned()),
+        "PUBLIC_URL" => Some("https://console.example.com".into()),
+        "SECRET_KEY" => Some(TEST_SECRET_KEY.into()),
+        _ => vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned()),
+    })
+    .expect("config")
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(&[]).await
@@ -161,17 +175,9 @@ impl TestServer {
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = fresh_database(dir.path(), "test").await;
-        let config = Config::from_lookup(|name| match name {
-            "DATABASE_URL" => Some(database_url.clone()),
-            "PUBLIC_URL" => Some("https://console.example.com".into()),
-            "SECRET_KEY" => Some(TEST_SECRET_KEY.into()),
-            _ => vars
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned()),
-        })
-        .expect("config");
-        let app = App::build(&config).await.expect("app");
+        let app = App::build(&test_config(&database_url, vars))
+            .await
+            .expect("app");
         let (org, _) = domain::accounts::create_admin(
             &app.state.console.store,
             "Acme",

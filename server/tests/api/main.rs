@@ -3,6 +3,7 @@
 mod abuse;
 mod activity;
 mod admin_accounts;
+mod alerts;
 mod assets;
 mod cli;
 mod common;
