@@ -236,7 +236,7 @@ pub fn AlertsPage() -> impl IntoView {
                     <p>"The webhook's signing secret. Copy it now: it will not be shown again."</p>
                     <pre class="body"><code data-testid="secret">{secret}</code></pre>
                     <p class="muted">"Each alert's body is signed with it: the "<code>"X-Signature"</code>
-                        " header holds "<code>"sha256="</code>" and the hex HMAC-SHA256 of the body."</p>
+                        " header holds "<code>"sha256="</code>" and the hex HMAC-SHA256 of the body, keyed with this whole secret."</p>
                 </div>
             }
         })

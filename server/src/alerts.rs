@@ -34,7 +34,7 @@ pub struct AlertSettings {
     /// `PUBLIC_URL`: the links alerts carry.
     pub public_url: String,
     /// `SMTP_URL`: lettre's URL form, e.g. `smtps://user:password@smtp.example.com`.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<SmtpUrl>,
     /// `ALERT_EMAIL_FROM`: the sender of alert emails.
     pub email_from: String,
     /// `ALERT_ALLOW_PRIVATE_WEBHOOKS`.
@@ -44,6 +44,16 @@ pub struct AlertSettings {
     /// `ALERT_RETRY_SECONDS`: the wait before the second attempt, doubled for each next one.
     pub first_retry: Duration,
     pub secret_key: Option<SecretKey>,
+}
+
+/// `SMTP_URL`, which may hold a password: never shown, in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrl(<redacted>)")
+    }
 }
 
 /// An SMTP transport and its sender, built once.
@@ -113,7 +123,7 @@ impl Sender {
             .build()
             .map_err(|e| format!("the webhook client could not be built: {e}"))?;
         let smtp = match &settings.smtp_url {
-            Some(url) => Some(smtp(url, &settings.email_from)?),
+            Some(url) => Some(smtp(&url.0, &settings.email_from)?),
             None => None,
         };
         Ok(Self {

@@ -68,7 +68,7 @@ pub struct Config {
     /// `SMTP_URL`: the SMTP server alert emails go through, in lettre's URL form
     /// (`smtps://user:password@smtp.example.com`, `smtp://host:587?tls=required`,
     /// `smtp://127.0.0.1:25`). Unset: alerts go to webhooks only.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<crate::alerts::SmtpUrl>,
     /// `ALERT_EMAIL_FROM`: the sender of alert emails; default `alerts@` the public host.
     pub alert_email_from: String,
     /// `ALERT_ALLOW_PRIVATE_WEBHOOKS`: `true` lets webhooks go to private and loopback
@@ -205,7 +205,7 @@ impl Config {
             ),
             (None, None) => None,
         };
-        let smtp_url = get("SMTP_URL").map(|u| u.trim().to_owned());
+        let smtp_url = get("SMTP_URL").map(|u| crate::alerts::SmtpUrl(u.trim().to_owned()));
         let host = public_url
             .split("://")
             .nth(1)
@@ -215,7 +215,7 @@ impl Config {
             .map(|f| f.trim().to_owned())
             .unwrap_or_else(|| format!("SCIM console <alerts@{host}>"));
         if let Some(url) = &smtp_url {
-            crate::alerts::check_smtp(url, &alert_email_from)?;
+            crate::alerts::check_smtp(&url.0, &alert_email_from)?;
         }
         let alert_allow_private_webhooks = match get("ALERT_ALLOW_PRIVATE_WEBHOOKS").as_deref() {
             None | Some("false") => false,
@@ -332,6 +332,37 @@ mod tests {
                 .find(|(k, _)| *k == n)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_and_the_password_never_shown() {
+        let c = config(&[
+            ("SMTP_URL", "smtps://alerts:hunter2@smtp.example.com"),
+            ("PUBLIC_URL", "https://console.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.alert_email_from,
+            "SCIM console <alerts@console.example.com>"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{:?}", c.alert_settings()).contains("hunter2"));
+        for bad in [
+            vec![("SMTP_URL", "ftp://smtp.example.com")],
+            vec![
+                ("SMTP_URL", "smtp://127.0.0.1:25"),
+                ("ALERT_EMAIL_FROM", "not an address"),
+            ],
+            vec![("ALERT_ALLOW_PRIVATE_WEBHOOKS", "yes")],
+            vec![("ALERT_CHECK_SECONDS", "0")],
+        ] {
+            assert!(config(&bad).is_err(), "{bad:?}");
+        }
+        let d = config(&[]).unwrap();
+        assert_eq!(d.smtp_url, None);
+        assert!(!d.alert_allow_private_webhooks);
+        assert_eq!(d.alert_check, Duration::from_secs(60));
+        assert_eq!(d.alert_first_retry, Duration::from_secs(30));
     }
 
     #[test]
