@@ -8,7 +8,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{page_data, LocalTime, Moment, NewerOlder};
-use crate::integrations::{kind_label, KINDS};
+use model::IntegrationKind;
 
 /// Entries per page.
 #[cfg(feature = "ssr")]
@@ -18,7 +18,7 @@ const PAGE: i64 = 50;
 pub struct ActivityEntry {
     pub id: i64,
     pub at: Moment,
-    pub integration: Option<String>,
+    pub integration: Option<IntegrationKind>,
     pub method: String,
     pub path: String,
     pub status: i64,
@@ -53,7 +53,7 @@ pub(crate) fn entry(r: domain::activity::RequestRow) -> ActivityEntry {
     ActivityEntry {
         id: r.id,
         at: Moment::new(r.at),
-        integration: r.integration_kind,
+        integration: crate::ssr::kind_of(r.integration_kind),
         method: r.method,
         path: r.path,
         status: r.status,
@@ -105,14 +105,7 @@ pub async fn activity_log(
             )))
         }
     };
-    let integration = match integration.as_str() {
-        "" => None,
-        kind => Some(
-            kind.parse::<domain::integrations::IntegrationKind>()
-                .map_err(console_error)?
-                .as_str(),
-        ),
-    };
+    let integration = crate::ssr::kind_filter(&integration)?.map(IntegrationKind::as_str);
     let mut rows = state
         .store
         .requests(
@@ -160,7 +153,7 @@ pub fn ActivityPage() -> impl IntoView {
             <label>"Integration "
                 <select name="integration" on:change=move |ev| { before.set(None); integration.set(event_target_value(&ev)); }>
                     <option value="" selected=true>"All integrations"</option>
-                    {KINDS.iter().map(|k| view! { <option value=*k>{kind_label(k)}</option> }).collect_view()}
+                    {IntegrationKind::ALL.into_iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                 </select>
             </label>
         </form>
@@ -228,7 +221,7 @@ fn ActivityRow(e: ActivityEntry) -> impl IntoView {
     view! {
         <tr data-status=e.status class:failed=failed>
             <td><LocalTime moment=e.at/></td>
-            <td>{e.integration.as_deref().map(kind_label).unwrap_or("—")}</td>
+            <td>{e.integration.map_or("—", IntegrationKind::label)}</td>
             <td class="request">
                 <code>{e.method}" "{e.path}</code>
                 {details}

@@ -28,9 +28,8 @@ pub struct AuditView {
 /// An audit action in words.
 #[cfg(feature = "ssr")]
 fn describe(action: &str, integration: Option<&str>, detail: Option<&str>) -> String {
-    let integration = integration
-        .map(crate::integrations::kind_label)
-        .unwrap_or("an integration");
+    let integration = crate::ssr::kind_of(integration.map(str::to_owned))
+        .map_or("an integration", model::IntegrationKind::label);
     let detail = detail.unwrap_or_default();
     match action {
         "token.created" => format!("Created the {integration} provisioning token"),

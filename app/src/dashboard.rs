@@ -6,12 +6,14 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{page_data, LocalTime, Moment};
-use crate::integrations::{kind_label, StaleToken, StaleTokenWarning};
+use model::IntegrationKind;
+
+use crate::integrations::{StaleToken, StaleTokenWarning};
 
 /// One integration's health over the last 24 hours.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationHealth {
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub has_token: bool,
     pub last_sync: Option<Moment>,
     pub requests_24h: i64,
@@ -38,7 +40,6 @@ pub struct DashboardView {
 #[server]
 pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
-    use domain::integrations::IntegrationKind;
     let (state, admin) = require_admin().await?;
     let figures = state
         .store
@@ -67,7 +68,7 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
             None
         };
         integrations.push(IntegrationHealth {
-            kind: kind.as_str().to_owned(),
+            kind,
             has_token: found.has_token,
             last_sync: last_sync.map(Moment::new),
             requests_24h: found.requests,
@@ -128,8 +129,7 @@ pub fn DashboardPage() -> impl IntoView {
                             {(!other.is_empty()).then(|| view! {
                                 <p class="muted">"Not connected: "
                                     {other.into_iter().map(|i| {
-                                        let href = format!("/settings/directory-integrations/{}", i.kind);
-                                        view! { <A href=href>{kind_label(&i.kind)}</A>" " }
+                                        view! { <A href=i.kind.path()>{i.kind.label()}</A>" " }
                                     }).collect_view()}
                                 </p>
                             })}
@@ -145,11 +145,11 @@ pub fn DashboardPage() -> impl IntoView {
 #[component]
 fn Health(i: IntegrationHealth) -> impl IntoView {
     let healthy = i.failures_24h == 0;
-    let label = kind_label(&i.kind);
+    let label = i.kind.label();
     view! {
-        <section class="card tile health" data-kind=i.kind.clone()>
+        <section class="card tile health" data-kind=i.kind.as_str()>
             <h3>
-                <A href=format!("/settings/directory-integrations/{}", i.kind)>{label}</A>
+                <A href=i.kind.path()>{label}</A>
                 <span class=if healthy { "status good" } else { "status bad" }>
                     {if healthy { "Healthy" } else { "Failures" }}
                 </span>

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{page_data, LocalTime, Moment, Pager};
 use crate::history::{HistoryItem, Timeline};
-use crate::integrations::kind_label;
 use crate::users::{ActiveBadge, Deleted, DeletedBadge, PAGE_SIZE};
+use model::IntegrationKind;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRow {
@@ -165,7 +165,7 @@ pub struct MemberRow {
 pub struct GroupDetailView {
     pub group: GroupRow,
     pub updated: Moment,
-    pub source: Option<String>,
+    pub source: Option<IntegrationKind>,
     pub members: Vec<MemberRow>,
     /// What SCIM writes changed, newest first.
     pub history: Vec<HistoryItem>,
@@ -193,7 +193,7 @@ pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, Ser
     Ok(GroupDetailView {
         group: detail.summary.into(),
         updated: Moment::new(detail.updated_at),
-        source: detail.created_by,
+        source: crate::ssr::kind_of(detail.created_by),
         members: detail
             .members
             .into_iter()
@@ -236,7 +236,7 @@ pub fn GroupPage() -> impl IntoView {
                         <section class="card">
                             <dl class="facts">
                                 <dt>"Members"</dt><dd data-testid="member-count">{d.group.members}</dd>
-                                <dt>"Source"</dt><dd>{d.source.as_deref().map(kind_label).unwrap_or("—")}</dd>
+                                <dt>"Source"</dt><dd>{d.source.map_or("—", IntegrationKind::label)}</dd>
                                 <dt>"Created"</dt><dd><LocalTime moment=d.group.created.clone()/></dd>
                                 <dt>"Last modified"</dt><dd><LocalTime moment=d.updated.clone()/></dd>
                                 <dt>"Id"</dt><dd><code>{d.group.id.clone()}</code></dd>

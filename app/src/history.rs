@@ -5,8 +5,9 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
+use model::IntegrationKind;
+
 use crate::components::Moment;
-use crate::integrations::kind_label;
 
 /// One line of a history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +16,7 @@ pub struct HistoryItem {
     /// "2 h ago", as of the page's rendering.
     pub ago: String,
     /// The kind of integration that made the change.
-    pub by: Option<String>,
+    pub by: Option<IntegrationKind>,
     pub request_id: Option<String>,
     pub what: What,
 }
@@ -131,7 +132,7 @@ impl HistoryItem {
         Self {
             at: Moment::new(entry.at),
             ago: ago(now - entry.at),
-            by: entry.by,
+            by: crate::ssr::kind_of(entry.by),
             request_id: entry.request_id,
             what,
         }
@@ -163,7 +164,7 @@ pub fn Timeline(items: Vec<HistoryItem>, noun: &'static str) -> impl IntoView {
         <ol class="timeline" data-testid="history">
             {items.into_iter().map(|item| {
                 let text = describe(&item.what);
-                let by = item.by.as_deref().map_or("an integration since removed", kind_label);
+                let by = item.by.map_or("an integration since removed", IntegrationKind::label);
                 let title = match &item.request_id {
                     Some(id) => format!("{} (request {id})", item.at.utc_text),
                     None => item.at.utc_text.clone(),

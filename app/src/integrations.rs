@@ -6,22 +6,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use model::{DeleteMode, IntegrationKind};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{needs_step_up, page_data, CopyButton, LocalTime, Moment, StepUp};
-
-/// The integration kinds, in tab order, as used in URLs and server functions.
-pub const KINDS: [&str; 4] = ["onelogin", "okta", "entra", "generic"];
-
-/// The name an admin knows an integration by.
-pub fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "onelogin" => "OneLogin",
-        "okta" => "Okta",
-        "entra" => "Microsoft Entra ID",
-        _ => "Other SCIM client",
-    }
-}
 
 /// What an integration tab shows. The token itself is never part of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +72,7 @@ pub fn StaleTokenWarning(label: &'static str, stale: StaleToken) -> impl IntoVie
 async fn ssr_status(
     state: &crate::ssr::ConsoleState,
     organisation_id: &str,
-    kind: domain::integrations::IntegrationKind,
+    kind: IntegrationKind,
 ) -> Result<domain::integrations::IntegrationStatus, ServerFnError> {
     let mut status = domain::integrations::status(&state.store, organisation_id, kind)
         .await
@@ -96,89 +85,64 @@ async fn ssr_status(
     Ok(status)
 }
 
-#[cfg(feature = "ssr")]
-fn parse_kind(kind: &str) -> Result<domain::integrations::IntegrationKind, ServerFnError> {
-    kind.parse().map_err(crate::ssr::console_error)
-}
-
 #[server]
-pub async fn integration(kind: String) -> Result<IntegrationView, ServerFnError> {
+pub async fn integration(kind: IntegrationKind) -> Result<IntegrationView, ServerFnError> {
     let (state, admin) = crate::ssr::require_admin().await?;
-    let status = ssr_status(&state, &admin.organisation_id, parse_kind(&kind)?).await?;
+    let status = ssr_status(&state, &admin.organisation_id, kind).await?;
     Ok(IntegrationView {
         scim_url: state.scim_base_url.clone(),
         has_token: status.has_token,
         last_sync: status.last_sync_at.map(Moment::new),
-        delete_erases: status.delete_mode == domain::integrations::DeleteMode::Erase,
+        delete_erases: status.delete_mode == DeleteMode::Erase,
         stale_token: status.stale_token.map(StaleToken::from),
     })
 }
 
-/// Sets what the console keeps of what the IdP deletes: `keep` a record (the default) or
-/// `erase` it. Either way SCIM no longer sees it.
+/// Sets what the console keeps of what the IdP deletes: a record (the default) or nothing.
+/// Either way SCIM no longer sees it.
 #[server]
-pub async fn set_delete_mode(kind: String, mode: String) -> Result<(), ServerFnError> {
+pub async fn set_delete_mode(kind: IntegrationKind, mode: DeleteMode) -> Result<(), ServerFnError> {
     use crate::ssr::{console_error, require_admin};
-    use domain::integrations::{set_delete_mode, Actor, DeleteMode};
     let (state, admin) = require_admin().await?;
-    let mode: DeleteMode = mode.parse().map_err(console_error)?;
-    let actor = Actor::Admin {
+    let actor = domain::integrations::Actor::Admin {
         id: admin.id,
         email: admin.email,
     };
-    set_delete_mode(
-        &state.store,
-        &admin.organisation_id,
-        parse_kind(&kind)?,
-        mode,
-        &actor,
-    )
-    .await
-    .map_err(console_error)
+    domain::integrations::set_delete_mode(&state.store, &admin.organisation_id, kind, mode, &actor)
+        .await
+        .map_err(console_error)
 }
 
-/// Creates the first provisioning token and returns it: the only time it leaves the server.
-#[server]
-pub async fn create_token(kind: String) -> Result<String, ServerFnError> {
+/// Creates (`reset`: replaces) the integration's provisioning token and returns it: the only
+/// time it leaves the server. A reset token stops working now.
+#[cfg(feature = "ssr")]
+async fn issue_token(kind: IntegrationKind, reset: bool) -> Result<String, ServerFnError> {
     use crate::ssr::{console_error, no_store, require_recent_login};
-    use domain::integrations::{create_token, Actor};
     let (state, admin) = require_recent_login().await?;
     no_store();
-    let actor = Actor::Admin {
+    let actor = domain::integrations::Actor::Admin {
         id: admin.id,
         email: admin.email,
     };
-    let token = create_token(
-        &state.store,
-        &admin.organisation_id,
-        parse_kind(&kind)?,
-        &actor,
-    )
-    .await
-    .map_err(console_error)?;
-    Ok(token.into_plaintext())
+    let (store, org) = (&state.store, &admin.organisation_id);
+    let token = if reset {
+        domain::integrations::reset_token(store, org, kind, &actor).await
+    } else {
+        domain::integrations::create_token(store, org, kind, &actor).await
+    };
+    Ok(token.map_err(console_error)?.into_plaintext())
 }
 
-/// Replaces the provisioning token and returns the new one; the old one stops working now.
+/// Creates the first provisioning token (see `issue_token`).
 #[server]
-pub async fn reset_token(kind: String) -> Result<String, ServerFnError> {
-    use crate::ssr::{console_error, no_store, require_recent_login};
-    use domain::integrations::{reset_token, Actor};
-    let (state, admin) = require_recent_login().await?;
-    no_store();
-    let actor = Actor::Admin {
-        id: admin.id,
-        email: admin.email,
-    };
-    let token = reset_token(
-        &state.store,
-        &admin.organisation_id,
-        parse_kind(&kind)?,
-        &actor,
-    )
-    .await
-    .map_err(console_error)?;
-    Ok(token.into_plaintext())
+pub async fn create_token(kind: IntegrationKind) -> Result<String, ServerFnError> {
+    issue_token(kind, false).await
+}
+
+/// Replaces the provisioning token (see `issue_token`).
+#[server]
+pub async fn reset_token(kind: IntegrationKind) -> Result<String, ServerFnError> {
+    issue_token(kind, true).await
 }
 
 #[component]
@@ -186,36 +150,35 @@ fn Tabs() -> impl IntoView {
     view! {
         <h1>"Directory integrations"</h1>
         <nav class="tabs" aria-label="Identity providers">
-            {KINDS.iter().map(|k| view! {
-                <A href=format!("/settings/directory-integrations/{k}")>{kind_label(k)}</A>
-            }).collect_view()}
+            {IntegrationKind::ALL.into_iter().map(|k| view! { <A href=k.path()>{k.label()}</A> }).collect_view()}
         </nav>
     }
 }
 
+/// `/settings/directory-integrations/:kind`: the tab of the kind the path names.
 #[component]
-pub fn OneLoginTab() -> impl IntoView {
-    view! { <IntegrationTab kind="onelogin"/> }
+pub fn IntegrationPage() -> impl IntoView {
+    let params = use_params_map();
+    let kind = move || {
+        params.with(|p| {
+            p.get("kind")
+                .and_then(|k| k.parse::<IntegrationKind>().ok())
+        })
+    };
+    move || match kind() {
+        Some(kind) => view! { <IntegrationTab kind/> }.into_any(),
+        None => view! {
+            <Title text="Directory integrations"/>
+            <Tabs/>
+            <p class="not-found">"Page not found."</p>
+        }
+        .into_any(),
+    }
 }
 
 #[component]
-pub fn OktaTab() -> impl IntoView {
-    view! { <IntegrationTab kind="okta"/> }
-}
-
-#[component]
-pub fn EntraTab() -> impl IntoView {
-    view! { <IntegrationTab kind="entra"/> }
-}
-
-#[component]
-pub fn GenericTab() -> impl IntoView {
-    view! { <IntegrationTab kind="generic"/> }
-}
-
-#[component]
-fn IntegrationTab(kind: &'static str) -> impl IntoView {
-    let label = kind_label(kind);
+fn IntegrationTab(kind: IntegrationKind) -> impl IntoView {
+    let label = kind.label();
     let create = ServerAction::<CreateToken>::new();
     let reset = ServerAction::<ResetToken>::new();
     let delete_mode = ServerAction::<SetDeleteMode>::new();
@@ -227,7 +190,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
                 delete_mode.version().get(),
             )
         },
-        move |_| integration(kind.into()),
+        move |_| integration(kind),
     );
     // The token lives only in this component's memory: leaving the tab or reloading drops it.
     let shown_token = RwSignal::new(None::<String>);
@@ -246,9 +209,9 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
     let step_up_reset = Signal::derive(move || !busy() && needs_step_up(&reset.value().get()));
     let retry = Callback::new(move |()| {
         if step_up_create.get_untracked() {
-            create.dispatch(CreateToken { kind: kind.into() });
+            create.dispatch(CreateToken { kind });
         } else if step_up_reset.get_untracked() {
-            reset.dispatch(ResetToken { kind: kind.into() });
+            reset.dispatch(ResetToken { kind });
         }
     });
     let action_error = move || {
@@ -280,7 +243,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
         } else if !has_token {
             view! {
                 <button type="button" class="primary" disabled=busy
-                    on:click=move |_| { create.dispatch(CreateToken { kind: kind.into() }); }>
+                    on:click=move |_| { create.dispatch(CreateToken { kind }); }>
                     "Create provisioning token"
                 </button>
             }
@@ -295,7 +258,7 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
                     <button type="button" class="danger" disabled=busy
                         on:click=move |_| {
                             confirming.set(false);
-                            reset.dispatch(ResetToken { kind: kind.into() });
+                            reset.dispatch(ResetToken { kind });
                         }>
                         "Yes, reset the token"
                     </button>
@@ -317,14 +280,14 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
     view! {
         <Title text=format!("{label} · Directory integrations")/>
         <Tabs/>
-        <section class="card integration" data-kind=kind>
+        <section class="card integration" data-kind=kind.as_str()>
             <h2>{label}</h2>
             <p>
                 {format!("Automatically provision users from {label} by establishing a SCIM connection. ")}
                 {format!("Copy the URL and bearer token and continue setup in {label}.")}
             </p>
-            {if kind == "onelogin" {
-                view! { <p><A href="/settings/directory-integrations/onelogin/setup">"Setup instructions"</A></p> }.into_any()
+            {if kind.has_setup_page() {
+                view! { <p><A href=format!("{}/setup", kind.path())>"Setup instructions"</A></p> }.into_any()
             } else {
                 view! {
                     <details class="setup">
@@ -378,17 +341,14 @@ fn IntegrationTab(kind: &'static str) -> impl IntoView {
 /// nothing. The IdP itself sees it gone either way; deactivating is a separate IdP action.
 #[component]
 fn DeleteBehaviour(
-    kind: &'static str,
+    kind: IntegrationKind,
     erases: bool,
     action: ServerAction<SetDeleteMode>,
 ) -> impl IntoView {
-    let choose = move |mode: &'static str| {
-        action.dispatch(SetDeleteMode {
-            kind: kind.into(),
-            mode: mode.into(),
-        });
+    let choose = move |mode: DeleteMode| {
+        action.dispatch(SetDeleteMode { kind, mode });
     };
-    let idp = kind_label(kind);
+    let idp = kind.label();
     view! {
         <fieldset class="setting" data-testid="delete-behaviour">
             <legend>{format!("When {idp} deletes a user or group")}</legend>
@@ -397,15 +357,15 @@ fn DeleteBehaviour(
                  A user {idp} deactivates stays listed and can be reactivated."
             )}</p>
             <label>
-                <input type="radio" name="delete-mode" value="keep" checked=!erases
+                <input type="radio" name="delete-mode" value=DeleteMode::Keep.as_str() checked=!erases
                     disabled=move || action.pending().get()
-                    on:change=move |_| choose("keep")/>
+                    on:change=move |_| choose(DeleteMode::Keep)/>
                 " Keep a record (recommended): the console shows who was deleted, when and by whom, with their attributes, groups and SCIM history"
             </label>
             <label>
-                <input type="radio" name="delete-mode" value="erase" checked=erases
+                <input type="radio" name="delete-mode" value=DeleteMode::Erase.as_str() checked=erases
                     disabled=move || action.pending().get()
-                    on:change=move |_| choose("erase")/>
+                    on:change=move |_| choose(DeleteMode::Erase)/>
                 " Erase: remove their attributes and memberships; the activity log keeps only the request lines"
             </label>
         </fieldset>
@@ -420,29 +380,33 @@ pub fn OneLoginSetup() -> impl IntoView {
         <Tabs/>
         <section class="card">
             <h2>"Set up SCIM provisioning with OneLogin"</h2>
-            <ol class="steps">
-                <li>"On the OneLogin tab, copy the URL and create (or reset) the provisioning token. Keep both in a text editor."</li>
-                <li>"In the OneLogin admin portal, go to " <strong>"Applications > Add App"</strong>
-                    ", search for " <strong>"SCIM Provisioner with SAML (SCIM v2 Enterprise)"</strong>
-                    ", name it (for example \"Directory Sync\") and click " <strong>"Save"</strong>"."</li>
-                <li>"Open the app's " <strong>"Configuration"</strong> " tab. Paste the URL into "
-                    <strong>"SCIM Base URL"</strong> " and the token into " <strong>"SCIM Bearer Token"</strong>
-                    ". Under " <strong>"API Status"</strong> ", click " <strong>"Enable"</strong>"."</li>
-                <li>"Open the " <strong>"Provisioning"</strong> " tab, choose whether creating, deleting and updating users needs admin approval, check "
-                    <strong>"Enable provisioning"</strong> " and save."</li>
-                <li>"Back here, " <strong>"Last Sync"</strong> " shows when OneLogin last reached this service."</li>
-            </ol>
+            <SetupSteps kind=IntegrationKind::OneLogin/>
             <p class="muted">"If the token is lost, reset it on the OneLogin tab and paste the new one into OneLogin: the old token stops working at once."</p>
-            <p><A href="/settings/directory-integrations/onelogin">"Back to OneLogin"</A></p>
+            <p><A href=IntegrationKind::OneLogin.path()>"Back to OneLogin"</A></p>
         </section>
     }
 }
 
-/// Short setup instructions for the IdPs without a page of their own.
+/// How to set each IdP up: on its tab, or on a page of its own (OneLogin). A new kind
+/// needs its steps here.
 #[component]
-fn SetupSteps(kind: &'static str) -> impl IntoView {
+fn SetupSteps(kind: IntegrationKind) -> impl IntoView {
     match kind {
-        "okta" => view! {
+        IntegrationKind::OneLogin => view! {
+            <ol class="steps">
+                    <li>"On the OneLogin tab, copy the URL and create (or reset) the provisioning token. Keep both in a text editor."</li>
+                    <li>"In the OneLogin admin portal, go to " <strong>"Applications > Add App"</strong>
+                        ", search for " <strong>"SCIM Provisioner with SAML (SCIM v2 Enterprise)"</strong>
+                        ", name it (for example \"Directory Sync\") and click " <strong>"Save"</strong>"."</li>
+                    <li>"Open the app's " <strong>"Configuration"</strong> " tab. Paste the URL into "
+                        <strong>"SCIM Base URL"</strong> " and the token into " <strong>"SCIM Bearer Token"</strong>
+                        ". Under " <strong>"API Status"</strong> ", click " <strong>"Enable"</strong>"."</li>
+                    <li>"Open the " <strong>"Provisioning"</strong> " tab, choose whether creating, deleting and updating users needs admin approval, check "
+                        <strong>"Enable provisioning"</strong> " and save."</li>
+                    <li>"Back here, " <strong>"Last Sync"</strong> " shows when OneLogin last reached this service."</li>
+                </ol>
+        }.into_any(),
+        IntegrationKind::Okta => view! {
             <ol class="steps">
                 <li>"Copy the URL and create (or reset) the provisioning token above."</li>
                 <li>"In the Okta Admin Console, open your app integration (or create one with "
@@ -454,7 +418,7 @@ fn SetupSteps(kind: &'static str) -> impl IntoView {
                 <li>"On " <strong>"Provisioning > To App"</strong> ", enable Create Users, Update User Attributes and Deactivate Users."</li>
             </ol>
         }.into_any(),
-        "entra" => view! {
+        IntegrationKind::Entra => view! {
             <ol class="steps">
                 <li>"Copy the URL and create (or reset) the provisioning token above."</li>
                 <li>"In the Microsoft Entra admin center, open " <strong>"Enterprise applications"</strong>
@@ -464,7 +428,7 @@ fn SetupSteps(kind: &'static str) -> impl IntoView {
                 <li>"Assign users and groups to the application and set " <strong>"Provisioning Status"</strong> " to On. Entra syncs every 40 minutes."</li>
             </ol>
         }.into_any(),
-        _ => view! {
+        IntegrationKind::Generic => view! {
             <ol class="steps">
                 <li>"Copy the URL and create (or reset) the provisioning token above."</li>
                 <li>"Configure your SCIM 2.0 client with the URL as its base URL and the token as an "

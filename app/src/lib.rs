@@ -31,7 +31,7 @@ use audit::AuditPage;
 use auth::LoginPage;
 use dashboard::DashboardPage;
 use groups::{GroupPage, GroupsPage};
-use integrations::{EntraTab, GenericTab, OktaTab, OneLoginSetup, OneLoginTab};
+use integrations::{IntegrationPage, OneLoginSetup};
 use users::{UserPage, UsersPage};
 
 /// The HTML document around the application, rendered on the server.
@@ -79,15 +79,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/groups/:id") view={Lazy::<Group>::new()}/>
                     <Route
                         path=path!("/settings/directory-integrations")
-                        view=|| view! { <Redirect path="/settings/directory-integrations/onelogin"/> }
+                        view=|| view! { <Redirect path=model::IntegrationKind::ALL[0].path()/> }
                     />
                     <Route
-                        path=path!("/settings/directory-integrations/onelogin")
-                        view={Lazy::<OneLogin>::new()}
+                        path=path!("/settings/directory-integrations/:kind")
+                        view={Lazy::<Integration>::new()}
                     />
-                    <Route path=path!("/settings/directory-integrations/okta") view={Lazy::<Okta>::new()}/>
-                    <Route path=path!("/settings/directory-integrations/entra") view={Lazy::<Entra>::new()}/>
-                    <Route path=path!("/settings/directory-integrations/generic") view={Lazy::<Generic>::new()}/>
                     <Route path=path!("/activity") view={Lazy::<Activity>::new()}/>
                     <Route path=path!("/audit") view={Lazy::<Audit>::new()}/>
                     <Route path=path!("/settings/admins") view={Lazy::<Admins>::new()}/>
@@ -165,10 +162,7 @@ lazy_pages! {
         User => UserPage,
         Groups => GroupsPage,
         Group => GroupPage,
-        OneLogin => OneLoginTab,
-        Okta => OktaTab,
-        Entra => EntraTab,
-        Generic => GenericTab,
+        Integration => IntegrationPage,
         OneLoginSetupGuide => OneLoginSetup,
         Activity => ActivityPage,
         Audit => AuditPage,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::activity::{ActivityEntry, ActivityTable};
 use crate::components::{page_data, LocalTime, Moment, Pager};
 use crate::history::{HistoryItem, Timeline};
-use crate::integrations::{kind_label, KINDS};
+use model::IntegrationKind;
 
 /// Users per page.
 pub const PAGE_SIZE: u32 = 50;
@@ -31,7 +31,7 @@ pub struct UserRow {
 /// and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {
-    pub by: Option<String>,
+    pub by: Option<IntegrationKind>,
     pub at: Moment,
 }
 
@@ -39,7 +39,7 @@ pub struct Deleted {
 impl From<domain::directory::Deletion> for Deleted {
     fn from(d: domain::directory::Deletion) -> Self {
         Self {
-            by: d.by,
+            by: crate::ssr::kind_of(d.by),
             at: Moment::new(d.at),
         }
     }
@@ -98,12 +98,9 @@ pub(crate) async fn source_filter(
     organisation_id: &str,
     source: &str,
 ) -> Result<Option<String>, ServerFnError> {
-    if source.is_empty() {
+    let Some(kind) = crate::ssr::kind_filter(source)? else {
         return Ok(None);
-    }
-    let kind = source
-        .parse::<domain::integrations::IntegrationKind>()
-        .map_err(crate::ssr::console_error)?;
+    };
     let status = domain::integrations::status(&state.store, organisation_id, kind)
         .await
         .map_err(crate::ssr::console_error)?;
@@ -197,7 +194,7 @@ pub fn UsersPage() -> impl IntoView {
             <label>"Source "
                 <select name="source" on:change=set(source)>
                     <option value="" selected=true>"All integrations"</option>
-                    {KINDS.iter().map(|k| view! { <option value=*k>{kind_label(k)}</option> }).collect_view()}
+                    {IntegrationKind::ALL.into_iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                 </select>
             </label>
             <label>"Sort "
@@ -275,8 +272,7 @@ pub fn ActiveBadge(active: bool) -> impl IntoView {
 pub fn DeletedBadge(deleted: Deleted) -> impl IntoView {
     let by = deleted
         .by
-        .as_deref()
-        .map_or("a removed integration", kind_label);
+        .map_or("a removed integration", IntegrationKind::label);
     view! {
         <span class="status bad">"Deleted"</span>
         {format!(" by {by} on ")}
@@ -289,7 +285,7 @@ pub struct UserDetailView {
     pub user: UserRow,
     pub attributes: String,
     pub updated: Moment,
-    pub source: Option<String>,
+    pub source: Option<IntegrationKind>,
     pub groups: Vec<(String, String)>,
     pub activity: Vec<ActivityEntry>,
     /// What SCIM writes changed, newest first.
@@ -332,7 +328,7 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         user: detail.summary.into(),
         attributes: detail.attributes,
         updated: Moment::new(detail.updated_at),
-        source: detail.created_by,
+        source: crate::ssr::kind_of(detail.created_by),
         groups: detail.groups,
         activity: activity.into_iter().map(crate::activity::entry).collect(),
         history: history
@@ -379,7 +375,7 @@ pub fn UserPage() -> impl IntoView {
                                         }.into_any(),
                                         None => view! { <ActiveBadge active=d.user.active/> }.into_any(),
                                     }}</dd>
-                                    <dt>"Source"</dt><dd>{d.source.as_deref().map(kind_label).unwrap_or("—")}</dd>
+                                    <dt>"Source"</dt><dd>{d.source.map_or("—", IntegrationKind::label)}</dd>
                                     <dt>"Created"</dt><dd><LocalTime moment=d.user.created.clone()/></dd>
                                     <dt>"Last modified"</dt><dd><LocalTime moment=d.updated.clone()/></dd>
                                     <dt>"Id"</dt><dd><code>{d.user.id.clone()}</code></dd>

@@ -28,6 +28,7 @@ use crate::accounts::Admin;
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
 use crate::factors::SecretKey;
+use crate::integrations::IntegrationKind;
 use crate::store::Store;
 use crate::time;
 
@@ -449,26 +450,23 @@ pub struct Message {
     pub console_path: String,
 }
 
-/// The label of an integration kind in alerts.
-fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "onelogin" => "OneLogin",
-        "okta" => "Okta",
-        "entra" => "Microsoft Entra ID",
-        _ => "The SCIM client",
-    }
-}
-
 impl Message {
-    fn integration(rule: Rule, status: &str, org: &str, kind: &str, text: String, at: i64) -> Self {
+    fn integration(
+        rule: Rule,
+        status: &str,
+        org: &str,
+        kind: IntegrationKind,
+        text: String,
+        at: i64,
+    ) -> Self {
         Self {
             text: format!("{org}: {text}"),
             alert: rule.as_str().into(),
             status: status.into(),
             organisation: org.into(),
-            integration: Some(kind.into()),
+            integration: Some(kind.as_str().into()),
             at: time::rfc3339(at),
-            console_path: format!("/settings/directory-integrations/{kind}"),
+            console_path: kind.path(),
         }
     }
 
@@ -477,12 +475,12 @@ impl Message {
         rule: Rule,
         org: &str,
         audit: &AuditEntry,
-        integration_kind: Option<&str>,
+        integration_kind: Option<IntegrationKind>,
         at: i64,
     ) -> Self {
         let who = &audit.actor;
         let detail = audit.detail.as_deref().unwrap_or_default();
-        let integration = integration_kind.map(kind_label).unwrap_or("an integration");
+        let integration = integration_kind.map_or("an integration", IntegrationKind::label);
         let text = match audit.action {
             "token.created" => format!("{who} created the {integration} provisioning token."),
             "token.reset" => format!(
@@ -498,11 +496,11 @@ impl Message {
             alert: rule.as_str().into(),
             status: "event".into(),
             organisation: org.into(),
-            integration: integration_kind.map(str::to_owned),
+            integration: integration_kind.map(|k| k.as_str().to_owned()),
             at: time::rfc3339(at),
             console_path: match rule {
                 Rule::TokenChanged => integration_kind
-                    .map(|k| format!("/settings/directory-integrations/{k}"))
+                    .map(IntegrationKind::path)
                     .unwrap_or_else(|| "/audit".into()),
                 _ => "/audit".into(),
             },
@@ -563,7 +561,7 @@ pub(crate) struct Check {
 #[derive(Debug, Clone)]
 pub(crate) struct Watched {
     pub id: String,
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub last_sync_at: Option<i64>,
 }
 
@@ -605,7 +603,7 @@ async fn evaluate_organisation(
     let window = i64::try_from(FAILURE_WINDOW.as_millis()).unwrap_or(i64::MAX);
     let mut checks = Vec::new();
     for w in store.watched_integrations(organisation_id).await? {
-        let label = kind_label(&w.kind);
+        let label = w.kind.label();
         let key = |rule: Rule| format!("{}:{}", rule.as_str(), w.id);
         if let Some(RuleSetting {
             threshold: Some(percent),
@@ -621,7 +619,7 @@ async fn evaluate_organisation(
                     Rule::FailureRate,
                     "firing",
                     org,
-                    &w.kind,
+                    w.kind,
                     format!(
                         "{rate} % of {label}'s SCIM requests failed in the last 15 minutes \
                          ({failed} of {total}; the alert is set at {percent} %)."
@@ -632,7 +630,7 @@ async fn evaluate_organisation(
                     Rule::FailureRate,
                     "resolved",
                     org,
-                    &w.kind,
+                    w.kind,
                     format!("{label}'s SCIM failure rate is back under {percent} %."),
                     now,
                 ),
@@ -653,7 +651,7 @@ async fn evaluate_organisation(
                     Rule::NoSync,
                     "firing",
                     org,
-                    &w.kind,
+                    w.kind,
                     format!(
                         "{label} has not synced for more than {hours} h (last sync {}).",
                         time::human_utc(last)
@@ -664,7 +662,7 @@ async fn evaluate_organisation(
                     Rule::NoSync,
                     "resolved",
                     org,
-                    &w.kind,
+                    w.kind,
                     format!("{label} syncs again."),
                     now,
                 ),
@@ -684,12 +682,12 @@ async fn evaluate_organisation(
             checks.push(Check {
                 key: key(Rule::RetiredToken),
                 holds: stale.is_some(),
-                firing: Message::integration(Rule::RetiredToken, "firing", org, &w.kind, text, now),
+                firing: Message::integration(Rule::RetiredToken, "firing", org, w.kind, text, now),
                 resolved: Message::integration(
                     Rule::RetiredToken,
                     "resolved",
                     org,
-                    &w.kind,
+                    w.kind,
                     format!("{label} now sends the new token."),
                     now,
                 ),

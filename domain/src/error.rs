@@ -96,6 +96,12 @@ impl Error {
     }
 }
 
+impl From<model::UnknownValue> for Error {
+    fn from(e: model::UnknownValue) -> Self {
+        Error::Invalid(e.to_string())
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         // PostgreSQL's statement_timeout cancelled the statement: the job's deadline.

@@ -225,6 +225,7 @@ fn router<S: tower_sessions::SessionStore + Clone>(
             |options| app::shell(assets::current_build(&options)),
         ))
         .layer(axum::middleware::from_fn(same_origin_writes))
+        .layer(axum::middleware::from_fn(refused_arguments))
         .layer(sessions)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
@@ -349,6 +350,38 @@ async fn same_origin_writes(req: Request, next: Next) -> Response {
             .into_response();
     }
     next.run(req).await
+}
+
+/// A server function whose arguments do not deserialize (an unknown integration kind, a
+/// page that is not a number) was sent something no console page sends: the client's
+/// mistake, answered 400 with a message an admin can read, where Leptos answers 500.
+async fn refused_arguments(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let server_fn_error = leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(server_fn_error)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Leptos's error encoding: the variant, `|`, its text. Small, as Leptos writes it.
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let refused = ["Args|", "MissingArg|"]
+        .iter()
+        .find_map(|variant| bytes.strip_prefix(variant.as_bytes()));
+    let Some(why) = refused else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    parts.status = StatusCode::BAD_REQUEST;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    // serde quotes names in backticks, which read as noise in the console.
+    let message = format!(
+        "ServerError|This request was not understood: {}",
+        String::from_utf8_lossy(why).replace('`', "")
+    );
+    Response::from_parts(parts, Body::from(message))
 }
 
 /// Collapses repeated slashes in the path before routing: IdPs append `/Users` to a base URL

@@ -153,9 +153,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Token {
             command: TokenCommand::Reset { org, integration },
         }) => {
-            let kind: IntegrationKind = integration
-                .parse()
-                .map_err(|e: domain::Error| e.to_string())?;
+            let kind = integration
+                .parse::<IntegrationKind>()
+                .map_err(|e| e.to_string())?;
             let store = domain::Store::open(&config.database_url, &config.store_options())
                 .await
                 .map_err(|e| e.to_string())?;

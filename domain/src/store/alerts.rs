@@ -81,7 +81,8 @@ pub(super) async fn queue_audited(
     if enabled == 0 || destinations == 0 {
         return Ok(());
     }
-    let message = Message::of_audit(rule, &name, audit, kind.as_deref(), at);
+    let kind = kind.map(|k| k.parse()).transpose()?;
+    let message = Message::of_audit(rule, &name, audit, kind, at);
     if queue(tx, organisation_id, None, &message, at).await? == 0 {
         dropped(&message);
     }
@@ -338,14 +339,15 @@ impl Store {
                 .bind(&organisation_id)
                 .fetch_all(tx)
                 .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|mut r| Watched {
-                        id: r.take(0),
-                        kind: r.take(1),
-                        last_sync_at: r.take(2),
+                rows.into_iter()
+                    .map(|mut r| {
+                        Ok(Watched {
+                            id: r.take(0),
+                            kind: r.take::<String>(1).parse()?,
+                            last_sync_at: r.take(2),
+                        })
                     })
-                    .collect())
+                    .collect()
             })
         })
         .await

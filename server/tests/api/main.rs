@@ -19,6 +19,7 @@ mod groups;
 mod health;
 mod history;
 mod instances;
+mod integration_tabs;
 mod isolation;
 mod replay;
 mod secrets;
