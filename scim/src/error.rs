@@ -1,10 +1,7 @@
 //! The SCIM error response (RFC 7644 §3.12).
 
-use serde::Serialize;
-
 /// The `scimType` keywords of RFC 7644 §3.12 that this service produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
     InvalidFilter,
     TooMany,
@@ -14,6 +11,22 @@ pub enum ScimType {
     InvalidPath,
     NoTarget,
     InvalidValue,
+}
+
+impl ScimType {
+    /// The keyword as RFC 7644 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "invalidFilter",
+            ScimType::TooMany => "tooMany",
+            ScimType::Uniqueness => "uniqueness",
+            ScimType::Mutability => "mutability",
+            ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::InvalidPath => "invalidPath",
+            ScimType::NoTarget => "noTarget",
+            ScimType::InvalidValue => "invalidValue",
+        }
+    }
 }
 
 /// A protocol error: an HTTP status, an optional `scimType` and a human-readable detail.
@@ -79,9 +92,17 @@ impl ScimError {
             "detail": self.detail,
         });
         if let Some(scim_type) = self.scim_type {
-            body["scimType"] = serde_json::to_value(scim_type).unwrap_or_default();
+            body["scimType"] = scim_type.as_str().into();
         }
         body
+    }
+
+    /// "scimType: detail" (or the detail alone), as the activity log keeps it.
+    pub fn summary(&self) -> String {
+        match self.scim_type {
+            Some(kind) => format!("{}: {}", kind.as_str(), self.detail),
+            None => self.detail.clone(),
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use scim::discovery;
 use scim::filter::Resource;
 use scim::list::{list_response, Page, Sort};
 use scim::projection::Projection;
+use scim::user::Meta;
 use scim::ScimError;
 use serde_json::Value;
 
@@ -161,8 +162,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let Some((method, path, body)) = activity else {
         return response;
     };
-    let (response, error) = error_detail(response).await;
-    let (resource_type, resource_id) = affected_resource(&path, &response);
+    let error = response.extensions().get::<Failure>().map(|f| f.0.clone());
+    let (resource_type, resource_id) = match response.extensions().get::<Answered>() {
+        Some(answered) => (Some(answered.kind), Some(answered.id.clone())),
+        None => named_resource(&path),
+    };
     console.activity.record(
         RequestEntry {
             organisation_id,
@@ -309,27 +313,22 @@ async fn refuse_presented_token(
 #[derive(Clone, Default)]
 struct BodySlot(Arc<OnceLock<Bytes>>);
 
-/// The SCIM error of a failed response as "scimType: detail", and the response intact.
-async fn error_detail(response: Response) -> (Response, Option<String>) {
-    if response.status().as_u16() < 400 {
-        return (response, None);
-    }
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let error = serde_json::from_slice::<Value>(&bytes).ok().map(|e| {
-        let detail = e["detail"].as_str().unwrap_or_default();
-        match e["scimType"].as_str() {
-            Some(kind) => format!("{kind}: {detail}"),
-            None => detail.to_owned(),
-        }
-    });
-    (Response::from_parts(parts, bytes.into()), error)
+/// What a failed response said, as the activity log keeps it ("scimType: detail"): put on
+/// the response by [`ApiError`], which made it, so nothing reads the body back.
+#[derive(Clone, Debug)]
+struct Failure(String);
+
+/// The user or group a response carries (one it created, read or changed): put on the
+/// response by [`resource_response`] from the resource's typed `meta`.
+#[derive(Clone, Debug)]
+struct Answered {
+    kind: &'static str,
+    id: String,
 }
 
-/// The user or group a request named in its path, or created (from `Location`).
-fn affected_resource(path: &str, response: &Response) -> (Option<&'static str>, Option<String>) {
+/// The user or group a request names in its path (`/Users/{id}`), for a response that
+/// carries none (a failure, a deletion); the path is the client's, as it sent it.
+fn named_resource(path: &str) -> (Option<&'static str>, Option<String>) {
     let path = path.split('?').next().unwrap_or_default();
     let mut segments = path.split('/').filter(|s| !s.is_empty()).skip(1);
     let kind = match segments.next() {
@@ -337,17 +336,10 @@ fn affected_resource(path: &str, response: &Response) -> (Option<&'static str>, 
         Some("Groups") => "Group",
         _ => return (None, None),
     };
-    let id = match segments.next() {
-        Some(".search") => None,
-        Some(id) => Some(id.to_owned()),
-        None => response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| l.rsplit('/').next())
-            .map(str::to_owned),
-    };
-    (Some(kind), id)
+    match segments.next() {
+        Some(".search") | None => (Some(kind), None),
+        Some(id) => (Some(kind), Some(id.to_owned())),
+    }
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -422,6 +414,7 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = scim_json(status, &error.body());
+        response.extensions_mut().insert(Failure(error.summary()));
         if let Some(secs) = retry_after {
             response
                 .headers_mut()
@@ -459,21 +452,61 @@ fn scim_json(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-/// One resource, projected, with its `ETag` (and `Location` when created).
-fn resource_response(status: StatusCode, mut resource: Value, projection: &Projection) -> Response {
-    let etag = resource["meta"]["version"].as_str().map(str::to_owned);
-    let location = resource["meta"]["location"].as_str().map(str::to_owned);
-    projection.apply(&mut resource);
-    let mut response = scim_json(status, &resource);
+/// A user or group as a response carries it.
+trait Resourceful {
+    /// "User" or "Group", as the activity log names it.
+    const KIND: &'static str;
+    fn meta(&self) -> &Meta;
+    fn body(&self) -> Value;
+}
+
+impl Resourceful for User {
+    const KIND: &'static str = "User";
+
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn body(&self) -> Value {
+        self.resource()
+    }
+}
+
+impl Resourceful for Group {
+    const KIND: &'static str = "Group";
+
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn body(&self) -> Value {
+        self.resource()
+    }
+}
+
+/// One resource, projected, with its `ETag` (and `Location` when created), from its meta.
+fn resource_response<R: Resourceful>(
+    status: StatusCode,
+    resource: &R,
+    projection: &Projection,
+) -> Response {
+    let meta = resource.meta();
+    let mut body = resource.body();
+    projection.apply(&mut body);
+    let mut response = scim_json(status, &body);
     let headers = response.headers_mut();
-    if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+    if let Ok(etag) = HeaderValue::from_str(&meta.etag()) {
         headers.insert(header::ETAG, etag);
     }
     if status == StatusCode::CREATED {
-        if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        if let Ok(location) = HeaderValue::from_str(&meta.location) {
             headers.insert(header::LOCATION, location);
         }
     }
+    response.extensions_mut().insert(Answered {
+        kind: R::KIND,
+        id: meta.id.clone(),
+    });
     response
 }
 
@@ -607,11 +640,8 @@ fn version_of_tag(tag: &str) -> Option<i64> {
     tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
 }
 
-/// Whether a GET's `If-None-Match` names the current version (answer 304).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    let Some(current) = version_of_tag(etag) else {
-        return false;
-    };
+/// Whether a GET's `If-None-Match` names the resource's current version (answer 304).
+fn not_modified(headers: &HeaderMap, meta: &Meta) -> bool {
     headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -619,15 +649,20 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
             v.trim() == "*"
                 || v.split(',')
                     .filter_map(version_of_tag)
-                    .any(|t| t == current)
+                    .any(|t| t == meta.version)
         })
 }
 
-fn not_modified_response(etag: &str) -> Response {
+/// 304 for a resource, with its `ETag`.
+fn not_modified_response<R: Resourceful>(resource: &R) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
-    if let Ok(v) = HeaderValue::from_str(etag) {
+    if let Ok(v) = HeaderValue::from_str(&resource.meta().etag()) {
         response.headers_mut().insert(header::ETAG, v);
     }
+    response.extensions_mut().insert(Answered {
+        kind: R::KIND,
+        id: resource.meta().id.clone(),
+    });
     response
 }
 
@@ -668,11 +703,7 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
     let user = provisioning::create_user(&state.console.store, &owner, base(&state), &body).await?;
-    Ok(resource_response(
-        StatusCode::CREATED,
-        user.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::CREATED, &user, &projection))
 }
 
 async fn get_user(
@@ -691,14 +722,10 @@ async fn get_user(
         !projection.omits("groups"),
     )
     .await?;
-    if not_modified(&headers, &user.meta.etag()) {
-        return Ok(not_modified_response(&user.meta.etag()));
+    if not_modified(&headers, &user.meta) {
+        return Ok(not_modified_response(&user));
     }
-    Ok(resource_response(
-        StatusCode::OK,
-        user.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::OK, &user, &projection))
 }
 
 async fn replace_user(
@@ -718,11 +745,7 @@ async fn replace_user(
         &body,
     )
     .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        user.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::OK, &user, &projection))
 }
 
 async fn patch_user(
@@ -742,11 +765,7 @@ async fn patch_user(
         &body,
     )
     .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        user.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::OK, &user, &projection))
 }
 
 async fn delete_user(
@@ -801,11 +820,7 @@ async fn create_group(
         !projection.omits("members"),
     )
     .await?;
-    Ok(resource_response(
-        StatusCode::CREATED,
-        group.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::CREATED, &group, &projection))
 }
 
 async fn get_group(
@@ -824,14 +839,10 @@ async fn get_group(
         !projection.omits("members"),
     )
     .await?;
-    if not_modified(&headers, &group.meta.etag()) {
-        return Ok(not_modified_response(&group.meta.etag()));
+    if not_modified(&headers, &group.meta) {
+        return Ok(not_modified_response(&group));
     }
-    Ok(resource_response(
-        StatusCode::OK,
-        group.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::OK, &group, &projection))
 }
 
 async fn replace_group(
@@ -851,11 +862,7 @@ async fn replace_group(
         &body,
     )
     .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        group.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::OK, &group, &projection))
 }
 
 /// Group PATCH answers `200` with the group; members are included unless excluded, so an
@@ -877,11 +884,7 @@ async fn patch_group(
         &body,
     )
     .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        group.resource(),
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::OK, &group, &projection))
 }
 
 async fn delete_group(
@@ -1121,7 +1124,14 @@ mod tests {
             header::IF_NONE_MATCH,
             HeaderValue::from_static("W/\"1\", W/\"2\""),
         );
-        assert!(not_modified(&h, "W/\"2\""));
-        assert!(!not_modified(&h, "W/\"3\""));
+        let meta = |version| Meta {
+            id: "u".into(),
+            created: String::new(),
+            last_modified: String::new(),
+            location: String::new(),
+            version,
+        };
+        assert!(not_modified(&h, &meta(2)));
+        assert!(!not_modified(&h, &meta(3)));
     }
 }

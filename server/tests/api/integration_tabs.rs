@@ -70,7 +70,10 @@ async fn every_kind_has_its_tab_route_and_label() {
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(
-        refused.body.to_string().contains("unknown variant azure, expected one of onelogin"),
+        refused
+            .body
+            .to_string()
+            .contains("unknown variant azure, expected one of onelogin"),
         "{}",
         refused.body
     );
