@@ -3,10 +3,9 @@
 //! identity provider deleted (see `deleted_users` in the schema), which SCIM no longer sees.
 //! Read-only; the identity providers own the data and change it over SCIM.
 
-use scim::filter::{parse_filter, Condition, Resource};
+use scim::filter::{Attr, Condition, ElementCondition, Field, Op, Operand, Resource};
 use scim::list::{Page, Sort};
-use scim::user::UserDoc;
-use serde_json::Value;
+use scim::user::{fold_case, UserDoc};
 
 use crate::error::{Error, Result};
 use crate::store::{DeletedGroupRow, DeletedQuery, DeletedUserRow, ListQuery, Store, Table};
@@ -63,34 +62,41 @@ pub struct Browse<'a> {
     pub page: Page,
 }
 
-/// The console's search as a SCIM filter: the same parser, SQL and indexes as the API. The
-/// search text becomes a JSON string, which is exactly a SCIM comparison value.
-fn console_filter(
-    resource: Resource,
-    search: &str,
-    active: Option<bool>,
-) -> Result<Option<Condition>> {
+/// The console's search as the condition a SCIM filter compiles to, so it runs on the same
+/// SQL and indexes as the API's filters: the search text, case-folded as filters compare,
+/// in any of the names and emails (users) or the display name (groups).
+fn console_filter(resource: Resource, search: &str, active: Option<bool>) -> Option<Condition> {
     let mut parts = Vec::new();
     let search = search.trim();
     if !search.is_empty() {
-        let q = Value::String(search.to_owned()).to_string();
+        let text = || Operand::Str(fold_case(search));
+        let contains = |attr: Attr| Condition::Compare(attr, Op::Co, text());
         parts.push(match resource {
-            Resource::User => format!(
-                "(userName co {q} or displayName co {q} or emails.value co {q} \
-                 or name.givenName co {q} or name.familyName co {q})"
-            ),
-            Resource::Group => format!("displayName co {q}"),
+            Resource::User => Condition::Or(vec![
+                contains(Attr::UserName),
+                contains(Attr::DisplayName),
+                Condition::AnyElement(
+                    "emails",
+                    ElementCondition::Compare(Field::Value, Op::Co, text()),
+                ),
+                contains(Attr::Value("name.givenName".into())),
+                contains(Attr::Value("name.familyName".into())),
+            ]),
+            Resource::Group => contains(Attr::DisplayName),
         });
     }
     if let Some(active) = active {
-        parts.push(format!("active eq {active}"));
+        parts.push(Condition::Compare(
+            Attr::Active,
+            Op::Eq,
+            Operand::Bool(active),
+        ));
     }
-    if parts.is_empty() {
-        return Ok(None);
+    match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(Condition::And(parts)),
     }
-    parse_filter(resource, &parts.join(" and "))
-        .map(Some)
-        .map_err(Error::Scim)
 }
 
 fn query(browse: &Browse<'_>, filter: Option<Condition>) -> ListQuery {
@@ -121,7 +127,7 @@ pub async fn browse_users(
             .collect::<Result<_>>()?;
         return Ok((total, users));
     }
-    let filter = console_filter(Resource::User, browse.search, browse.active)?;
+    let filter = console_filter(Resource::User, browse.search, browse.active);
     let listed = store
         .list_users(organisation_id, query(browse, filter), false)
         .await?;
@@ -287,7 +293,7 @@ pub async fn browse_groups(
             .await?;
         return Ok((total, rows.iter().map(GroupSummary::of_deleted).collect()));
     }
-    let filter = console_filter(Resource::Group, browse.search, None)?;
+    let filter = console_filter(Resource::Group, browse.search, None);
     let listed = store
         .list_groups(organisation_id, query(browse, filter), false)
         .await?;
@@ -402,4 +408,63 @@ async fn deleted_group_detail(
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scim::filter::parse_filter;
+
+    /// The console's search is what the API's filter of the same meaning compiles to.
+    #[test]
+    fn the_search_is_the_condition_of_its_scim_filter() {
+        let cases = [
+            (
+                Resource::User,
+                "Ada \"L\"",
+                Some(false),
+                r#"(userName co "Ada \"L\"" or displayName co "Ada \"L\"" or emails.value co "Ada \"L\"" or name.givenName co "Ada \"L\"" or name.familyName co "Ada \"L\"") and active eq false"#,
+            ),
+            (
+                Resource::User,
+                "ADA",
+                None,
+                r#"userName co "ADA" or displayName co "ADA" or emails.value co "ADA" or name.givenName co "ADA" or name.familyName co "ADA""#,
+            ),
+            (Resource::User, "  ", Some(true), "active eq true"),
+            (Resource::Group, "Sales", None, r#"displayName co "Sales""#),
+        ];
+        for (resource, search, active, filter) in cases {
+            let parsed = parse_filter(resource, filter).unwrap();
+            assert_eq!(
+                sql_of(console_filter(resource, search, active)),
+                sql_of(Some(parsed)),
+                "{filter}"
+            );
+        }
+        assert_eq!(console_filter(Resource::Group, "", None), None);
+    }
+
+    /// A condition with its nested ands and ors flattened, which is how SQL reads them.
+    fn sql_of(condition: Option<Condition>) -> Option<Condition> {
+        fn flat(c: Condition) -> Condition {
+            match c {
+                Condition::And(parts) => Condition::And(merge(parts, true)),
+                Condition::Or(parts) => Condition::Or(merge(parts, false)),
+                other => other,
+            }
+        }
+        fn merge(parts: Vec<Condition>, and: bool) -> Vec<Condition> {
+            parts
+                .into_iter()
+                .map(flat)
+                .flat_map(|p| match p {
+                    Condition::And(inner) if and => inner,
+                    Condition::Or(inner) if !and => inner,
+                    other => vec![other],
+                })
+                .collect()
+        }
+        condition.map(flat)
+    }
 }
