@@ -145,7 +145,7 @@ pub async fn start_passkey_registration(
         .await?
         .insert(REGISTRATION, registration)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(crate::ssr::session_error)?;
     Ok(challenge)
 }
 

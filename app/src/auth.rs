@@ -52,7 +52,10 @@ pub async fn login(email: String, password: String) -> Result<LoginStep, ServerF
     .map_err(console_error)?;
     let session = session().await?;
     // A new id at login, so a session id planted before login is worthless.
-    session.cycle_id().await.map_err(session_error)?;
+    session
+        .cycle_id()
+        .await
+        .map_err(crate::ssr::session_error)?;
     if admin.second_factor {
         let pending = Pending {
             admin_id: admin.id,
@@ -62,7 +65,7 @@ pub async fn login(email: String, password: String) -> Result<LoginStep, ServerF
         session
             .insert(PENDING, pending)
             .await
-            .map_err(session_error)?;
+            .map_err(crate::ssr::session_error)?;
         return Ok(LoginStep::SecondFactor);
     }
     start_session(&session, &admin.id).await?;
@@ -94,7 +97,7 @@ pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
         session
             .remove::<Pending>(PENDING)
             .await
-            .map_err(session_error)?;
+            .map_err(crate::ssr::session_error)?;
         return Err(start_over());
     }
     let admin = domain::accounts::admin(&state.store, &pending.admin_id)
@@ -106,8 +109,11 @@ pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
             session
                 .remove::<Pending>(PENDING)
                 .await
-                .map_err(session_error)?;
-            session.cycle_id().await.map_err(session_error)?;
+                .map_err(crate::ssr::session_error)?;
+            session
+                .cycle_id()
+                .await
+                .map_err(crate::ssr::session_error)?;
             start_session(&session, &admin.id).await?;
             let how = match proof {
                 domain::factors::Proof::Totp => "with an authenticator app",
@@ -124,7 +130,7 @@ pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
             session
                 .insert(PENDING, pending)
                 .await
-                .map_err(session_error)?;
+                .map_err(crate::ssr::session_error)?;
             Err(console_error(domain::Error::Invalid(
                 "That code is not right.".into(),
             )))
@@ -181,7 +187,7 @@ pub async fn start_passkey_login(
     session
         .insert(PASSKEY_LOGIN, (admin.id, authentication))
         .await
-        .map_err(session_error)?;
+        .map_err(crate::ssr::session_error)?;
     Ok(challenge)
 }
 
@@ -211,8 +217,11 @@ pub async fn finish_passkey_login(
     session
         .remove::<Pending>(PENDING)
         .await
-        .map_err(session_error)?;
-    session.cycle_id().await.map_err(session_error)?;
+        .map_err(crate::ssr::session_error)?;
+    session
+        .cycle_id()
+        .await
+        .map_err(crate::ssr::session_error)?;
     start_session(&session, &admin.id).await?;
     domain::accounts::record_login(&state.store, &admin, "with a passkey")
         .await
@@ -228,18 +237,13 @@ async fn start_session(
     session
         .insert(crate::ssr::ADMIN_ID, admin_id)
         .await
-        .map_err(session_error)?;
+        .map_err(crate::ssr::session_error)?;
     session
         .insert(domain::sessions::INFO, crate::ssr::new_session_info())
         .await
-        .map_err(session_error)?;
+        .map_err(crate::ssr::session_error)?;
     tracing::info!(admin = %admin_id, "admin logged in");
     Ok(())
-}
-
-#[cfg(feature = "ssr")]
-fn session_error(e: tower_sessions::session::Error) -> ServerFnError {
-    ServerFnError::new(e.to_string())
 }
 
 /// Confirms the logged-in admin's password, and a code of their second factor if they have
@@ -294,7 +298,7 @@ pub async fn start_passkey_step_up(
         .await?
         .insert(PASSKEY_STEP_UP, authentication)
         .await
-        .map_err(session_error)?;
+        .map_err(crate::ssr::session_error)?;
     Ok(challenge)
 }
 
@@ -396,7 +400,7 @@ async fn stepped_up(
             },
         )
         .await
-        .map_err(session_error)?;
+        .map_err(crate::ssr::session_error)?;
     domain::accounts::record_step_up(&state.store, admin)
         .await
         .map_err(crate::ssr::console_error)
@@ -405,10 +409,7 @@ async fn stepped_up(
 #[server]
 pub async fn logout() -> Result<(), ServerFnError> {
     let session = crate::ssr::session().await?;
-    session
-        .flush()
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    session.flush().await.map_err(crate::ssr::session_error)?;
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -251,13 +251,31 @@ pub fn invalid(message: impl Into<String>) -> ServerFnError {
     console_error(Error::Invalid(message.into()))
 }
 
+/// What an admin reads of a failure inside the server; the details go to the log only.
+const INTERNAL: &str = "Something went wrong on the server. Try again in a moment.";
+
+/// A failure outside the domain (the session store): logged with `what`, answered 500 with
+/// the generic message, never with its text.
+pub fn internal_error(what: &str, e: &dyn std::fmt::Display) -> ServerFnError {
+    tracing::error!(error = %e, "{what}");
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    ServerFnError::new(INTERNAL)
+}
+
+/// A failure of the admin session store (see [`internal_error`]).
+pub fn session_error(e: tower_sessions::session::Error) -> ServerFnError {
+    internal_error("the admin session could not be read or written", &e)
+}
+
 /// Turns a domain error into what the admin reads. Internal failures are logged and shown
 /// as a generic message, never with their details.
 pub fn console_error(e: Error) -> ServerFnError {
     let status = match &e {
         Error::InvalidCredentials => http::StatusCode::UNAUTHORIZED,
         Error::TooManyAttempts(_) => http::StatusCode::TOO_MANY_REQUESTS,
-        Error::Conflict(_) => http::StatusCode::CONFLICT,
+        Error::Conflict { .. } | Error::Refused(_) => http::StatusCode::CONFLICT,
         Error::NotFound => http::StatusCode::NOT_FOUND,
         Error::Forbidden(_) | Error::StepUpRequired => http::StatusCode::FORBIDDEN,
         Error::Invalid(_) | Error::Scim(_) | Error::PreconditionFailed => {
@@ -282,7 +300,8 @@ pub fn console_error(e: Error) -> ServerFnError {
             "Too many failed attempts. Try again in {} seconds.",
             retry_after_secs(wait)
         ),
-        Error::Conflict(m) | Error::Invalid(m) | Error::Forbidden(m) => m,
+        ref e @ Error::Conflict { .. } => e.to_string(),
+        Error::Refused(m) | Error::Invalid(m) | Error::Forbidden(m) => m,
         Error::StepUpRequired => crate::STEP_UP.to_owned(),
         Error::NotFound => "Not found.".to_owned(),
         Error::Scim(e) => e.detail,
@@ -294,9 +313,7 @@ pub fn console_error(e: Error) -> ServerFnError {
             "The service is busy. Try again in {} seconds.",
             retry_after_secs(wait)
         ),
-        Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => {
-            "Something went wrong on the server. Try again in a moment.".to_owned()
-        }
+        Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => INTERNAL.to_owned(),
     };
     ServerFnError::new(message)
 }

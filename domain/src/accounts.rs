@@ -420,7 +420,10 @@ mod tests {
         assert_eq!(org2.id, org.id);
         assert!(matches!(
             create_admin(&store, "Other", "ADA@example.com", "correct horse battery").await,
-            Err(Error::Conflict(_))
+            Err(Error::Conflict {
+                attribute: "email",
+                ..
+            })
         ));
         assert!(matches!(
             create_admin(&store, "Acme", "c@example.com", "short").await,

@@ -12,9 +12,17 @@ pub enum Error {
     Scim(#[from] ScimError),
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule was broken; the text says which.
+    /// A value that must be unique is taken: which attribute (`userName`, `email`), and
+    /// the value.
+    #[error("{attribute} {value:?} is already taken")]
+    Conflict {
+        attribute: &'static str,
+        value: String,
+    },
+    /// The request cannot be done as things stand (a token exists already, a limit is
+    /// reached); the text says why and what to do.
     #[error("{0}")]
-    Conflict(String),
+    Refused(String),
     /// An If-Match version did not match the stored one.
     #[error("the resource has changed")]
     PreconditionFailed,

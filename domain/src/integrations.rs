@@ -167,7 +167,7 @@ pub async fn stale_token(
         .filter(|stale| stale.after(last_sync_at)))
 }
 
-/// Creates the integration's first token. `Conflict` if it already has one: replacing a
+/// Creates the integration's first token. `Refused` if it already has one: replacing a
 /// token is a reset, which the admin must ask for explicitly.
 pub async fn create_token(
     store: &Store,
@@ -178,7 +178,7 @@ pub async fn create_token(
     let (token, stored) = store_new_token(store, organisation_id, kind, actor, true).await?;
     match stored {
         Some(_) => Ok(token),
-        None => Err(Error::Conflict(
+        None => Err(Error::Refused(
             "a provisioning token already exists; reset it to get a new one".into(),
         )),
     }

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use domain::integrations::{Actor, IntegrationKind};
 use server::telemetry::{self, LogFormat};
@@ -93,27 +94,25 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            // `:#` adds each cause after its context.
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::from_env()?;
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         None => serve(&config).await,
         Some(Command::Admin {
             command: AdminCommand::Create { org, email },
         }) => {
             let password = read_password()?;
-            let store = domain::Store::open(&config.database_url, &config.store_options())
-                .await
-                .map_err(|e| e.to_string())?;
-            let (org, admin) = domain::accounts::create_admin(&store, &org, &email, &password)
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = domain::Store::open(&config.database_url, &config.store_options()).await?;
+            let (org, admin) =
+                domain::accounts::create_admin(&store, &org, &email, &password).await?;
             println!(
                 "Created admin {} in organisation {}.",
                 admin.email, org.name
@@ -123,12 +122,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Admin {
             command: AdminCommand::Unlock { email },
         }) => {
-            let store = domain::Store::open(&config.database_url, &config.store_options())
-                .await
-                .map_err(|e| e.to_string())?;
-            let forgotten = domain::accounts::unlock(&store, &email)
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = domain::Store::open(&config.database_url, &config.store_options()).await?;
+            let forgotten = domain::accounts::unlock(&store, &email).await?;
             println!(
                 "Unlocked {}: {forgotten} count(s) of failed logins forgotten.",
                 email.trim()
@@ -138,12 +133,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Admin {
             command: AdminCommand::ResetFactors { email },
         }) => {
-            let store = domain::Store::open(&config.database_url, &config.store_options())
-                .await
-                .map_err(|e| e.to_string())?;
-            let removed = domain::factors::reset(&store, &email)
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = domain::Store::open(&config.database_url, &config.store_options()).await?;
+            let removed = domain::factors::reset(&store, &email).await?;
             println!(
                 "Removed {removed} second factor(s) of {}; they log in with their password alone.",
                 email.trim()
@@ -153,53 +144,47 @@ async fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Token {
             command: TokenCommand::Reset { org, integration },
         }) => {
-            let kind = integration
-                .parse::<IntegrationKind>()
-                .map_err(|e| e.to_string())?;
-            let store = domain::Store::open(&config.database_url, &config.store_options())
-                .await
-                .map_err(|e| e.to_string())?;
+            let kind = integration.parse::<IntegrationKind>()?;
+            let store = domain::Store::open(&config.database_url, &config.store_options()).await?;
             let organisation = store
                 .organisation_by_name(org.trim())
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no organisation is named {org:?}"))?;
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no organisation is named {org:?}"))?;
             let token =
                 domain::integrations::reset_token(&store, &organisation.id, kind, &Actor::Operator)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", token.expose()).map_err(|e| e.to_string())?;
+            writeln!(out, "{}", token.expose())?;
             Ok(())
         }
     }
 }
 
 /// The password from standard input, without its line ending.
-fn read_password() -> Result<String, String> {
+fn read_password() -> anyhow::Result<String> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!("Password (input is shown; end with Enter): ");
         let mut line = String::new();
-        stdin.read_line(&mut line).map_err(|e| e.to_string())?;
+        stdin.read_line(&mut line)?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     let mut all = String::new();
     stdin
         .read_to_string(&mut all)
-        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        .context("cannot read the password from standard input")?;
     let password = all.strip_suffix('\n').unwrap_or(&all);
     let password = password.strip_suffix('\r').unwrap_or(password);
     if password.is_empty() {
-        return Err("no password on standard input".into());
+        anyhow::bail!("no password on standard input");
     }
     Ok(password.to_owned())
 }
 
-async fn serve(config: &Config) -> Result<(), String> {
+async fn serve(config: &Config) -> anyhow::Result<()> {
     // Before the store opens, so that its gauges register with the recorder.
-    let metrics = telemetry::install_metrics()?;
-    let app = App::build(config).await.map_err(|e| e.to_string())?;
+    let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
+    let app = App::build(config).await?;
     let listener = bind(config.site_addr).await?;
     let (metrics, upkeep) = telemetry::metrics_router(metrics);
     let (router, metrics_server) = match config.metrics_addr {
@@ -242,10 +227,10 @@ async fn serve(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, String> {
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 async fn shutdown_signal() {

@@ -376,7 +376,8 @@ impl IntoResponse for ApiError {
         let error = match self.0 {
             Error::Scim(e) => e,
             Error::NotFound => ScimError::not_found("resource not found"),
-            Error::Conflict(detail) => ScimError::uniqueness(detail),
+            e @ Error::Conflict { .. } => ScimError::uniqueness(e.to_string()),
+            Error::Refused(detail) => ScimError::new(409, None, detail),
             Error::PreconditionFailed => ScimError::new(
                 412,
                 None,

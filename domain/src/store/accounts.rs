@@ -113,10 +113,10 @@ impl Store {
                 match inserted {
                     Ok(_) => {}
                     Err(e) if e.is_unique_violation() => {
-                        return Err(Error::Conflict(format!(
-                            "an admin with the email {} already exists",
-                            admin.email
-                        )))
+                        return Err(Error::Conflict {
+                            attribute: "email",
+                            value: admin.email.clone(),
+                        })
                     }
                     Err(e) => return Err(e),
                 }

@@ -122,7 +122,7 @@ impl Store {
         .await
     }
 
-    /// Adds a destination (`Conflict` past [`MAX_DESTINATIONS`]) and records `audit`.
+    /// Adds a destination (`Refused` past [`MAX_DESTINATIONS`]) and records `audit`.
     pub(crate) async fn insert_alert_destination(
         &self,
         organisation_id: &str,
@@ -143,7 +143,7 @@ impl Store {
                         .fetch_scalar(tx)
                         .await?;
                 if count >= MAX_DESTINATIONS as i64 {
-                    return Err(Error::Conflict(format!(
+                    return Err(Error::Refused(format!(
                         "An organisation may have at most {MAX_DESTINATIONS} alert destinations; \
                          remove one first."
                     )));
@@ -271,7 +271,7 @@ impl Store {
     }
 
     /// Queues a test alert to one of the admin's organisation's destinations and records
-    /// `audit`; `NotFound` for a destination of no such id there, `Busy` when the
+    /// `audit`; `NotFound` for a destination of no such id there, `Refused` when the
     /// organisation has too many alerts waiting.
     pub(crate) async fn queue_test_alert(
         &self,
@@ -298,7 +298,7 @@ impl Store {
                 let shown = exists.ok_or(Error::NotFound)?;
                 let now = crate::time::now_ms();
                 if queue(tx, &organisation_id, Some(&destination_id), &message, now).await? == 0 {
-                    return Err(Error::Conflict(format!(
+                    return Err(Error::Refused(format!(
                         "{MAX_QUEUED} alerts are waiting to be sent already; try again when they are."
                     )));
                 }

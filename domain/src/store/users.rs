@@ -134,10 +134,10 @@ impl Written {
     fn taken(&self, written: Result<u64>) -> Result<()> {
         match written {
             Ok(_) => Ok(()),
-            Err(e) if e.is_unique_violation() => Err(Error::Conflict(format!(
-                "userName {:?} is already taken",
-                self.columns.user_name
-            ))),
+            Err(e) if e.is_unique_violation() => Err(Error::Conflict {
+                attribute: "userName",
+                value: self.columns.user_name.clone(),
+            }),
             Err(e) => Err(e),
         }
     }

@@ -424,7 +424,7 @@ async fn destinations_are_limited_and_private_to_their_organisation() {
         add(n).await.unwrap();
     }
     let refused = add(99).await.unwrap_err();
-    assert!(matches!(refused, domain::Error::Conflict(_)), "{refused:?}");
+    assert!(matches!(refused, domain::Error::Refused(_)), "{refused:?}");
     // Without ALERT_ALLOW_PRIVATE_WEBHOOKS, no plain HTTP, no private address.
     for url in [
         "http://hooks.example.com/x",

@@ -86,7 +86,7 @@ async fn create_refuses_to_replace_an_existing_token_and_both_are_audited() {
         &Actor::Operator,
     )
     .await;
-    assert!(matches!(again, Err(domain::Error::Conflict(_))));
+    assert!(matches!(again, Err(domain::Error::Refused(_))));
     // The original token still works.
     assert_eq!(
         s.scim(Method::GET, "/Users", None).await.status,
