@@ -4,6 +4,7 @@
 //! SCIM error response.
 
 use axum::body::Bytes;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -37,24 +38,8 @@ const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchReques
 
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route(
-            "/Users/{id}",
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user),
-        )
-        .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/.search", post(search_groups))
-        .route(
-            "/Groups/{id}",
-            get(get_group)
-                .put(replace_group)
-                .patch(patch_group)
-                .delete(delete_group),
-        )
+        .merge(resource_routes::<User>("/Users"))
+        .merge(resource_routes::<Group>("/Groups"))
         .route("/.search", post(search_all))
         .fallback(|| async { ApiError::from(ScimError::not_found("no such SCIM endpoint")) })
         .method_not_allowed_fallback(|| async {
@@ -74,6 +59,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
         .merge(protected)
+}
+
+/// The endpoints of one resource type under `path`.
+fn resource_routes<R: ScimResource>(path: &str) -> Router<AppState> {
+    Router::new()
+        .route(path, get(list::<R>).post(create::<R>))
+        .route(&format!("{path}/.search"), post(search::<R>))
+        .route(
+            &format!("{path}/{{id}}"),
+            get(get_one::<R>)
+                .put(replace::<R>)
+                .patch(patch::<R>)
+                .delete(delete::<R>),
+        )
 }
 
 /// Resolves the bearer token to its organisation and integration, records a successful
@@ -671,43 +670,203 @@ fn base(state: &AppState) -> &str {
     state.console.scim_base_url.trim_end_matches('/')
 }
 
-// --- Users ---------------------------------------------------------------------------------
+// --- Users and groups ----------------------------------------------------------------------
 
-async fn list_users(
+/// What a SCIM request works on: the store, the token's owner, and the base URL resources'
+/// locations start with.
+struct Scope<'a> {
+    store: &'a domain::Store,
+    owner: &'a TokenOwner,
+    base_url: &'a str,
+}
+
+impl<'a> Scope<'a> {
+    fn of(state: &'a AppState, owner: &'a TokenOwner) -> Self {
+        Self {
+            store: &state.console.store,
+            owner,
+            base_url: base(state),
+        }
+    }
+}
+
+/// Users and groups, as the API serves both the same way; what differs is behind this.
+trait ScimResource: Resourceful + Sized + Send + Sync + 'static {
+    /// Which attributes filters and sorting may name.
+    const RESOURCE: Resource;
+    /// The attribute listing the related resources (a user's groups, a group's members),
+    /// loaded only when the answer shows it.
+    const RELATED: &'static str;
+
+    fn create(
+        scope: &Scope<'_>,
+        body: &Value,
+        with_related: bool,
+    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
+    fn get(
+        scope: &Scope<'_>,
+        id: &str,
+        with_related: bool,
+    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
+    fn list(
+        scope: &Scope<'_>,
+        request: &ListRequest<'_>,
+        with_related: bool,
+    ) -> impl Future<Output = domain::error::Result<(u64, Vec<Self>)>> + Send;
+    fn replace(
+        scope: &Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
+    fn patch(
+        scope: &Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
+    fn delete(
+        store: &domain::Store,
+        owner: &TokenOwner,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> impl Future<Output = domain::error::Result<()>> + Send;
+}
+
+impl ScimResource for User {
+    const RESOURCE: Resource = Resource::User;
+    const RELATED: &'static str = "groups";
+
+    /// A new user is in no group: there is nothing related to load.
+    async fn create(s: &Scope<'_>, body: &Value, _: bool) -> domain::error::Result<Self> {
+        provisioning::create_user(s.store, s.owner, s.base_url, body).await
+    }
+
+    async fn get(s: &Scope<'_>, id: &str, with_related: bool) -> domain::error::Result<Self> {
+        provisioning::get_user(s.store, s.owner, s.base_url, id, with_related).await
+    }
+
+    async fn list(
+        s: &Scope<'_>,
+        request: &ListRequest<'_>,
+        with_related: bool,
+    ) -> domain::error::Result<(u64, Vec<Self>)> {
+        provisioning::list_users(s.store, s.owner, s.base_url, request, with_related).await
+    }
+
+    async fn replace(
+        s: &Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> domain::error::Result<Self> {
+        provisioning::replace_user(s.store, s.owner, s.base_url, change, body).await
+    }
+
+    async fn patch(
+        s: &Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> domain::error::Result<Self> {
+        provisioning::patch_user(s.store, s.owner, s.base_url, change, body).await
+    }
+
+    async fn delete(
+        store: &domain::Store,
+        owner: &TokenOwner,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> domain::error::Result<()> {
+        provisioning::delete_user(store, owner, id, if_match).await
+    }
+}
+
+/// A group PATCH answers `200` with the group; members are included unless excluded, so an
+/// IdP patching a large group should ask for `excludedAttributes=members`.
+impl ScimResource for Group {
+    const RESOURCE: Resource = Resource::Group;
+    const RELATED: &'static str = "members";
+
+    async fn create(
+        s: &Scope<'_>,
+        body: &Value,
+        with_related: bool,
+    ) -> domain::error::Result<Self> {
+        groups::create_group(s.store, s.owner, s.base_url, body, with_related).await
+    }
+
+    async fn get(s: &Scope<'_>, id: &str, with_related: bool) -> domain::error::Result<Self> {
+        groups::get_group(s.store, s.owner, s.base_url, id, with_related).await
+    }
+
+    async fn list(
+        s: &Scope<'_>,
+        request: &ListRequest<'_>,
+        with_related: bool,
+    ) -> domain::error::Result<(u64, Vec<Self>)> {
+        groups::list_groups(s.store, s.owner, s.base_url, request, with_related).await
+    }
+
+    async fn replace(
+        s: &Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> domain::error::Result<Self> {
+        groups::replace_group(s.store, s.owner, s.base_url, change, body).await
+    }
+
+    async fn patch(
+        s: &Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> domain::error::Result<Self> {
+        groups::patch_group(s.store, s.owner, s.base_url, change, body).await
+    }
+
+    async fn delete(
+        store: &domain::Store,
+        owner: &TokenOwner,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> domain::error::Result<()> {
+        groups::delete_group(store, owner, id, if_match).await
+    }
+}
+
+/// `GET /Users`, `GET /Groups`.
+async fn list<R: ScimResource>(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let request = params.list(Resource::User)?;
-    let (total, users) = provisioning::list_users(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &request,
-        !projection.omits("groups"),
-    )
-    .await?;
+    let request = params.list(R::RESOURCE)?;
+    let scope = Scope::of(&state, &owner);
+    let (total, found) = R::list(&scope, &request, !projection.omits(R::RELATED)).await?;
     Ok(list_json(
         total,
         request.page,
-        users.iter().map(User::resource).collect(),
+        found.iter().map(R::body).collect(),
         &projection,
     ))
 }
 
-async fn create_user(
+/// `POST /Users`, `POST /Groups`.
+async fn create<R: ScimResource>(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     params: Params,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let user = provisioning::create_user(&state.console.store, &owner, base(&state), &body).await?;
-    Ok(resource_response(StatusCode::CREATED, &user, &projection))
+    let scope = Scope::of(&state, &owner);
+    let created = R::create(&scope, &body, !projection.omits(R::RELATED)).await?;
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &created,
+        &projection,
+    ))
 }
 
-async fn get_user(
+/// `GET /Users/{id}`, `GET /Groups/{id}`; `304` when `If-None-Match` names its version.
+async fn get_one<R: ScimResource>(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
@@ -715,21 +874,16 @@ async fn get_user(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let user = provisioning::get_user(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &id,
-        !projection.omits("groups"),
-    )
-    .await?;
-    if not_modified(&headers, &user.meta) {
-        return Ok(not_modified_response(&user));
+    let scope = Scope::of(&state, &owner);
+    let found = R::get(&scope, &id, !projection.omits(R::RELATED)).await?;
+    if not_modified(&headers, found.meta()) {
+        return Ok(not_modified_response(&found));
     }
-    Ok(resource_response(StatusCode::OK, &user, &projection))
+    Ok(resource_response(StatusCode::OK, &found, &projection))
 }
 
-async fn replace_user(
+/// `PUT /Users/{id}`, `PUT /Groups/{id}`.
+async fn replace<R: ScimResource>(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
@@ -738,18 +892,14 @@ async fn replace_user(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let user = provisioning::replace_user(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &if_match.change(&id, !projection.omits("groups")),
-        &body,
-    )
-    .await?;
-    Ok(resource_response(StatusCode::OK, &user, &projection))
+    let scope = Scope::of(&state, &owner);
+    let change = if_match.change(&id, !projection.omits(R::RELATED));
+    let replaced = R::replace(&scope, &change, &body).await?;
+    Ok(resource_response(StatusCode::OK, &replaced, &projection))
 }
 
-async fn patch_user(
+/// `PATCH /Users/{id}`, `PATCH /Groups/{id}`.
+async fn patch<R: ScimResource>(
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
@@ -758,18 +908,14 @@ async fn patch_user(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let user = provisioning::patch_user(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &if_match.change(&id, !projection.omits("groups")),
-        &body,
-    )
-    .await?;
-    Ok(resource_response(StatusCode::OK, &user, &projection))
+    let scope = Scope::of(&state, &owner);
+    let change = if_match.change(&id, !projection.omits(R::RELATED));
+    let patched = R::patch(&scope, &change, &body).await?;
+    Ok(resource_response(StatusCode::OK, &patched, &projection))
 }
 
-async fn delete_user(
+/// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.
+async fn delete<R: ScimResource>(
     State(state): State<AppState>,
     Extension(credential): Extension<Credential>,
     Path(id): Path<String>,
@@ -777,125 +923,7 @@ async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     // What the console keeps is the integration's setting as it is now, not as cached.
     let owner = domain::integrations::current_owner(&state.console.store, &credential).await?;
-    provisioning::delete_user(&state.console.store, &owner, &id, if_match.versions()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-// --- Groups --------------------------------------------------------------------------------
-
-async fn list_groups(
-    State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
-    params: Params,
-) -> Result<Response, ApiError> {
-    let projection = params.projection()?;
-    let request = params.list(Resource::Group)?;
-    let (total, found) = groups::list_groups(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &request,
-        !projection.omits("members"),
-    )
-    .await?;
-    Ok(list_json(
-        total,
-        request.page,
-        found.iter().map(Group::resource).collect(),
-        &projection,
-    ))
-}
-
-async fn create_group(
-    State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
-    params: Params,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ApiError> {
-    let projection = params.projection()?;
-    let group = groups::create_group(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &body,
-        !projection.omits("members"),
-    )
-    .await?;
-    Ok(resource_response(StatusCode::CREATED, &group, &projection))
-}
-
-async fn get_group(
-    State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
-    Path(id): Path<String>,
-    params: Params,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let projection = params.projection()?;
-    let group = groups::get_group(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &id,
-        !projection.omits("members"),
-    )
-    .await?;
-    if not_modified(&headers, &group.meta) {
-        return Ok(not_modified_response(&group));
-    }
-    Ok(resource_response(StatusCode::OK, &group, &projection))
-}
-
-async fn replace_group(
-    State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
-    Path(id): Path<String>,
-    params: Params,
-    if_match: IfMatch,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ApiError> {
-    let projection = params.projection()?;
-    let group = groups::replace_group(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &if_match.change(&id, !projection.omits("members")),
-        &body,
-    )
-    .await?;
-    Ok(resource_response(StatusCode::OK, &group, &projection))
-}
-
-/// Group PATCH answers `200` with the group; members are included unless excluded, so an
-/// IdP patching a large group should ask for `excludedAttributes=members`.
-async fn patch_group(
-    State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
-    Path(id): Path<String>,
-    params: Params,
-    if_match: IfMatch,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ApiError> {
-    let projection = params.projection()?;
-    let group = groups::patch_group(
-        &state.console.store,
-        &owner,
-        base(&state),
-        &if_match.change(&id, !projection.omits("members")),
-        &body,
-    )
-    .await?;
-    Ok(resource_response(StatusCode::OK, &group, &projection))
-}
-
-async fn delete_group(
-    State(state): State<AppState>,
-    Extension(credential): Extension<Credential>,
-    Path(id): Path<String>,
-    if_match: IfMatch,
-) -> Result<StatusCode, ApiError> {
-    let owner = domain::integrations::current_owner(&state.console.store, &credential).await?;
-    groups::delete_group(&state.console.store, &owner, &id, if_match.versions()).await?;
+    R::delete(&state.console.store, &owner, &id, if_match.versions()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -952,20 +980,13 @@ fn search_params(body: &Value) -> Result<Params, ApiError> {
     Ok(Params(pairs))
 }
 
-async fn search_users(
+/// `POST /Users/.search`, `POST /Groups/.search`: a list request in a body.
+async fn search<R: ScimResource>(
     state: State<AppState>,
     owner: Extension<TokenOwner>,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
-    list_users(state, owner, search_params(&body)?).await
-}
-
-async fn search_groups(
-    state: State<AppState>,
-    owner: Extension<TokenOwner>,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ApiError> {
-    list_groups(state, owner, search_params(&body)?).await
+    list::<R>(state, owner, search_params(&body)?).await
 }
 
 /// `POST /.search` across Users and then Groups. The filter must make sense for both (e.g.
@@ -983,8 +1004,7 @@ async fn search_all(
             ScimError::invalid_value("sortBy is not supported across resource types").into(),
         );
     }
-    let store = &state.console.store;
-    let base_url = base(&state);
+    let scope = Scope::of(&state, &owner);
     let filter = params.get("filter");
     // Count users first, then take the page's share from each list.
     let count_only = ListRequest {
@@ -995,21 +1015,13 @@ async fn search_all(
             count: 0,
         },
     };
-    let (user_total, _) =
-        provisioning::list_users(store, &owner, base_url, &count_only, false).await?;
+    let (user_total, _) = User::list(&scope, &count_only, false).await?;
     let user_page = ListRequest {
         filter,
         sort: None,
         page,
     };
-    let (_, users) = provisioning::list_users(
-        store,
-        &owner,
-        base_url,
-        &user_page,
-        !projection.omits("groups"),
-    )
-    .await?;
+    let (_, users) = User::list(&scope, &user_page, !projection.omits(User::RELATED)).await?;
     let offset_in_groups = page.offset().saturating_sub(user_total);
     let room = u64::from(page.count).saturating_sub(users.len() as u64) as u32;
     let group_page = ListRequest {
@@ -1020,18 +1032,12 @@ async fn search_all(
             count: room,
         },
     };
-    let (group_total, found) = groups::list_groups(
-        store,
-        &owner,
-        base_url,
-        &group_page,
-        !projection.omits("members"),
-    )
-    .await?;
+    let (group_total, found) =
+        Group::list(&scope, &group_page, !projection.omits(Group::RELATED)).await?;
     let resources = users
         .iter()
-        .map(User::resource)
-        .chain(found.iter().map(Group::resource))
+        .map(User::body)
+        .chain(found.iter().map(Group::body))
         .collect();
     Ok(list_json(
         user_total + group_total,
