@@ -10,9 +10,9 @@ use scim::user::Meta;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::integrations::TokenOwner;
 use crate::provisioning::{meta, Change, ListRequest};
-use crate::store::{GroupRow, NewGroup, Store, Stored};
+use crate::scim_resource::{ScimResource, Scope};
+use crate::store::{GroupRow, NewGroup, Stored};
 use crate::time;
 
 /// A group as the SCIM API returns it.
@@ -65,116 +65,112 @@ impl Group {
     }
 }
 
-/// `POST /Groups`; `with_members` returns the members (with their display names).
-pub async fn create_group(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    body: &Value,
-    with_members: bool,
-) -> Result<Group> {
-    let doc = GroupDoc::from_request(body)?;
-    let stored = store
-        .insert_group(
-            NewGroup {
-                id: uuid::Uuid::new_v4().to_string(),
-                organisation_id: owner.organisation_id.clone(),
-                integration_id: owner.integration_id.clone(),
-                display_name: doc.display_name,
-                external_id: doc.external_id,
-                members: doc.members,
-                at: time::now_ms(),
-            },
-            with_members,
-        )
-        .await?;
-    Ok(Group::from_stored(stored, base_url))
+impl ScimResource for Group {
+    const RESOURCE: Resource = Resource::Group;
+    const KIND: &'static str = "Group";
+    const RELATED: &'static str = "members";
+
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn body(&self) -> Value {
+        self.resource()
+    }
+
+    /// `with_members` returns the members (with their display names).
+    async fn create(s: Scope<'_>, body: &Value, with_members: bool) -> Result<Self> {
+        let doc = GroupDoc::from_request(body)?;
+        let stored = s
+            .store
+            .insert_group(
+                NewGroup {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    organisation_id: s.owner.organisation_id.clone(),
+                    integration_id: s.owner.integration_id.clone(),
+                    display_name: doc.display_name,
+                    external_id: doc.external_id,
+                    members: doc.members,
+                    at: time::now_ms(),
+                },
+                with_members,
+            )
+            .await?;
+        Ok(Group::from_stored(stored, s.base_url))
+    }
+
+    async fn get(s: Scope<'_>, id: &str, with_members: bool) -> Result<Self> {
+        let stored = s
+            .store
+            .group(
+                &s.owner.organisation_id,
+                id,
+                Some(&s.owner.integration_id),
+                with_members,
+            )
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(Group::from_stored(stored, s.base_url))
+    }
+
+    async fn list(
+        s: Scope<'_>,
+        request: &ListRequest<'_>,
+        with_members: bool,
+    ) -> Result<(u64, Vec<Self>)> {
+        let query = request.query(s.owner, Resource::Group)?;
+        let listed = s
+            .store
+            .list_groups(&s.owner.organisation_id, query, with_members)
+            .await?;
+        Ok((
+            listed.total,
+            listed
+                .page
+                .into_iter()
+                .map(|g| Group::from_stored(g, s.base_url))
+                .collect(),
+        ))
+    }
+
+    /// Replaces the display name, externalId and the whole membership.
+    async fn replace(s: Scope<'_>, change: &Change<'_>, body: &Value) -> Result<Self> {
+        let doc = GroupDoc::from_request(body)?;
+        let changes = vec![
+            GroupChange::DisplayName(doc.display_name),
+            GroupChange::ExternalId(doc.external_id),
+            GroupChange::SetMembers(doc.members),
+        ];
+        apply(s, change, changes).await
+    }
+
+    async fn patch(s: Scope<'_>, change: &Change<'_>, body: &Value) -> Result<Self> {
+        let request = PatchRequest::parse(body)?;
+        let changes = group_changes(&request, change.id)?;
+        apply(s, change, changes).await
+    }
+
+    /// Its members stay.
+    async fn delete(s: Scope<'_>, id: &str, if_match: Option<&[i64]>) -> Result<()> {
+        if s.store
+            .delete_group(crate::provisioning::deletion(s.owner, id, if_match))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
 }
 
-/// `GET /Groups/{id}`; `with_members` loads the members.
-pub async fn get_group(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    id: &str,
-    with_members: bool,
-) -> Result<Group> {
-    let stored = store
-        .group(
-            &owner.organisation_id,
-            id,
-            Some(&owner.integration_id),
-            with_members,
-        )
-        .await?
-        .ok_or(Error::NotFound)?;
-    Ok(Group::from_stored(stored, base_url))
-}
-
-/// `GET /Groups`.
-pub async fn list_groups(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    request: &ListRequest<'_>,
-    with_members: bool,
-) -> Result<(u64, Vec<Group>)> {
-    let query = request.query(owner, Resource::Group)?;
-    let listed = store
-        .list_groups(&owner.organisation_id, query, with_members)
-        .await?;
-    Ok((
-        listed.total,
-        listed
-            .page
-            .into_iter()
-            .map(|g| Group::from_stored(g, base_url))
-            .collect(),
-    ))
-}
-
-/// `PUT /Groups/{id}`: replaces the display name, externalId and the whole membership.
-pub async fn replace_group(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    change: &Change<'_>,
-    body: &Value,
-) -> Result<Group> {
-    let doc = GroupDoc::from_request(body)?;
-    let changes = vec![
-        GroupChange::DisplayName(doc.display_name),
-        GroupChange::ExternalId(doc.external_id),
-        GroupChange::SetMembers(doc.members),
-    ];
-    apply(store, owner, base_url, change, changes).await
-}
-
-/// `PATCH /Groups/{id}`: every operation applies, or none.
-pub async fn patch_group(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    change: &Change<'_>,
-    body: &Value,
-) -> Result<Group> {
-    let request = PatchRequest::parse(body)?;
-    let changes = group_changes(&request, change.id)?;
-    apply(store, owner, base_url, change, changes).await
-}
-
-async fn apply(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    change: &Change<'_>,
-    changes: Vec<GroupChange>,
-) -> Result<Group> {
-    let stored = store
+/// Applies a group's changes (a PATCH, or a PUT's replacement) in one store job.
+async fn apply(s: Scope<'_>, change: &Change<'_>, changes: Vec<GroupChange>) -> Result<Group> {
+    let stored = s
+        .store
         .change_group(
-            &owner.organisation_id,
+            &s.owner.organisation_id,
             change.id,
-            &owner.integration_id,
+            &s.owner.integration_id,
             change.if_match.map(<[i64]>::to_vec),
             changes,
             time::now_ms(),
@@ -182,23 +178,5 @@ async fn apply(
         )
         .await?
         .ok_or(Error::NotFound)?;
-    Ok(Group::from_stored(stored, base_url))
-}
-
-/// `DELETE /Groups/{id}`: the group is gone for SCIM (RFC 7644 §3.6), its members stay; the
-/// console keeps a record of it or erases it, by the integration's setting.
-pub async fn delete_group(
-    store: &Store,
-    owner: &TokenOwner,
-    id: &str,
-    if_match: Option<&[i64]>,
-) -> Result<()> {
-    if store
-        .delete_group(crate::provisioning::deletion(owner, id, if_match))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(Error::NotFound)
-    }
+    Ok(Group::from_stored(stored, s.base_url))
 }

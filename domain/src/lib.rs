@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod passkeys;
 pub mod password;
 pub mod provisioning;
+pub mod scim_resource;
 pub mod sessions;
 pub mod store;
 pub mod throttle;

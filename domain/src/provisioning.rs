@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::integrations::TokenOwner;
-use crate::store::{Deletion, ListQuery, Store, Stored, UserRow};
+use crate::scim_resource::{ScimResource, Scope};
+use crate::store::{Deletion, ListQuery, Stored, UserRow};
 use crate::time;
 
 /// A user as the SCIM API returns it.
@@ -85,46 +86,6 @@ pub(crate) fn meta(
     }
 }
 
-/// `POST /Users`.
-pub async fn create_user(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    body: &Value,
-) -> Result<User> {
-    let doc = UserDoc::from_request(body)?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let at = time::now_ms();
-    store
-        .insert_user(&owner.organisation_id, &owner.integration_id, &id, &doc, at)
-        .await?;
-    Ok(User {
-        meta: meta(base_url, "Users", id, at, at, 1),
-        doc,
-        groups: Some(Vec::new()),
-    })
-}
-
-/// `GET /Users/{id}`; `with_groups` loads the derived `groups` attribute.
-pub async fn get_user(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    id: &str,
-    with_groups: bool,
-) -> Result<User> {
-    let stored = store
-        .user(
-            &owner.organisation_id,
-            id,
-            Some(&owner.integration_id),
-            with_groups,
-        )
-        .await?
-        .ok_or(Error::NotFound)?;
-    User::from_stored(stored, None, base_url)
-}
-
 /// A list request: filter, sort and page, as the client sent them.
 #[derive(Debug, Clone, Copy)]
 pub struct ListRequest<'a> {
@@ -150,26 +111,6 @@ impl ListRequest<'_> {
     }
 }
 
-/// `GET /Users`: the page of users matching the filter, and the number of all matches.
-pub async fn list_users(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    request: &ListRequest<'_>,
-    with_groups: bool,
-) -> Result<(u64, Vec<User>)> {
-    let query = request.query(owner, Resource::User)?;
-    let listed = store
-        .list_users(&owner.organisation_id, query, with_groups)
-        .await?;
-    let users = listed
-        .page
-        .into_iter()
-        .map(|stored| User::from_stored(stored, None, base_url))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((listed.total, users))
-}
-
 /// Which user or group a write changes, on what condition, and how the answer looks.
 pub struct Change<'a> {
     pub id: &'a str,
@@ -180,45 +121,94 @@ pub struct Change<'a> {
     pub with_related: bool,
 }
 
-/// `PUT /Users/{id}`: replaces every attribute (OneLogin's update and suspend).
-pub async fn replace_user(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    change: &Change<'_>,
-    body: &Value,
-) -> Result<User> {
-    let replacement = UserDoc::from_request(body)?;
-    modify(store, owner, base_url, change, move |_| Ok(replacement)).await
-}
+impl ScimResource for User {
+    const RESOURCE: Resource = Resource::User;
+    const KIND: &'static str = "User";
+    const RELATED: &'static str = "groups";
 
-/// `PATCH /Users/{id}`: all operations apply, or none.
-pub async fn patch_user(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
-    change: &Change<'_>,
-    body: &Value,
-) -> Result<User> {
-    let request = PatchRequest::parse(body)?;
-    modify(store, owner, base_url, change, move |current| {
-        Ok(request.apply_to_user(current)?)
-    })
-    .await
-}
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
 
-/// `DELETE /Users/{id}`: the user is gone for SCIM (RFC 7644 §3.6); the console keeps a
-/// record of them or erases them, by the integration's setting.
-pub async fn delete_user(
-    store: &Store,
-    owner: &TokenOwner,
-    id: &str,
-    if_match: Option<&[i64]>,
-) -> Result<()> {
-    if store.delete_user(deletion(owner, id, if_match)).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound)
+    fn body(&self) -> Value {
+        self.resource()
+    }
+
+    /// A new user is in no group: there is nothing related to load.
+    async fn create(s: Scope<'_>, body: &Value, _: bool) -> Result<Self> {
+        let doc = UserDoc::from_request(body)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let at = time::now_ms();
+        s.store
+            .insert_user(
+                &s.owner.organisation_id,
+                &s.owner.integration_id,
+                &id,
+                &doc,
+                at,
+            )
+            .await?;
+        Ok(User {
+            meta: meta(s.base_url, "Users", id, at, at, 1),
+            doc,
+            groups: Some(Vec::new()),
+        })
+    }
+
+    async fn get(s: Scope<'_>, id: &str, with_groups: bool) -> Result<Self> {
+        let stored = s
+            .store
+            .user(
+                &s.owner.organisation_id,
+                id,
+                Some(&s.owner.integration_id),
+                with_groups,
+            )
+            .await?
+            .ok_or(Error::NotFound)?;
+        User::from_stored(stored, None, s.base_url)
+    }
+
+    async fn list(
+        s: Scope<'_>,
+        request: &ListRequest<'_>,
+        with_groups: bool,
+    ) -> Result<(u64, Vec<Self>)> {
+        let query = request.query(s.owner, Resource::User)?;
+        let listed = s
+            .store
+            .list_users(&s.owner.organisation_id, query, with_groups)
+            .await?;
+        let users = listed
+            .page
+            .into_iter()
+            .map(|stored| User::from_stored(stored, None, s.base_url))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((listed.total, users))
+    }
+
+    /// Replaces every attribute (OneLogin's update and suspend).
+    async fn replace(s: Scope<'_>, change: &Change<'_>, body: &Value) -> Result<Self> {
+        let replacement = UserDoc::from_request(body)?;
+        modify(s, change, move |_| Ok(replacement)).await
+    }
+
+    async fn patch(s: Scope<'_>, change: &Change<'_>, body: &Value) -> Result<Self> {
+        let request = PatchRequest::parse(body)?;
+        modify(
+            s,
+            change,
+            move |current| Ok(request.apply_to_user(current)?),
+        )
+        .await
+    }
+
+    async fn delete(s: Scope<'_>, id: &str, if_match: Option<&[i64]>) -> Result<()> {
+        if s.store.delete_user(deletion(s.owner, id, if_match)).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
     }
 }
 
@@ -237,16 +227,15 @@ pub(crate) fn deletion(owner: &TokenOwner, id: &str, if_match: Option<&[i64]>) -
 /// Reads the user, changes it and writes it back, in one store job, so no concurrent
 /// change is lost. `if_match` is checked against the version read.
 async fn modify(
-    store: &Store,
-    owner: &TokenOwner,
-    base_url: &str,
+    s: Scope<'_>,
     change: &Change<'_>,
     apply: impl FnOnce(&UserDoc) -> Result<UserDoc> + Send + 'static,
 ) -> Result<User> {
-    let (doc, stored) = store
+    let (doc, stored) = s
+        .store
         .update_user(
-            &owner.organisation_id,
-            &owner.integration_id,
+            &s.owner.organisation_id,
+            &s.owner.integration_id,
             change.id,
             change.if_match.map(<[i64]>::to_vec),
             change.with_related,
@@ -254,5 +243,5 @@ async fn modify(
         )
         .await?
         .ok_or(Error::NotFound)?;
-    User::from_stored(stored, Some(doc), base_url)
+    User::from_stored(stored, Some(doc), s.base_url)
 }

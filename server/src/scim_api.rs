@@ -4,7 +4,6 @@
 //! SCIM error response.
 
 use axum::body::Bytes;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -17,9 +16,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use domain::activity::RequestEntry;
 use domain::deadline::Credential;
-use domain::groups::{self, Group};
+use domain::groups::Group;
 use domain::integrations::TokenOwner;
-use domain::provisioning::{self, Change, ListRequest, User};
+use domain::provisioning::{Change, ListRequest, User};
+use domain::scim_resource::{ScimResource, Scope};
 use domain::throttle::{retry_after_secs, ClientAddr};
 use domain::token::TokenHash;
 use scim::discovery;
@@ -452,40 +452,8 @@ fn scim_json(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-/// A user or group as a response carries it.
-trait Resourceful {
-    /// "User" or "Group", as the activity log names it.
-    const KIND: &'static str;
-    fn meta(&self) -> &Meta;
-    fn body(&self) -> Value;
-}
-
-impl Resourceful for User {
-    const KIND: &'static str = "User";
-
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn body(&self) -> Value {
-        self.resource()
-    }
-}
-
-impl Resourceful for Group {
-    const KIND: &'static str = "Group";
-
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn body(&self) -> Value {
-        self.resource()
-    }
-}
-
 /// One resource, projected, with its `ETag` (and `Location` when created), from its meta.
-fn resource_response<R: Resourceful>(
+fn resource_response<R: ScimResource>(
     status: StatusCode,
     resource: &R,
     projection: &Projection,
@@ -654,7 +622,7 @@ fn not_modified(headers: &HeaderMap, meta: &Meta) -> bool {
 }
 
 /// 304 for a resource, with its `ETag`.
-fn not_modified_response<R: Resourceful>(resource: &R) -> Response {
+fn not_modified_response<R: ScimResource>(resource: &R) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
     if let Ok(v) = HeaderValue::from_str(&resource.meta().etag()) {
         response.headers_mut().insert(header::ETAG, v);
@@ -672,161 +640,12 @@ fn base(state: &AppState) -> &str {
 
 // --- Users and groups ----------------------------------------------------------------------
 
-/// What a SCIM request works on: the store, the token's owner, and the base URL resources'
-/// locations start with.
-struct Scope<'a> {
-    store: &'a domain::Store,
-    owner: &'a TokenOwner,
-    base_url: &'a str,
-}
-
-impl<'a> Scope<'a> {
-    fn of(state: &'a AppState, owner: &'a TokenOwner) -> Self {
-        Self {
-            store: &state.console.store,
-            owner,
-            base_url: base(state),
-        }
-    }
-}
-
-/// Users and groups, as the API serves both the same way; what differs is behind this.
-trait ScimResource: Resourceful + Sized + Send + Sync + 'static {
-    /// Which attributes filters and sorting may name.
-    const RESOURCE: Resource;
-    /// The attribute listing the related resources (a user's groups, a group's members),
-    /// loaded only when the answer shows it.
-    const RELATED: &'static str;
-
-    fn create(
-        scope: &Scope<'_>,
-        body: &Value,
-        with_related: bool,
-    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
-    fn get(
-        scope: &Scope<'_>,
-        id: &str,
-        with_related: bool,
-    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
-    fn list(
-        scope: &Scope<'_>,
-        request: &ListRequest<'_>,
-        with_related: bool,
-    ) -> impl Future<Output = domain::error::Result<(u64, Vec<Self>)>> + Send;
-    fn replace(
-        scope: &Scope<'_>,
-        change: &Change<'_>,
-        body: &Value,
-    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
-    fn patch(
-        scope: &Scope<'_>,
-        change: &Change<'_>,
-        body: &Value,
-    ) -> impl Future<Output = domain::error::Result<Self>> + Send;
-    fn delete(
-        store: &domain::Store,
-        owner: &TokenOwner,
-        id: &str,
-        if_match: Option<&[i64]>,
-    ) -> impl Future<Output = domain::error::Result<()>> + Send;
-}
-
-impl ScimResource for User {
-    const RESOURCE: Resource = Resource::User;
-    const RELATED: &'static str = "groups";
-
-    /// A new user is in no group: there is nothing related to load.
-    async fn create(s: &Scope<'_>, body: &Value, _: bool) -> domain::error::Result<Self> {
-        provisioning::create_user(s.store, s.owner, s.base_url, body).await
-    }
-
-    async fn get(s: &Scope<'_>, id: &str, with_related: bool) -> domain::error::Result<Self> {
-        provisioning::get_user(s.store, s.owner, s.base_url, id, with_related).await
-    }
-
-    async fn list(
-        s: &Scope<'_>,
-        request: &ListRequest<'_>,
-        with_related: bool,
-    ) -> domain::error::Result<(u64, Vec<Self>)> {
-        provisioning::list_users(s.store, s.owner, s.base_url, request, with_related).await
-    }
-
-    async fn replace(
-        s: &Scope<'_>,
-        change: &Change<'_>,
-        body: &Value,
-    ) -> domain::error::Result<Self> {
-        provisioning::replace_user(s.store, s.owner, s.base_url, change, body).await
-    }
-
-    async fn patch(
-        s: &Scope<'_>,
-        change: &Change<'_>,
-        body: &Value,
-    ) -> domain::error::Result<Self> {
-        provisioning::patch_user(s.store, s.owner, s.base_url, change, body).await
-    }
-
-    async fn delete(
-        store: &domain::Store,
-        owner: &TokenOwner,
-        id: &str,
-        if_match: Option<&[i64]>,
-    ) -> domain::error::Result<()> {
-        provisioning::delete_user(store, owner, id, if_match).await
-    }
-}
-
-/// A group PATCH answers `200` with the group; members are included unless excluded, so an
-/// IdP patching a large group should ask for `excludedAttributes=members`.
-impl ScimResource for Group {
-    const RESOURCE: Resource = Resource::Group;
-    const RELATED: &'static str = "members";
-
-    async fn create(
-        s: &Scope<'_>,
-        body: &Value,
-        with_related: bool,
-    ) -> domain::error::Result<Self> {
-        groups::create_group(s.store, s.owner, s.base_url, body, with_related).await
-    }
-
-    async fn get(s: &Scope<'_>, id: &str, with_related: bool) -> domain::error::Result<Self> {
-        groups::get_group(s.store, s.owner, s.base_url, id, with_related).await
-    }
-
-    async fn list(
-        s: &Scope<'_>,
-        request: &ListRequest<'_>,
-        with_related: bool,
-    ) -> domain::error::Result<(u64, Vec<Self>)> {
-        groups::list_groups(s.store, s.owner, s.base_url, request, with_related).await
-    }
-
-    async fn replace(
-        s: &Scope<'_>,
-        change: &Change<'_>,
-        body: &Value,
-    ) -> domain::error::Result<Self> {
-        groups::replace_group(s.store, s.owner, s.base_url, change, body).await
-    }
-
-    async fn patch(
-        s: &Scope<'_>,
-        change: &Change<'_>,
-        body: &Value,
-    ) -> domain::error::Result<Self> {
-        groups::patch_group(s.store, s.owner, s.base_url, change, body).await
-    }
-
-    async fn delete(
-        store: &domain::Store,
-        owner: &TokenOwner,
-        id: &str,
-        if_match: Option<&[i64]>,
-    ) -> domain::error::Result<()> {
-        groups::delete_group(store, owner, id, if_match).await
+/// The scope of a request with `owner`'s token.
+fn scope<'a>(state: &'a AppState, owner: &'a TokenOwner) -> Scope<'a> {
+    Scope {
+        store: &state.console.store,
+        owner,
+        base_url: base(state),
     }
 }
 
@@ -838,8 +657,8 @@ async fn list<R: ScimResource>(
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
     let request = params.list(R::RESOURCE)?;
-    let scope = Scope::of(&state, &owner);
-    let (total, found) = R::list(&scope, &request, !projection.omits(R::RELATED)).await?;
+    let scope = scope(&state, &owner);
+    let (total, found) = R::list(scope, &request, !projection.omits(R::RELATED)).await?;
     Ok(list_json(
         total,
         request.page,
@@ -856,8 +675,8 @@ async fn create<R: ScimResource>(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let scope = Scope::of(&state, &owner);
-    let created = R::create(&scope, &body, !projection.omits(R::RELATED)).await?;
+    let scope = scope(&state, &owner);
+    let created = R::create(scope, &body, !projection.omits(R::RELATED)).await?;
     Ok(resource_response(
         StatusCode::CREATED,
         &created,
@@ -874,8 +693,8 @@ async fn get_one<R: ScimResource>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let scope = Scope::of(&state, &owner);
-    let found = R::get(&scope, &id, !projection.omits(R::RELATED)).await?;
+    let scope = scope(&state, &owner);
+    let found = R::get(scope, &id, !projection.omits(R::RELATED)).await?;
     if not_modified(&headers, found.meta()) {
         return Ok(not_modified_response(&found));
     }
@@ -892,9 +711,9 @@ async fn replace<R: ScimResource>(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let scope = Scope::of(&state, &owner);
+    let scope = scope(&state, &owner);
     let change = if_match.change(&id, !projection.omits(R::RELATED));
-    let replaced = R::replace(&scope, &change, &body).await?;
+    let replaced = R::replace(scope, &change, &body).await?;
     Ok(resource_response(StatusCode::OK, &replaced, &projection))
 }
 
@@ -908,9 +727,9 @@ async fn patch<R: ScimResource>(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let projection = params.projection()?;
-    let scope = Scope::of(&state, &owner);
+    let scope = scope(&state, &owner);
     let change = if_match.change(&id, !projection.omits(R::RELATED));
-    let patched = R::patch(&scope, &change, &body).await?;
+    let patched = R::patch(scope, &change, &body).await?;
     Ok(resource_response(StatusCode::OK, &patched, &projection))
 }
 
@@ -923,7 +742,7 @@ async fn delete<R: ScimResource>(
 ) -> Result<StatusCode, ApiError> {
     // What the console keeps is the integration's setting as it is now, not as cached.
     let owner = domain::integrations::current_owner(&state.console.store, &credential).await?;
-    R::delete(&state.console.store, &owner, &id, if_match.versions()).await?;
+    R::delete(scope(&state, &owner), &id, if_match.versions()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1004,7 +823,7 @@ async fn search_all(
             ScimError::invalid_value("sortBy is not supported across resource types").into(),
         );
     }
-    let scope = Scope::of(&state, &owner);
+    let scope = scope(&state, &owner);
     let filter = params.get("filter");
     // Count users first, then take the page's share from each list.
     let count_only = ListRequest {
@@ -1015,13 +834,13 @@ async fn search_all(
             count: 0,
         },
     };
-    let (user_total, _) = User::list(&scope, &count_only, false).await?;
+    let (user_total, _) = User::list(scope, &count_only, false).await?;
     let user_page = ListRequest {
         filter,
         sort: None,
         page,
     };
-    let (_, users) = User::list(&scope, &user_page, !projection.omits(User::RELATED)).await?;
+    let (_, users) = User::list(scope, &user_page, !projection.omits(User::RELATED)).await?;
     let offset_in_groups = page.offset().saturating_sub(user_total);
     let room = u64::from(page.count).saturating_sub(users.len() as u64) as u32;
     let group_page = ListRequest {
@@ -1033,7 +852,7 @@ async fn search_all(
         },
     };
     let (group_total, found) =
-        Group::list(&scope, &group_page, !projection.omits(Group::RELATED)).await?;
+        Group::list(scope, &group_page, !projection.omits(Group::RELATED)).await?;
     let resources = users
         .iter()
         .map(User::body)

@@ -570,10 +570,19 @@ async fn assert_counts_exact(store: &Store, organisations: &[&str], now: i64, st
 /// prunes the activity log of two organisations, checking after each step that the kept
 /// counts are those a full count gives, and each organisation's are its own.
 async fn kept_counts_stay_exact(store: Store) {
+    use crate::groups::Group;
     use crate::integrations::{DeleteMode, TokenOwner};
-    use crate::provisioning::{self, Change};
-    const BASE: &str = "https://console.example.com/scimapi";
+    use crate::provisioning::{Change, User};
+    use crate::scim_resource::{ScimResource, Scope};
     const DAY: i64 = 24 * 60 * 60 * 1000;
+    /// What `who`'s requests work on.
+    fn at<'a>(store: &'a Store, who: &'a TokenOwner) -> Scope<'a> {
+        Scope {
+            store,
+            owner: who,
+            base_url: "https://console.example.com/scimapi",
+        }
+    }
     let now = crate::time::now_ms();
     let (store, acme, acme_onelogin) = with_organisation(store).await;
     let (store, globex, globex_onelogin) = with_organisation(store).await;
@@ -609,7 +618,7 @@ async fn kept_counts_stay_exact(store: Store) {
         let (store, who) = (store.clone(), who.clone());
         let body = json!({"userName": name, "active": active});
         async move {
-            provisioning::create_user(&store, &who, BASE, &body)
+            User::create(at(&store, &who), &body, false)
                 .await
                 .unwrap()
                 .meta
@@ -627,11 +636,9 @@ async fn kept_counts_stay_exact(store: Store) {
     create(&hank, "iris", false).await;
     check("created").await;
     let duplicate = json!({"userName": "ADA"});
-    assert!(
-        provisioning::create_user(&store, &onelogin, BASE, &duplicate)
-            .await
-            .is_err()
-    );
+    assert!(User::create(at(&store, &onelogin), &duplicate, false)
+        .await
+        .is_err());
     check("a refused duplicate").await;
 
     let patch_active = |who: &TokenOwner, id: &str, active: bool| {
@@ -644,9 +651,7 @@ async fn kept_counts_stay_exact(store: Store) {
                 if_match: None,
                 with_related: false,
             };
-            provisioning::patch_user(&store, &who, BASE, &change, &body)
-                .await
-                .unwrap();
+            User::patch(at(&store, &who), &change, &body).await.unwrap();
         }
     };
     patch_active(&onelogin, &ada, false).await;
@@ -661,10 +666,8 @@ async fn kept_counts_stay_exact(store: Store) {
         if_match: None,
         with_related: false,
     };
-    provisioning::replace_user(
-        &store,
-        &okta,
-        BASE,
+    User::replace(
+        at(&store, &okta),
         &change,
         &json!({"userName": "bob", "active": false}),
     )
@@ -677,7 +680,7 @@ async fn kept_counts_stay_exact(store: Store) {
         let (store, who) = (store.clone(), who.clone());
         let body = json!({"displayName": name, "members": members});
         async move {
-            crate::groups::create_group(&store, &who, BASE, &body, false)
+            Group::create(at(&store, &who), &body, false)
                 .await
                 .unwrap()
                 .meta
@@ -689,20 +692,18 @@ async fn kept_counts_stay_exact(store: Store) {
     group(&hank, "Globex", &json!([{"value": hank_id}])).await;
     check("groups created").await;
 
-    provisioning::delete_user(&store, &onelogin, &ada, None)
+    User::delete(at(&store, &onelogin), &ada, None)
         .await
         .unwrap();
     check("DELETE keeping a record").await;
-    provisioning::delete_user(&store, &okta, &eve, None)
-        .await
-        .unwrap();
+    User::delete(at(&store, &okta), &eve, None).await.unwrap();
     check("DELETE erasing").await;
     // OneLogin deletes a user Okta created: counted apart, as OneLogin's deletion.
-    provisioning::delete_user(&store, &onelogin, &dee, None)
+    User::delete(at(&store, &onelogin), &dee, None)
         .await
         .unwrap();
     check("DELETE of another integration's user").await;
-    assert!(provisioning::delete_user(&store, &onelogin, &ada, None)
+    assert!(User::delete(at(&store, &onelogin), &ada, None)
         .await
         .is_err());
     check("DELETE of a deleted user").await;
@@ -716,14 +717,14 @@ async fn kept_counts_stay_exact(store: Store) {
     let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "add", "path": "members", "value": [{"value": ada}, {"value": cy}]},
                        {"op": "replace", "path": "displayName", "value": "All staff"}]});
-    crate::groups::patch_group(&store, &onelogin, BASE, &change, &add)
+    Group::patch(at(&store, &onelogin), &change, &add)
         .await
         .unwrap();
     check("group PATCH").await;
-    crate::groups::delete_group(&store, &onelogin, &staff, None)
+    Group::delete(at(&store, &onelogin), &staff, None)
         .await
         .unwrap();
-    crate::groups::delete_group(&store, &okta, &admins, None)
+    Group::delete(at(&store, &okta), &admins, None)
         .await
         .unwrap();
     check("groups deleted in both modes").await;
@@ -821,9 +822,7 @@ async fn kept_counts_stay_exact(store: Store) {
         }])
         .await
         .unwrap();
-    provisioning::delete_user(&store, &okta, &kept, None)
-        .await
-        .unwrap();
+    User::delete(at(&store, &okta), &kept, None).await.unwrap();
     check("erased after a failure").await;
 }
 

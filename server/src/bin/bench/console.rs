@@ -9,7 +9,10 @@ use std::time::Instant;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode};
 use domain::activity::RequestEntry;
+use domain::groups::Group;
 use domain::integrations::TokenOwner;
+use domain::provisioning::User;
+use domain::scim_resource::{ScimResource, Scope};
 use leptos::server_fn::ServerFn;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -90,7 +93,12 @@ async fn seed(bench: &Bench, users: usize, large_bodies: usize) -> Seeded {
         writers.spawn(async move {
             let mut created = Vec::new();
             for i in (writer..users).step_by(WRITERS) {
-                let user = domain::provisioning::create_user(&store, &owner, BASE_URL, &user(i))
+                let scope = Scope {
+                    store: &store,
+                    owner: &owner,
+                    base_url: BASE_URL,
+                };
+                let user = User::create(scope, &user(i), false)
                     .await
                     .expect("create a user");
                 created.push((i, user.meta.id));
@@ -123,15 +131,18 @@ async fn seed(bench: &Bench, users: usize, large_bodies: usize) -> Seeded {
             .collect();
         let members = members.clone();
         writers.spawn(async move {
+            let scope = Scope {
+                store: &store,
+                owner: &owner,
+                base_url: BASE_URL,
+            };
             for id in deleted {
-                domain::provisioning::delete_user(&store, &owner, &id, None)
-                    .await
-                    .expect("delete a user");
+                User::delete(scope, &id, None).await.expect("delete a user");
             }
             for g in (writer..groups).step_by(WRITERS) {
                 let chunk = members.chunks(100).nth(g).unwrap_or_default();
                 let body = json!({"displayName": format!("Group {g}"), "members": chunk});
-                domain::groups::create_group(&store, &owner, BASE_URL, &body, false)
+                Group::create(scope, &body, false)
                     .await
                     .expect("create a group");
             }

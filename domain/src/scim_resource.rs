@@ -1,0 +1,83 @@
+//! What the SCIM API does the same way to users and groups: create, read, list, replace,
+//! patch and delete, as one trait that [`crate::provisioning::User`] and
+//! [`crate::groups::Group`] implement with what differs (their documents, their related
+//! resources), and the [`Scope`] every operation works in.
+
+use std::future::Future;
+
+use scim::filter::Resource;
+use scim::user::Meta;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::integrations::TokenOwner;
+use crate::provisioning::{Change, ListRequest};
+use crate::store::Store;
+
+/// What a SCIM request works on: the store, the organisation and integration of its token,
+/// and the base URL resources' locations start with.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub store: &'a Store,
+    pub owner: &'a TokenOwner,
+    pub base_url: &'a str,
+}
+
+/// A user or group as the SCIM API serves it.
+pub trait ScimResource: Sized + Send + Sync + 'static {
+    /// Which attributes filters and sorting may name.
+    const RESOURCE: Resource;
+    /// "User" or "Group", as the activity log names it.
+    const KIND: &'static str;
+    /// The attribute listing the related resources (a user's groups, a group's members),
+    /// loaded only when the answer shows it.
+    const RELATED: &'static str;
+
+    fn meta(&self) -> &Meta;
+
+    /// The resource as SCIM JSON.
+    fn body(&self) -> Value;
+
+    /// `POST`; `with_related` returns the related resources too.
+    fn create(
+        scope: Scope<'_>,
+        body: &Value,
+        with_related: bool,
+    ) -> impl Future<Output = Result<Self>> + Send;
+
+    /// `GET /{id}`.
+    fn get(
+        scope: Scope<'_>,
+        id: &str,
+        with_related: bool,
+    ) -> impl Future<Output = Result<Self>> + Send;
+
+    /// `GET` with a filter, sort and page: that page and the number of all matches.
+    fn list(
+        scope: Scope<'_>,
+        request: &ListRequest<'_>,
+        with_related: bool,
+    ) -> impl Future<Output = Result<(u64, Vec<Self>)>> + Send;
+
+    /// `PUT /{id}`: replaces every attribute.
+    fn replace(
+        scope: Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> impl Future<Output = Result<Self>> + Send;
+
+    /// `PATCH /{id}`: all operations apply, or none.
+    fn patch(
+        scope: Scope<'_>,
+        change: &Change<'_>,
+        body: &Value,
+    ) -> impl Future<Output = Result<Self>> + Send;
+
+    /// `DELETE /{id}`: gone for SCIM (RFC 7644 §3.6); the console keeps a record of it or
+    /// erases it, by the integration's setting (`scope`'s owner, read as it is now).
+    fn delete(
+        scope: Scope<'_>,
+        id: &str,
+        if_match: Option<&[i64]>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
