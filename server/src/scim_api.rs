@@ -161,7 +161,10 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let Some((method, path, body)) = activity else {
         return response;
     };
-    let error = response.extensions().get::<Failure>().map(|f| f.0.clone());
+    let error = response
+        .extensions()
+        .get::<ScimFailure>()
+        .map(|f| f.0.summary());
     let (resource_type, resource_id) = match response.extensions().get::<Answered>() {
         Some(answered) => (Some(answered.kind), Some(answered.id.clone())),
         None => named_resource(&path),
@@ -312,10 +315,11 @@ async fn refuse_presented_token(
 #[derive(Clone, Default)]
 struct BodySlot(Arc<OnceLock<Bytes>>);
 
-/// What a failed response said, as the activity log keeps it ("scimType: detail"): put on
-/// the response by [`ApiError`], which made it, so nothing reads the body back.
+/// The SCIM error a failed response carries: put on the response by [`ApiError`], which
+/// made it, for the activity log ("scimType: detail") and for the request id its detail
+/// quotes (`telemetry`), so nothing reads the body back.
 #[derive(Clone, Debug)]
-struct Failure(String);
+pub struct ScimFailure(pub ScimError);
 
 /// The user or group a response carries (one it created, read or changed): put on the
 /// response by [`resource_response`] from the resource's typed `meta`.
@@ -414,7 +418,7 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = scim_json(status, &error.body());
-        response.extensions_mut().insert(Failure(error.summary()));
+        response.extensions_mut().insert(ScimFailure(error));
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

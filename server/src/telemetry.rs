@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, HttpBody};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::middleware::Next;
@@ -16,12 +16,11 @@ use axum::routing::get;
 use axum::Router;
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde_json::Value;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::scim_api::SCIM_CONTENT_TYPE;
+use crate::scim_api::ScimFailure;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -250,47 +249,22 @@ async fn record_http(req: Request, next: Next) -> Response<Body> {
     response
 }
 
-/// A SCIM error's body is larger than this (or of unknown length) only if something is
-/// wrong; it is then passed on as it is.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
 /// Ends the `detail` of every SCIM error with the request's id, so that an administrator can
 /// quote it from their identity provider's report and find the request in the activity log
-/// and the server's log.
+/// and the server's log. The error is the one the response was made from
+/// ([`ScimFailure`]); its body is written again with the id.
 async fn quote_request_id(req: Request, next: Next) -> Response<Body> {
     let id = request_id(&req);
     let response = next.run(req).await;
-    let scim_error = response.status().as_u16() >= 400
-        && response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|t| t.as_bytes() == SCIM_CONTENT_TYPE.as_bytes())
-        && response
-            .body()
-            .size_hint()
-            .upper()
-            .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
-    let Some(id) = id.filter(|_| scim_error) else {
+    let (Some(id), Some(ScimFailure(error))) = (id, response.extensions().get::<ScimFailure>())
+    else {
         return response;
     };
-    let (mut parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read a SCIM error's body");
-            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-            return Response::from_parts(parts, Body::empty());
-        }
-    };
-    let quoted = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|mut error| {
-            let detail = error.get("detail")?.as_str()?;
-            error["detail"] = Value::String(format!("{detail} (request id: {id})"));
-            serde_json::to_vec(&error).ok()
-        });
+    let mut quoted = error.clone();
+    quoted.detail = format!("{} (request id: {id})", quoted.detail);
+    let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(quoted.unwrap_or_else(|| bytes.to_vec())))
+    Response::from_parts(parts, Body::from(quoted.body().to_string()))
 }
 
 /// An authenticated SCIM request's answer, by its integration's kind.
