@@ -69,8 +69,8 @@ fn resource_routes<R: ScimResource>(path: &str) -> Router<AppState> {
         .route(
             &format!("{path}/{{id}}"),
             get(get_one::<R>)
-                .put(replace::<R>)
-                .patch(patch::<R>)
+                .put(write::<R>)
+                .patch(write::<R>)
                 .delete(delete::<R>),
         )
 }
@@ -705,8 +705,9 @@ async fn get_one<R: ScimResource>(
     Ok(resource_response(StatusCode::OK, &found, &projection))
 }
 
-/// `PUT /Users/{id}`, `PUT /Groups/{id}`.
-async fn replace<R: ScimResource>(
+/// `PUT` (replace) and `PATCH` of `/Users/{id}` and `/Groups/{id}`.
+async fn write<R: ScimResource>(
+    method: Method,
     State(state): State<AppState>,
     Extension(owner): Extension<TokenOwner>,
     Path(id): Path<String>,
@@ -717,24 +718,12 @@ async fn replace<R: ScimResource>(
     let projection = params.projection()?;
     let scope = scope(&state, &owner);
     let change = if_match.change(&id, !projection.omits(R::RELATED));
-    let replaced = R::replace(scope, &change, &body).await?;
-    Ok(resource_response(StatusCode::OK, &replaced, &projection))
-}
-
-/// `PATCH /Users/{id}`, `PATCH /Groups/{id}`.
-async fn patch<R: ScimResource>(
-    State(state): State<AppState>,
-    Extension(owner): Extension<TokenOwner>,
-    Path(id): Path<String>,
-    params: Params,
-    if_match: IfMatch,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ApiError> {
-    let projection = params.projection()?;
-    let scope = scope(&state, &owner);
-    let change = if_match.change(&id, !projection.omits(R::RELATED));
-    let patched = R::patch(scope, &change, &body).await?;
-    Ok(resource_response(StatusCode::OK, &patched, &projection))
+    let written = if method == Method::PATCH {
+        R::patch(scope, &change, &body).await?
+    } else {
+        R::replace(scope, &change, &body).await?
+    };
+    Ok(resource_response(StatusCode::OK, &written, &projection))
 }
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.

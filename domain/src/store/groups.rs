@@ -127,11 +127,7 @@ impl Store {
                 .await?;
                 let membership = Membership {
                     organisation_id: &group.organisation_id,
-                    group: Subject {
-                        table: Table::Groups,
-                        id: &group.id,
-                        name: &group.display_name,
-                    },
+                    group: Subject::group(&group.id, &group.display_name),
                     origin: origin.as_ref(),
                 };
                 if let Some(origin) = &origin {
@@ -251,11 +247,7 @@ impl Store {
                     .unwrap_or_default();
                 let membership = Membership {
                     organisation_id: &organisation_id,
-                    group: Subject {
-                        table: Table::Groups,
-                        id: &id,
-                        name: &name,
-                    },
+                    group: Subject::group(&id, &name),
                     origin: origin.as_ref(),
                 };
                 if let (Some(origin), Some(before)) = (&origin, before) {

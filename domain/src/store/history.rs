@@ -46,6 +46,24 @@ pub(super) struct Subject<'a> {
     pub name: &'a str,
 }
 
+impl<'a> Subject<'a> {
+    pub(super) fn user(id: &'a str, name: &'a str) -> Self {
+        Self {
+            table: Table::Users,
+            id,
+            name,
+        }
+    }
+
+    pub(super) fn group(id: &'a str, name: &'a str) -> Self {
+        Self {
+            table: Table::Groups,
+            id,
+            name,
+        }
+    }
+}
+
 fn resource_type(table: Table) -> &'static str {
     match table {
         Table::Users => "User",

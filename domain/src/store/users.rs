@@ -264,11 +264,7 @@ impl Store {
                 )
                 .await?;
                 if let Some(origin) = origin {
-                    let subject = Subject {
-                        table: Table::Users,
-                        id: &id,
-                        name: &name,
-                    };
+                    let subject = Subject::user(&id, &name);
                     history::record(tx, &origin, subject, Action::Created, &[]).await?;
                 }
                 Ok(())
@@ -352,11 +348,7 @@ impl Store {
                 )
                 .await?;
                 if let Some(origin) = origin {
-                    let subject = Subject {
-                        table: Table::Users,
-                        id: &id,
-                        name: name_of(&doc),
-                    };
+                    let subject = Subject::user(&id, name_of(&doc));
                     let changes = scim::changes::user_changes(&current, &doc);
                     history::record(tx, &origin.at(at), subject, Action::Changed, &changes)
                         .await?;
