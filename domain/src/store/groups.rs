@@ -8,10 +8,8 @@ use scim::user::fold_case;
 use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{version_guard, Table};
 use super::history::{self, Members, Origin, Subject};
-use super::resources::{
-    self, count, missing_or_changed, set_external_id, Deletion, Listed, ResourceRow, Stored,
-};
-use super::{placeholders, Backend, ListQuery, Store, CHUNK};
+use super::resources::{self, missing_or_changed, set_external_id, Deletion, ResourceRow, Stored};
+use super::{placeholders, Backend, Store, CHUNK};
 use crate::error::{Error, Result};
 use crate::history::Action;
 
@@ -157,30 +155,6 @@ impl Store {
         .await
     }
 
-    /// The group `id`, with the externalId `integration_id` keeps for it, and its members
-    /// when `with_members`.
-    pub async fn group(
-        &self,
-        organisation_id: &str,
-        id: &str,
-        integration_id: Option<&str>,
-        with_members: bool,
-    ) -> Result<Option<Stored<GroupRow>>> {
-        self.resource(organisation_id, id, integration_id, with_members)
-            .await
-    }
-
-    /// One page of the organisation's groups matching the query, with their members when
-    /// `with_members`, and the number of all matches.
-    pub async fn list_groups(
-        &self,
-        organisation_id: &str,
-        query: ListQuery,
-        with_members: bool,
-    ) -> Result<Listed<GroupRow>> {
-        self.list(organisation_id, query, with_members).await
-    }
-
     /// Applies a group's changes (a PATCH, or a PUT's replacement) in one job: all of them
     /// or none, and reads the group back (members when `with_members`). An externalId
     /// change is the writing integration's. `None` when the group does not exist;
@@ -281,15 +255,6 @@ impl Store {
             })
         })
         .await
-    }
-
-    /// Deletes a group (see [`Store::delete`]): its memberships go, its members stay.
-    pub async fn delete_group(&self, deletion: Deletion) -> Result<bool> {
-        self.delete::<GroupRow>(deletion).await
-    }
-
-    pub async fn count_groups(&self, organisation_id: &str) -> Result<i64> {
-        count(self, Table::Groups, organisation_id).await
     }
 
     /// Members per group, for the groups of one console page.

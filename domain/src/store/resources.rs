@@ -6,7 +6,7 @@ use super::activity::erase_history;
 use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{ListSql, Table};
 use super::history::{self, Origin, Subject};
-use super::{groups, users, Backend, ListQuery, Store};
+use super::{groups, users, Backend, GroupRow, ListQuery, Store, UserRow};
 use crate::error::{Error, Result};
 use crate::history::Action;
 use crate::integrations::DeleteMode;
@@ -370,3 +370,61 @@ pub(super) async fn count(store: &Store, table: Table, organisation_id: &str) ->
         })
         .await
 }
+
+/// The reads, the count and the delete that users and groups share, under their own names
+/// (`user`, `list_users`, `count_users`, `delete_user`, and the same for groups): each is
+/// the generic function above, written once.
+macro_rules! resource_api {
+    ($row:ty, $noun:literal, $get:ident, $list:ident, $count:ident, $delete:ident) => {
+        impl Store {
+            #[doc = concat!(
+                "The ", $noun, " `id`, with the externalId `integration_id` keeps for it, and \
+                 its related resources when `with_related` (see [`Store::resource`])."
+            )]
+            pub async fn $get(
+                &self,
+                organisation_id: &str,
+                id: &str,
+                integration_id: Option<&str>,
+                with_related: bool,
+            ) -> Result<Option<Stored<$row>>> {
+                self.resource(organisation_id, id, integration_id, with_related)
+                    .await
+            }
+
+            #[doc = concat!(
+                "One page of the organisation's ", $noun, "s matching the query, with their \
+                 related resources when `with_related`, and the number of all matches (see \
+                 [`Store::list`])."
+            )]
+            pub async fn $list(
+                &self,
+                organisation_id: &str,
+                query: ListQuery,
+                with_related: bool,
+            ) -> Result<Listed<$row>> {
+                self.list(organisation_id, query, with_related).await
+            }
+
+            #[doc = concat!("How many ", $noun, "s the organisation has.")]
+            pub async fn $count(&self, organisation_id: &str) -> Result<i64> {
+                count(self, <$row as ResourceRow>::TABLE, organisation_id).await
+            }
+
+            #[doc = concat!("Deletes a ", $noun, " (see [`Store::delete`]).")]
+            pub async fn $delete(&self, deletion: Deletion) -> Result<bool> {
+                self.delete::<$row>(deletion).await
+            }
+        }
+    };
+}
+
+resource_api!(UserRow, "user", user, list_users, count_users, delete_user);
+resource_api!(
+    GroupRow,
+    "group",
+    group,
+    list_groups,
+    count_groups,
+    delete_group
+);

@@ -6,7 +6,7 @@ use scim::user::{fold_case, IndexedValue, UserDoc};
 use super::db::{stmt, Param, Query, Row, Tx};
 use super::filter_sql::{bind_all, ListSql, Table};
 use super::history::{self, Origin, Subject};
-use super::resources::{self, count, set_external_id, Deletion, Listed, ResourceRow, Stored};
+use super::resources::{self, set_external_id, Deletion, ResourceRow, Stored};
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
 use crate::history::Action;
@@ -378,31 +378,6 @@ impl Store {
         .await
     }
 
-    /// The user `id`, with the externalId `integration_id` keeps for it, and its groups
-    /// when `with_groups`.
-    pub async fn user(
-        &self,
-        organisation_id: &str,
-        id: &str,
-        integration_id: Option<&str>,
-        with_groups: bool,
-    ) -> Result<Option<Stored<UserRow>>> {
-        self.resource(organisation_id, id, integration_id, with_groups)
-            .await
-    }
-
-    /// One page of the organisation's users matching the query's filter, in its sort order
-    /// (oldest first without one), with their groups when `with_groups`, and the number of
-    /// all matches.
-    pub async fn list_users(
-        &self,
-        organisation_id: &str,
-        query: ListQuery,
-        with_groups: bool,
-    ) -> Result<Listed<UserRow>> {
-        self.list(organisation_id, query, with_groups).await
-    }
-
     /// SQLite's query plans for the two statements a user list runs (count, then page), so
     /// a benchmark can show which indexes they use.
     pub async fn explain_list_users(
@@ -435,15 +410,6 @@ impl Store {
             })
         })
         .await
-    }
-
-    /// Deletes a user (see [`Store::delete`]): their memberships and values go with them.
-    pub async fn delete_user(&self, deletion: Deletion) -> Result<bool> {
-        self.delete::<UserRow>(deletion).await
-    }
-
-    pub async fn count_users(&self, organisation_id: &str) -> Result<i64> {
-        count(self, Table::Users, organisation_id).await
     }
 }
 
