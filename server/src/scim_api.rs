@@ -7,7 +7,9 @@ use axum::body::Bytes;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
+use axum::extract::{
+    FromRequest, FromRequestParts, OriginalUri, Path, RawPathParams, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -73,6 +75,7 @@ fn resource_routes<R: ScimResource>(path: &str) -> Router<AppState> {
                 .patch(write::<R>)
                 .delete(delete::<R>),
         )
+        .route_layer(axum::middleware::from_fn(touched::<R>))
 }
 
 /// Resolves the bearer token to its organisation and integration, records a successful
@@ -165,10 +168,10 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .extensions()
         .get::<ScimFailure>()
         .map(|f| f.0.summary());
-    let (resource_type, resource_id) = match response.extensions().get::<Answered>() {
-        Some(answered) => (Some(answered.kind), Some(answered.id.clone())),
-        None => named_resource(&path),
-    };
+    let (resource_type, resource_id) = response
+        .extensions()
+        .get::<Touched>()
+        .map_or((None, None), |t| (Some(t.kind), t.id.clone()));
     console.activity.record(
         RequestEntry {
             organisation_id,
@@ -321,28 +324,29 @@ struct BodySlot(Arc<OnceLock<Bytes>>);
 #[derive(Clone, Debug)]
 pub struct ScimFailure(pub ScimError);
 
-/// The user or group a response carries (one it created, read or changed): put on the
-/// response by [`resource_response`] from the resource's typed `meta`.
+/// The users or groups a request touched, and the one by id when there is one: put on the
+/// response by [`resource_response`] from the resource's typed `meta` (one it created, read
+/// or changed), or else by [`touched`] from the route's `{id}` (a failure, a deletion).
 #[derive(Clone, Debug)]
-struct Answered {
+struct Touched {
     kind: &'static str,
-    id: String,
+    id: Option<String>,
 }
 
-/// The user or group a request names in its path (`/Users/{id}`), for a response that
-/// carries none (a failure, a deletion); the path is the client's, as it sent it.
-fn named_resource(path: &str) -> (Option<&'static str>, Option<String>) {
-    let path = path.split('?').next().unwrap_or_default();
-    let mut segments = path.split('/').filter(|s| !s.is_empty()).skip(1);
-    let kind = match segments.next() {
-        Some("Users") => "User",
-        Some("Groups") => "Group",
-        _ => return (None, None),
-    };
-    match segments.next() {
-        Some(".search") | None => (Some(kind), None),
-        Some(id) => (Some(kind), Some(id.to_owned())),
+/// Notes on a response of `R`'s routes which of them it touched, unless the response says
+/// already: the route's `{id}`, as the router matched it.
+async fn touched<R: ScimResource>(params: RawPathParams, req: Request, next: Next) -> Response {
+    let id = params
+        .iter()
+        .find(|(name, _)| *name == "id")
+        .map(|(_, id)| id.to_owned());
+    let mut response = next.run(req).await;
+    if response.extensions().get::<Touched>().is_none() {
+        response
+            .extensions_mut()
+            .insert(Touched { kind: R::KIND, id });
     }
+    response
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -475,9 +479,9 @@ fn resource_response<R: ScimResource>(
             headers.insert(header::LOCATION, location);
         }
     }
-    response.extensions_mut().insert(Answered {
+    response.extensions_mut().insert(Touched {
         kind: R::KIND,
-        id: meta.id.clone(),
+        id: Some(meta.id.clone()),
     });
     response
 }
@@ -631,9 +635,9 @@ fn not_modified_response<R: ScimResource>(resource: &R) -> Response {
     if let Ok(v) = HeaderValue::from_str(&resource.meta().etag()) {
         response.headers_mut().insert(header::ETAG, v);
     }
-    response.extensions_mut().insert(Answered {
+    response.extensions_mut().insert(Touched {
         kind: R::KIND,
-        id: resource.meta().id.clone(),
+        id: Some(resource.meta().id.clone()),
     });
     response
 }

@@ -185,3 +185,61 @@ async fn a_bad_token_is_not_attributed_to_any_organisation() {
         .assert_error(401, None);
     assert!(recorded(&server, &server.organisation_id).await.is_empty());
 }
+
+#[tokio::test]
+async fn failed_requests_and_deletions_name_the_resource_their_route_named() {
+    let server = TestServer::start().await;
+    let id = server.create_user("ada@acme.example").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Bearer {}", server.token);
+    // Refused by the body's extractor, before any handler ran.
+    server
+        .raw(
+            Method::PATCH,
+            &format!("/scimapi/Users/{id}"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/scim+json"),
+            ],
+            Some("{not json"),
+        )
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    server
+        .scim(Method::GET, "/Groups/no-such-group", None)
+        .await
+        .assert_error(404, None);
+    let deleted = server
+        .scim(Method::DELETE, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(deleted.status.as_u16(), 204);
+    server
+        .scim(Method::GET, "/Nothing/here", None)
+        .await
+        .assert_error(404, None);
+
+    let rows = recorded(&server, &server.organisation_id).await;
+    let touched: Vec<(i64, Option<&str>, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.status,
+                r.resource_type.as_deref(),
+                r.resource_id.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        touched,
+        [
+            (404, None, None),
+            (204, Some("User"), Some(id.as_str())),
+            (404, Some("Group"), Some("no-such-group")),
+            (400, Some("User"), Some(id.as_str())),
+            (201, Some("User"), Some(id.as_str())),
+        ],
+        "newest first"
+    );
+}
