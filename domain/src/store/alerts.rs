@@ -451,11 +451,14 @@ impl Store {
         limit: usize,
         per_organisation: usize,
     ) -> Result<Vec<ClaimedRow>> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                // The oldest due of each organisation first, so that one with many
-                // waiting does not fill the candidates.
-                let due = stmt(
+        // Looked for with a read: every instance looks twice a second, and the queue is
+        // mostly empty. Only candidates found take a write, which checks them again.
+        let due: Vec<(i64, String)> = self
+            .read(move |tx| {
+                Box::pin(async move {
+                    // The oldest due of each organisation first, so that one with many
+                    // waiting does not fill the candidates.
+                    let rows = stmt(
                     "SELECT id, organisation_id FROM (SELECT id, organisation_id, next_attempt_at, \
                      ROW_NUMBER() OVER (PARTITION BY organisation_id ORDER BY next_attempt_at, id) AS n \
                      FROM alert_deliveries WHERE done_at IS NULL AND next_attempt_at <= $1 \
@@ -467,10 +470,18 @@ impl Store {
                 .bind(i64::try_from(per_organisation).unwrap_or(i64::MAX))
                 .fetch_all(tx)
                 .await?;
+                    Ok(rows.into_iter().map(|mut r| (r.take(0), r.take(1))).collect())
+                })
+            })
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |tx| {
+            Box::pin(async move {
                 let mut taken: Vec<String> = busy;
                 let mut claimed = Vec::new();
-                for mut r in due {
-                    let (id, organisation_id): (i64, String) = (r.take(0), r.take(1));
+                for (id, organisation_id) in due {
                     if claimed.len() >= limit
                         || taken.iter().filter(|o| **o == organisation_id).count()
                             >= per_organisation
@@ -479,7 +490,8 @@ impl Store {
                     }
                     let row = stmt(
                         "UPDATE alert_deliveries SET lease_until = $2, attempts = attempts + 1 \
-                         WHERE id = $1 AND done_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
+                         WHERE id = $1 AND done_at IS NULL AND next_attempt_at <= $3 \
+                         AND (lease_until IS NULL OR lease_until < $3) \
                          RETURNING attempts, message, destination_id",
                     )
                     .bind(id)
