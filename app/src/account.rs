@@ -166,8 +166,8 @@ pub async fn finish_passkey_registration(
         .ok()
         .flatten()
         .ok_or_else(|| {
-            console_error(domain::Error::Invalid(
-                "No passkey registration is in progress; start again.".into(),
+            console_error(domain::Error::invalid(
+                "No passkey registration is in progress; start again.",
             ))
         })?;
     let codes = state

@@ -83,8 +83,8 @@ pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
     let state = state()?;
     let session = session().await?;
     let start_over = || {
-        console_error(domain::Error::Invalid(
-            "Your login has expired. Enter your email and password again.".into(),
+        console_error(domain::Error::invalid(
+            "Your login has expired. Enter your email and password again.",
         ))
     };
     let mut pending: Pending = session
@@ -131,8 +131,8 @@ pub async fn login_second_factor(code: String) -> Result<(), ServerFnError> {
                 .insert(PENDING, pending)
                 .await
                 .map_err(crate::ssr::session_error)?;
-            Err(console_error(domain::Error::Invalid(
-                "That code is not right.".into(),
+            Err(console_error(domain::Error::invalid(
+                "That code is not right.",
             )))
         }
         Err(e) => Err(console_error(e)),
@@ -171,8 +171,8 @@ pub async fn start_passkey_login(
         },
     };
     let no_passkey = || {
-        console_error(domain::Error::Invalid(
-            "No passkey is set up for this email. Log in with your password.".into(),
+        console_error(domain::Error::invalid(
+            "No passkey is set up for this email. Log in with your password.",
         ))
     };
     let admin = admin.ok_or_else(no_passkey)?;
@@ -205,8 +205,8 @@ pub async fn finish_passkey_login(
         .ok()
         .flatten()
         .ok_or_else(|| {
-            console_error(domain::Error::Invalid(
-                "No passkey login is in progress; start again.".into(),
+            console_error(domain::Error::invalid(
+                "No passkey login is in progress; start again.",
             ))
         })?;
     let admin = domain::accounts::admin(&state.store, &admin_id)
@@ -257,15 +257,15 @@ pub async fn confirm_identity(password: String, code: Option<String>) -> Result<
     if admin.second_factor {
         let code = code.unwrap_or_default();
         if code.trim().is_empty() {
-            return Err(console_error(domain::Error::Invalid(
-                "Enter a code from your authenticator app (or a recovery code).".into(),
+            return Err(console_error(domain::Error::invalid(
+                "Enter a code from your authenticator app (or a recovery code).",
             )));
         }
         domain::factors::verify(&state.store, state.secret_key.as_ref(), &admin, &code)
             .await
             .map_err(|e| match e {
                 domain::Error::InvalidCredentials => {
-                    console_error(domain::Error::Invalid("That code is not right.".into()))
+                    console_error(domain::Error::invalid("That code is not right."))
                 }
                 other => console_error(other),
             })?;
@@ -289,8 +289,8 @@ pub async fn start_passkey_step_up(
         .start_authentication(&state.store, state.secret_key.as_ref(), &admin)
         .await
         .map_err(|e| match e {
-            domain::Error::NotFound => console_error(domain::Error::Invalid(
-                "You have no passkey; use a code instead.".into(),
+            domain::Error::NotFound => console_error(domain::Error::invalid(
+                "You have no passkey; use a code instead.",
             )),
             other => console_error(other),
         })?;
@@ -317,8 +317,8 @@ pub async fn confirm_identity_with_passkey(
         .ok()
         .flatten()
         .ok_or_else(|| {
-            console_error(domain::Error::Invalid(
-                "No passkey confirmation is in progress; start again.".into(),
+            console_error(domain::Error::invalid(
+                "No passkey confirmation is in progress; start again.",
             ))
         })?;
     check_own_password(&state, &admin, &password).await?;
@@ -344,7 +344,7 @@ async fn check_own_password(
     .await
     .map_err(|e| match e {
         domain::Error::InvalidCredentials => {
-            console_error(domain::Error::Invalid("That is not your password.".into()))
+            console_error(domain::Error::invalid("That is not your password."))
         }
         other => console_error(other),
     })
@@ -370,9 +370,9 @@ async fn prove_passkey(
         )
         .await
         .map_err(|e| match e {
-            domain::Error::InvalidCredentials => console_error(domain::Error::Invalid(
-                "The passkey was not accepted.".into(),
-            )),
+            domain::Error::InvalidCredentials => {
+                console_error(domain::Error::invalid("The passkey was not accepted."))
+            }
             other => console_error(other),
         })
 }

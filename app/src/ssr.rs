@@ -115,10 +115,7 @@ pub async fn require_recent_login_enrolling() -> Result<(ConsoleState, Admin), S
 async fn admin_session() -> Result<(ConsoleState, Admin, SessionInfo), ServerFnError> {
     let state = state()?;
     let session = session().await?;
-    let id: Option<String> = session
-        .get(ADMIN_ID)
-        .await
-        .map_err(|e| console_error(Error::Invalid(e.to_string())))?;
+    let id: Option<String> = session.get(ADMIN_ID).await.map_err(session_error)?;
     let admin = match id {
         Some(id) => domain::accounts::admin(&state.store, &id)
             .await
@@ -148,10 +145,7 @@ async fn admin_session() -> Result<(ConsoleState, Admin, SessionInfo), ServerFnE
             ..new_session_info()
         },
     };
-    session
-        .insert(INFO, &info)
-        .await
-        .map_err(|e| console_error(Error::Invalid(e.to_string())))?;
+    session.insert(INFO, &info).await.map_err(session_error)?;
     Ok((state, admin, info))
 }
 
@@ -248,25 +242,15 @@ pub fn kind_filter(kind: &str) -> Result<Option<model::IntegrationKind>, ServerF
 }
 
 pub fn invalid(message: impl Into<String>) -> ServerFnError {
-    console_error(Error::Invalid(message.into()))
+    console_error(Error::invalid(message))
 }
 
-/// What an admin reads of a failure inside the server; the details go to the log only.
-const INTERNAL: &str = "Something went wrong on the server. Try again in a moment.";
-
-/// A failure outside the domain (the session store): logged with `what`, answered 500 with
-/// the generic message, never with its text.
-pub fn internal_error(what: &str, e: &dyn std::fmt::Display) -> ServerFnError {
-    tracing::error!(error = %e, "{what}");
-    if let Some(response) = use_context::<ResponseOptions>() {
-        response.set_status(http::StatusCode::INTERNAL_SERVER_ERROR);
-    }
-    ServerFnError::new(INTERNAL)
-}
-
-/// A failure of the admin session store (see [`internal_error`]).
+/// A failure of the admin session store: internal, so the admin reads nothing of it.
 pub fn session_error(e: tower_sessions::session::Error) -> ServerFnError {
-    internal_error("the admin session could not be read or written", &e)
+    console_error(Error::internal(
+        "the admin session could not be read or written",
+        e,
+    ))
 }
 
 /// Turns a domain error into what the admin reads. Internal failures are logged and shown
@@ -278,13 +262,13 @@ pub fn console_error(e: Error) -> ServerFnError {
         Error::Conflict { .. } | Error::Refused(_) => http::StatusCode::CONFLICT,
         Error::NotFound => http::StatusCode::NOT_FOUND,
         Error::Forbidden(_) | Error::StepUpRequired => http::StatusCode::FORBIDDEN,
-        Error::Invalid(_) | Error::Scim(_) | Error::PreconditionFailed => {
+        Error::Invalid { .. } | Error::Scim(_) | Error::PreconditionFailed => {
             http::StatusCode::BAD_REQUEST
         }
         Error::Timeout => http::StatusCode::REQUEST_TIMEOUT,
         Error::Busy(_) => http::StatusCode::SERVICE_UNAVAILABLE,
-        Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => {
-            tracing::error!(error = %e, "console request failed");
+        Error::Database(_) | Error::Migration(_) | Error::Internal { .. } => {
+            tracing::error!(error = %domain::error::chain(&e), "console request failed");
             http::StatusCode::INTERNAL_SERVER_ERROR
         }
     };
@@ -301,7 +285,7 @@ pub fn console_error(e: Error) -> ServerFnError {
             retry_after_secs(wait)
         ),
         ref e @ Error::Conflict { .. } => e.to_string(),
-        Error::Refused(m) | Error::Invalid(m) | Error::Forbidden(m) => m,
+        Error::Refused(m) | Error::Invalid { detail: m } | Error::Forbidden(m) => m,
         Error::StepUpRequired => crate::STEP_UP.to_owned(),
         Error::NotFound => "Not found.".to_owned(),
         Error::Scim(e) => e.detail,
@@ -313,7 +297,9 @@ pub fn console_error(e: Error) -> ServerFnError {
             "The service is busy. Try again in {} seconds.",
             retry_after_secs(wait)
         ),
-        Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_) => INTERNAL.to_owned(),
+        Error::Database(_) | Error::Migration(_) | Error::Internal { .. } => {
+            "Something went wrong on the server. Try again in a moment.".to_owned()
+        }
     };
     ServerFnError::new(message)
 }

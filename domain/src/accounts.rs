@@ -68,7 +68,7 @@ pub fn normalise_email(email: &str) -> Result<String> {
     if valid {
         Ok(email)
     } else {
-        Err(Error::Invalid(format!("{email:?} is not an email address")))
+        Err(Error::invalid(format!("{email:?} is not an email address")))
     }
 }
 
@@ -82,9 +82,7 @@ pub async fn create_admin(
 ) -> Result<(Organisation, Admin)> {
     let organisation_name = organisation_name.trim();
     if organisation_name.is_empty() {
-        return Err(Error::Invalid(
-            "the organisation name must not be empty".into(),
-        ));
+        return Err(Error::invalid("the organisation name must not be empty"));
     }
     let email = normalise_email(email)?;
     check_new_password(pw)?;
@@ -140,7 +138,7 @@ pub async fn admins(store: &Store, organisation_id: &str) -> Result<Vec<Admin>> 
 
 fn check_new_password(pw: &str) -> Result<()> {
     if pw.chars().count() < password::MIN_LENGTH {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "the password must be at least {} characters long",
             password::MIN_LENGTH
         )));
@@ -185,7 +183,7 @@ pub async fn login(store: &Store, email: &str, pw: &str) -> Result<Admin> {
             let store = store.clone();
             tokio::spawn(async move {
                 if let Err(e) = store.insert_audit(&row.organisation_id, &audit, at).await {
-                    tracing::warn!(error = %e, "could not record a failed login");
+                    tracing::warn!(error = %crate::error::chain(&e), "could not record a failed login");
                 }
             });
             Err(Error::InvalidCredentials)
@@ -254,7 +252,7 @@ pub async fn unlock(store: &Store, email: &str) -> Result<u64> {
     let row = store
         .admin_by_email(&email)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no admin has the email {email}")))?;
+        .ok_or_else(|| Error::invalid(format!("no admin has the email {email}")))?;
     let forgotten = crate::lockout::unlock(store, &email).await?;
     let audit = AuditEntry::by_operator("admin.unlocked", Some(email));
     store
@@ -329,13 +327,13 @@ pub async fn change_password(
     check_password(store, lockout, client, admin, current)
         .await
         .map_err(|e| match e {
-            Error::InvalidCredentials => Error::Invalid("the current password is not right".into()),
+            Error::InvalidCredentials => Error::invalid("the current password is not right"),
             other => other,
         })?;
     check_new_password(new)?;
     if current == new {
-        return Err(Error::Invalid(
-            "the new password must differ from the current one".into(),
+        return Err(Error::invalid(
+            "the new password must differ from the current one",
         ));
     }
     let hash = password::hash(new.to_owned()).await?;
@@ -427,7 +425,7 @@ mod tests {
         ));
         assert!(matches!(
             create_admin(&store, "Acme", "c@example.com", "short").await,
-            Err(Error::Invalid(_))
+            Err(Error::Invalid { .. })
         ));
     }
 
@@ -499,7 +497,7 @@ mod tests {
         assert!(unlock(&store, "Ada@Example.com").await.unwrap() > 0);
         assert!(matches!(
             unlock(&store, "nobody@example.com").await,
-            Err(Error::Invalid(_))
+            Err(Error::Invalid { .. })
         ));
         assert!(login_throttled(
             &store,

@@ -96,7 +96,7 @@ impl ActivityLog {
             let lost = batch.len();
             if let Err(e) = store.insert_requests(batch).await {
                 crate::metrics::activity_dropped(lost);
-                tracing::warn!(error = %e, lost_at_most = lost, "could not write the activity log");
+                tracing::warn!(error = %crate::error::chain(&e), lost_at_most = lost, "could not write the activity log");
             }
         }
         let dropped = self.inner.dropped.swap(0, Ordering::Relaxed);
@@ -126,7 +126,9 @@ impl ActivityLog {
         match store.prune_requests(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "pruned the activity log"),
-            Err(e) => tracing::warn!(error = %e, "could not prune the activity log"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::chain(&e), "could not prune the activity log")
+            }
         }
     }
 

@@ -180,7 +180,7 @@ pub struct WebhookPolicy {
 impl WebhookPolicy {
     /// Checks a webhook URL an admin typed; the URL, normalised.
     pub fn check(self, url: &str) -> Result<url::Url> {
-        let invalid = |why: &str| Error::Invalid(format!("The webhook URL {why}."));
+        let invalid = |why: &str| Error::invalid(format!("The webhook URL {why}."));
         let url = url.trim();
         if url.len() > MAX_TARGET {
             return Err(invalid("is too long"));
@@ -278,7 +278,7 @@ fn shown_url(url: &url::Url) -> String {
 /// Checks an email address an admin typed (the SMTP server has the last word).
 fn check_address(address: &str) -> Result<String> {
     let address = address.trim();
-    let invalid = || Error::Invalid(format!("{address:?} is not an email address."));
+    let invalid = || Error::invalid(format!("{address:?} is not an email address."));
     let (local, domain) = address.split_once('@').ok_or_else(invalid)?;
     let bad = |s: &str| {
         s.is_empty()
@@ -324,7 +324,7 @@ pub async fn add_webhook(
             url: url.to_string(),
             secret: secret.clone(),
         })
-        .map_err(|e| Error::Invalid(format!("the webhook could not be sealed: {e}")))?,
+        .map_err(|e| Error::internal("the webhook could not be sealed", e))?,
     )?;
     let destination = Destination {
         id,
@@ -407,7 +407,7 @@ pub async fn set_rule(
         (Some((default, _)), None) => Some(default),
         (Some((_, range)), Some(t)) if range.contains(&t) => Some(t),
         (Some((_, range)), Some(_)) => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "The threshold must be between {} and {}.",
                 range.start(),
                 range.end()
@@ -572,7 +572,7 @@ pub async fn evaluate(store: &Store, now: i64) {
     let organisations = match store.alerting_organisations().await {
         Ok(o) => o,
         Err(e) => {
-            tracing::warn!(error = %e, "could not list the organisations with alerts");
+            tracing::warn!(error = %crate::error::chain(&e), "could not list the organisations with alerts");
             return;
         }
     };
@@ -584,7 +584,9 @@ pub async fn evaluate(store: &Store, now: i64) {
         .await;
         match checked {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not check an organisation's alerts"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::error::chain(&e), "could not check an organisation's alerts")
+            }
             Err(crate::deadline::TimedOut) => {
                 tracing::warn!("checking an organisation's alerts took longer than 10 s")
             }

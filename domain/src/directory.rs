@@ -136,7 +136,7 @@ pub async fn browse_users(
         .into_iter()
         .map(|stored| {
             let row = stored.row;
-            let doc = UserDoc::from_stored(&row.attributes)?;
+            let doc = UserDoc::from_stored(&row.body.attributes)?;
             Ok(UserSummary::of(row.id, &doc, row.created_at, None))
         })
         .collect::<Result<_>>()?;
@@ -209,7 +209,7 @@ pub async fn user_detail(
         return deleted_user_detail(store, organisation_id, id).await;
     };
     let row = stored.row;
-    let doc = UserDoc::from_stored(&row.attributes)?;
+    let doc = UserDoc::from_stored(&row.body.attributes)?;
     let (deleted_before, _) = store
         .same_user_name(organisation_id, &doc.user_name_key(), LINKED_RECORDS)
         .await?;
@@ -244,7 +244,7 @@ async fn deleted_user_detail(
         updated_at: row.updated_at,
         created_by: row.created_by,
         groups: serde_json::from_str(&row.groups)
-            .map_err(|e| Error::Invalid(format!("the groups of deleted user {}: {e}", row.id)))?,
+            .map_err(|e| Error::internal("the groups of a deleted user do not decode", e))?,
         deleted_before,
         recreated_as,
     }))
@@ -305,7 +305,7 @@ pub async fn browse_groups(
         .map(|g| &g.row)
         .map(|g| GroupSummary {
             id: g.id.clone(),
-            display_name: g.display_name.clone(),
+            display_name: g.body.display_name.clone(),
             members: counts
                 .iter()
                 .find(|(id, _)| *id == g.id)
@@ -361,7 +361,7 @@ pub async fn group_detail(
     Ok(Some(GroupDetail {
         summary: GroupSummary {
             id: group.id,
-            display_name: group.display_name,
+            display_name: group.body.display_name,
             members: total,
             created_at: group.created_at,
             deleted: None,
@@ -390,7 +390,7 @@ async fn deleted_group_detail(
         return Ok(None);
     };
     let members: Vec<(String, String, Option<String>, i64)> = serde_json::from_str(&row.members)
-        .map_err(|e| Error::Invalid(format!("the members of deleted group {id}: {e}")))?;
+        .map_err(|e| Error::internal("the members of a deleted group do not decode", e))?;
     let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     Ok(Some(GroupDetail {
         summary: GroupSummary::of_deleted(&row),

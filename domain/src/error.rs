@@ -32,9 +32,9 @@ pub enum Error {
     /// Too many failed attempts from this account or address; try again after the wait.
     #[error("too many failed attempts; try again in {} s", crate::throttle::retry_after_secs(*.0))]
     TooManyAttempts(std::time::Duration),
-    /// Input an operator or admin typed is unusable; the text says why.
-    #[error("{0}")]
-    Invalid(String),
+    /// Input an operator or admin typed is unusable; `detail` says why.
+    #[error("{detail}")]
+    Invalid { detail: String },
     /// The caller may not do this; the text says why.
     #[error("{0}")]
     Forbidden(String),
@@ -50,12 +50,56 @@ pub enum Error {
     /// nothing was done. Try again after the wait.
     #[error("the service is busy; try again in {} s", crate::throttle::retry_after_secs(*.0))]
     Busy(Duration),
-    #[error("database error: {0}")]
-    Database(DbError),
-    #[error("database migration failed: {0}")]
+    #[error("the database failed")]
+    Database(#[source] DbError),
+    #[error("a database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("password hashing failed: {0}")]
-    PasswordHash(String),
+    /// Something inside the service failed that no input explains (sealing a secret,
+    /// encoding a session, reading back what it stored): `what` it was doing, and why.
+    #[error("{what}")]
+    Internal {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// Input that is unusable, `detail` saying why.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Error::Invalid {
+            detail: detail.into(),
+        }
+    }
+
+    /// An internal failure while doing `what`.
+    pub fn internal(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Internal {
+            what,
+            source: source.into(),
+        }
+    }
+}
+
+/// An error and every error under it (its sources), as "what: why: why", for logs and for
+/// the binary's last word.
+pub fn chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> impl std::fmt::Display + 'a {
+    struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+    impl std::fmt::Display for Chain<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", self.0)?;
+            let mut source = self.0.source();
+            while let Some(e) = source {
+                write!(f, ": {e}")?;
+                source = e.source();
+            }
+            Ok(())
+        }
+    }
+    Chain(error)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -67,10 +111,9 @@ pub enum DbError {
     Sqlx(sqlx::Error),
     #[error(transparent)]
     Sqlite(rusqlite::Error),
-    /// The grouped SQLite transaction a write was part of did not commit; the text is the
-    /// commit's error.
-    #[error("the transaction did not commit: {0}")]
-    Commit(std::sync::Arc<str>),
+    /// The grouped SQLite transaction a write was part of did not commit.
+    #[error("the grouped transaction did not commit")]
+    Commit(#[source] GroupFailure),
     /// The store is closed (the process is stopping).
     #[error("the store is closed")]
     Closed,
@@ -78,6 +121,16 @@ pub enum DbError {
     /// do: a bug in the job.
     #[error("a SQLite job did not complete synchronously")]
     Suspended,
+}
+
+/// Why a grouped SQLite transaction did not commit (shared by every job of the group).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GroupFailure {
+    /// An error in one of its jobs made SQLite roll the whole transaction back.
+    #[error("an error in one of its writes rolled it back")]
+    RolledBack,
+    #[error(transparent)]
+    Commit(std::sync::Arc<rusqlite::Error>),
 }
 
 impl DbError {
@@ -106,29 +159,53 @@ impl Error {
 
 impl From<model::UnknownValue> for Error {
     fn from(e: model::UnknownValue) -> Self {
-        Error::Invalid(e.to_string())
+        Error::invalid(e.to_string())
     }
 }
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        // PostgreSQL's statement_timeout cancelled the statement: the job's deadline.
-        if e.as_database_error()
-            .and_then(|d| d.code())
-            .is_some_and(|code| code == "57014")
-        {
-            return Error::Timeout;
+        match e.as_database_error().and_then(|d| d.code()).as_deref() {
+            // PostgreSQL's statement_timeout cancelled the statement: the job's deadline.
+            Some("57014") => Error::Timeout,
+            // The transaction lost to another one (serialization failure, deadlock, a lock
+            // not available): nothing of it was written, and the same request may well
+            // succeed again.
+            Some("40001" | "40P01" | "55P03") => Error::Busy(crate::store::RETRY_AFTER),
+            _ => Error::Database(DbError::Sqlx(e)),
         }
-        Error::Database(DbError::Sqlx(e))
     }
 }
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        if let Some(busy) = busy(&e) {
+            return busy;
+        }
         // The progress handler stopped a statement past its job's deadline.
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
             return Error::Timeout;
         }
         Error::Database(DbError::Sqlite(e))
+    }
+}
+
+/// `Busy` when another process held the SQLite database locked past the busy timeout (the
+/// retries SQLite makes for a lock): nothing was written, and trying again later may work.
+fn busy(e: &rusqlite::Error) -> Option<Error> {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+    .then_some(Error::Busy(crate::store::RETRY_AFTER))
+}
+
+impl From<GroupFailure> for Error {
+    fn from(failure: GroupFailure) -> Self {
+        match &failure {
+            GroupFailure::Commit(e) => busy(e),
+            GroupFailure::RolledBack => None,
+        }
+        .unwrap_or(Error::Database(DbError::Commit(failure)))
     }
 }

@@ -52,10 +52,9 @@ impl SecretKey {
             .ok()
             .filter(|b| b.len() == 32)
             .ok_or_else(|| {
-                Error::Invalid(
+                Error::invalid(
                     "the secret key must be 64 hexadecimal digits (32 bytes), e.g. from \
-                     `openssl rand -hex 32`"
-                        .into(),
+                     `openssl rand -hex 32`",
                 )
             })?;
         Ok(Self(*Key::from_slice(&bytes)))
@@ -64,7 +63,7 @@ impl SecretKey {
     /// Reads the key from a file holding its 64 hexadecimal digits.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Invalid(format!(
+            Error::invalid(format!(
                 "cannot read the secret key file {}: {e}",
                 path.display()
             ))
@@ -91,7 +90,7 @@ impl SecretKey {
                     aad: admin_id.as_bytes(),
                 },
             )
-            .map_err(|_| Error::Invalid("a secret could not be sealed".into()))?;
+            .map_err(|e| Error::internal("a secret could not be sealed", e.to_string()))?;
         Ok([nonce.as_slice(), &sealed].concat())
     }
 
@@ -136,7 +135,7 @@ fn totp(secret: Vec<u8>, account: &str) -> Result<totp_rs::Totp> {
         .with_account_name(account)
         .with_issuer(Some(ISSUER))
         .build()
-        .map_err(|e| Error::Invalid(format!("an authenticator could not be set up: {e}")))
+        .map_err(|e| Error::internal("an authenticator could not be set up", e))
 }
 
 /// A factor being set up: what the admin's authenticator app needs.
@@ -175,9 +174,9 @@ pub async fn start_totp(
     let app = totp(secret.clone(), &admin.email)?;
     let otpauth_url = app
         .to_url()
-        .map_err(|e| Error::Invalid(format!("an authenticator could not be set up: {e}")))?;
+        .map_err(|e| Error::internal("an authenticator could not be set up", e))?;
     let qr_svg = qrcode::QrCode::new(otpauth_url.as_bytes())
-        .map_err(|e| Error::Invalid(format!("the QR code could not be drawn: {e}")))?
+        .map_err(|e| Error::internal("the QR code could not be drawn", e))?
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
         .build();
@@ -206,8 +205,8 @@ pub async fn start_totp(
 pub(crate) fn factor_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
-        return Err(Error::Invalid(
-            "name the factor in 1 to 60 characters (e.g. \"Phone\")".into(),
+        return Err(Error::invalid(
+            "name the factor in 1 to 60 characters (e.g. \"Phone\")",
         ));
     }
     Ok(name.to_owned())
@@ -231,7 +230,7 @@ pub async fn confirm_totp(
     let secret = secret_key.open(&admin.id, &factor.sealed_secret)?;
     let step = totp(secret, &admin.email)?
         .check(code.trim(), now_secs())
-        .ok_or_else(|| Error::Invalid("That code is not right. Try the next one.".into()))?;
+        .ok_or_else(|| Error::invalid("That code is not right. Try the next one."))?;
     let audit = AuditEntry::by(
         admin,
         "factor.enrolled",
@@ -387,9 +386,8 @@ pub async fn remove(store: &Store, admin: &Admin, factor_id: &str, required: boo
         .find(|f| f.id == factor_id)
         .ok_or(Error::NotFound)?;
     if required && factors.len() == 1 {
-        return Err(Error::Invalid(
-            "your organisation requires a second factor: set up another before removing this one"
-                .into(),
+        return Err(Error::invalid(
+            "your organisation requires a second factor: set up another before removing this one",
         ));
     }
     let audit = AuditEntry::by(admin, "factor.removed", Some(format!("{:?}", factor.name)));
@@ -413,7 +411,7 @@ pub async fn reset(store: &Store, email: &str) -> Result<u64> {
     let row = store
         .admin_by_email(&email)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no admin has the email {email}")))?;
+        .ok_or_else(|| Error::invalid(format!("no admin has the email {email}")))?;
     let audit = AuditEntry::by_operator("factors.reset", Some(email));
     store
         .delete_factors(&row.organisation_id, &row.id, None, &audit, time::now_ms())
@@ -424,8 +422,8 @@ pub async fn reset(store: &Store, email: &str) -> Result<u64> {
 /// one needs the admin to have one already, so they do not lock themselves out.
 pub async fn set_policy(store: &Store, admin: &Admin, required: bool) -> Result<()> {
     if required && !admin.second_factor {
-        return Err(Error::Invalid(
-            "set up a second factor for yourself before requiring one of every admin".into(),
+        return Err(Error::invalid(
+            "set up a second factor for yourself before requiring one of every admin",
         ));
     }
     let action = if required {
@@ -526,7 +524,8 @@ mod tests {
         ));
         let wrong = confirm_totp(&store, Some(&k), &admin, &started.factor_id, "000000").await;
         assert!(
-            matches!(wrong, Err(Error::Invalid(_))) || app.generate(now).to_string() == "000000"
+            matches!(wrong, Err(Error::Invalid { .. }))
+                || app.generate(now).to_string() == "000000"
         );
         let codes = confirm_totp(
             &store,

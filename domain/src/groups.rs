@@ -38,7 +38,7 @@ impl Group {
     fn from_stored(stored: Stored<GroupRow>, base_url: &str) -> Self {
         let Stored { row, related } = stored;
         Self {
-            display_name: row.display_name,
+            display_name: row.body.display_name,
             external_id: row.external_id,
             members: related.map(|members| {
                 members
@@ -152,10 +152,7 @@ impl ScimResource for Group {
 
     /// Its members stay.
     async fn delete(s: Scope<'_>, id: &str, if_match: Option<&[i64]>) -> Result<()> {
-        if s.store
-            .delete_group(crate::provisioning::deletion(s.owner, id, if_match))
-            .await?
-        {
+        if s.store.delete_group(s.deletion(id, if_match)).await? {
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -168,10 +165,7 @@ async fn apply(s: Scope<'_>, change: &Change<'_>, changes: Vec<GroupChange>) -> 
     let stored = s
         .store
         .change_group(
-            &s.owner.organisation_id,
-            change.id,
-            &s.owner.integration_id,
-            change.if_match.map(<[i64]>::to_vec),
+            s.target(change.id, change.if_match),
             changes,
             time::now_ms(),
             change.with_related,

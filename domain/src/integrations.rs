@@ -250,7 +250,7 @@ pub async fn set_delete_mode(
     {
         Ok(())
     } else {
-        Err(Error::Invalid("create the provisioning token first".into()))
+        Err(Error::invalid("create the provisioning token first"))
     }
 }
 
@@ -320,7 +320,7 @@ impl RetiredTokenUses {
             return;
         }
         if let Err(e) = store.record_retired_token_uses(batch.clone()).await {
-            tracing::warn!(error = %e, "could not count requests with retired tokens; will retry");
+            tracing::warn!(error = %crate::error::chain(&e), "could not count requests with retired tokens; will retry");
             let mut pending = self.lock();
             for used in batch {
                 match pending.get_mut(&used.token_hash) {

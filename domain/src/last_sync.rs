@@ -42,7 +42,7 @@ impl LastSync {
             return;
         }
         if let Err(e) = store.advance_last_sync(batch.clone()).await {
-            tracing::warn!(error = %e, "could not record last sync; will retry");
+            tracing::warn!(error = %crate::error::chain(&e), "could not record last sync; will retry");
             for (id, at) in batch {
                 self.record(&id, at);
             }

@@ -37,7 +37,7 @@ impl std::fmt::Debug for Passkeys {
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{what}: {e}"))
+    Error::invalid(format!("{what}: {e}"))
 }
 
 fn admin_uuid(admin: &Admin) -> Result<Uuid> {

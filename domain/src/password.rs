@@ -36,10 +36,10 @@ async fn off_the_workers<T: Send + 'static>(
     let _slot = slots()
         .acquire()
         .await
-        .map_err(|e| Error::PasswordHash(e.to_string()))?;
+        .map_err(|e| Error::internal("no password hashing slot could be had", e))?;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::PasswordHash(e.to_string()))
+        .map_err(|e| Error::internal("password hashing did not finish", e))
 }
 
 /// The PHC string of a new hash of `password`.
@@ -69,7 +69,7 @@ fn hash_now(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| Error::PasswordHash(e.to_string()))
+        .map_err(|e| Error::internal("password hashing failed", e))
 }
 
 fn verify_now(password: &str, stored: &str) -> bool {

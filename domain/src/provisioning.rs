@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::integrations::TokenOwner;
 use crate::scim_resource::{ScimResource, Scope};
-use crate::store::{Deletion, ListQuery, Stored, UserRow};
+use crate::store::{ListQuery, Stored, UserRow};
 use crate::time;
 
 /// A user as the SCIM API returns it.
@@ -38,7 +38,7 @@ impl User {
         let Stored { row, related } = stored;
         let doc = match doc {
             Some(doc) => doc,
-            None => UserDoc::from_stored(&row.attributes)?,
+            None => UserDoc::from_stored(&row.body.attributes)?,
         }
         .with_external_id(row.external_id);
         Ok(Self {
@@ -204,23 +204,11 @@ impl ScimResource for User {
     }
 
     async fn delete(s: Scope<'_>, id: &str, if_match: Option<&[i64]>) -> Result<()> {
-        if s.store.delete_user(deletion(s.owner, id, if_match)).await? {
+        if s.store.delete_user(s.deletion(id, if_match)).await? {
             Ok(())
         } else {
             Err(Error::NotFound)
         }
-    }
-}
-
-/// The DELETE of a user or group `id` by `owner`'s integration, as it is set now.
-pub(crate) fn deletion(owner: &TokenOwner, id: &str, if_match: Option<&[i64]>) -> Deletion {
-    Deletion {
-        organisation_id: owner.organisation_id.clone(),
-        id: id.to_owned(),
-        if_match: if_match.map(<[i64]>::to_vec),
-        integration_id: owner.integration_id.clone(),
-        mode: owner.on_delete,
-        at: time::now_ms(),
     }
 }
 
@@ -234,10 +222,7 @@ async fn modify(
     let (doc, stored) = s
         .store
         .update_user(
-            &s.owner.organisation_id,
-            &s.owner.integration_id,
-            change.id,
-            change.if_match.map(<[i64]>::to_vec),
+            s.target(change.id, change.if_match),
             change.with_related,
             move |current, row| Ok((apply(current)?, time::now_ms().max(row.updated_at))),
         )

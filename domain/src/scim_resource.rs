@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::integrations::TokenOwner;
 use crate::provisioning::{Change, ListRequest};
-use crate::store::Store;
+use crate::store::{Deletion, Store, Target};
 
 /// What a SCIM request works on: the store, the organisation and integration of its token,
 /// and the base URL resources' locations start with.
@@ -21,6 +21,29 @@ pub struct Scope<'a> {
     pub store: &'a Store,
     pub owner: &'a TokenOwner,
     pub base_url: &'a str,
+}
+
+impl Scope<'_> {
+    /// The user or group `id` as a write by this scope's integration names it, on the
+    /// condition `if_match`.
+    pub(crate) fn target(&self, id: &str, if_match: Option<&[i64]>) -> Target {
+        Target {
+            organisation_id: self.owner.organisation_id.clone(),
+            integration_id: self.owner.integration_id.clone(),
+            id: id.to_owned(),
+            if_match: if_match.map(<[i64]>::to_vec),
+        }
+    }
+
+    /// The DELETE of `id` by this scope's integration: what the console keeps of it is the
+    /// integration's setting (read as it is now by the caller).
+    pub(crate) fn deletion(&self, id: &str, if_match: Option<&[i64]>) -> Deletion {
+        Deletion {
+            target: self.target(id, if_match),
+            mode: self.owner.on_delete,
+            at: crate::time::now_ms(),
+        }
+    }
 }
 
 /// A user or group as the SCIM API serves it.

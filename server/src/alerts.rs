@@ -271,7 +271,7 @@ async fn deliver(store: Store, sender: Sender) {
         {
             Ok(claimed) => claimed,
             Err(e) => {
-                tracing::warn!(error = %e, "could not claim alerts to send");
+                tracing::warn!(error = %domain::error::chain(&e), "could not claim alerts to send");
                 continue;
             }
         };
@@ -298,7 +298,7 @@ async fn deliver(store: Store, sender: Sender) {
                 )
                 .await
                 {
-                    tracing::warn!(error = %e, "could not record an alert attempt");
+                    tracing::warn!(error = %domain::error::chain(&e), "could not record an alert attempt");
                 }
                 let mut busy = busy.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(i) = busy.iter().position(|o| *o == claimed.organisation_id) {

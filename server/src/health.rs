@@ -59,7 +59,7 @@ async fn readyz(State(health): State<Health>) -> Response {
         Ok(Ok(true)) => answer(StatusCode::OK, "ready"),
         Ok(Ok(false)) => answer(StatusCode::SERVICE_UNAVAILABLE, "migrations pending"),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "not ready: the database does not answer");
+            tracing::warn!(error = %domain::error::chain(&e), "not ready: the database does not answer");
             answer(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
         Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),

@@ -69,7 +69,7 @@ impl App {
         if config.secret_key.is_none() {
             let factors = store.count_confirmed_factors().await?;
             if factors > 0 {
-                return Err(domain::Error::Invalid(format!(
+                return Err(domain::Error::invalid(format!(
                     "{factors} second factor(s) are sealed with a SECRET_KEY, and none is set: set \
                      SECRET_KEY or SECRET_KEY_FILE to the key they were set up with"
                 )));
@@ -123,7 +123,7 @@ impl App {
         let mut background = vec![last_sync, retired_uses, sessions, pruning];
         background.extend(
             alerts::spawn(store.clone(), config.alert_settings())
-                .map_err(domain::Error::Invalid)?,
+                .map_err(domain::Error::invalid)?,
         );
         Ok(Self {
             router,
@@ -160,14 +160,14 @@ fn prune(store: Store, retired_token_days: u32) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             let now = domain::time::now_ms();
             if let Err(e) = store.prune_login_failures(now).await {
-                tracing::warn!(error = %e, "could not prune failed logins");
+                tracing::warn!(error = %domain::error::chain(&e), "could not prune failed logins");
             }
             let cutoff = now - i64::from(retired_token_days) * DAY_MS;
             if let Err(e) = store.prune_retired_tokens(cutoff).await {
-                tracing::warn!(error = %e, "could not prune retired tokens");
+                tracing::warn!(error = %domain::error::chain(&e), "could not prune retired tokens");
             }
             if let Err(e) = store.prune_alert_deliveries(now - 7 * DAY_MS).await {
-                tracing::warn!(error = %e, "could not prune alert deliveries");
+                tracing::warn!(error = %domain::error::chain(&e), "could not prune alert deliveries");
             }
         }
     })
@@ -194,7 +194,7 @@ where
         loop {
             tick.tick().await;
             if let Err(e) = sessions.delete_expired().await {
-                tracing::warn!(error = %e, "could not delete expired sessions");
+                tracing::warn!(error = %domain::error::chain(&e), "could not delete expired sessions");
             }
         }
     });

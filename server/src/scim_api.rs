@@ -273,7 +273,7 @@ async fn refuse_presented_token(
     let retired = match domain::integrations::retired(&console.store, token_hash).await {
         Ok(retired) => retired,
         Err(e) => {
-            tracing::warn!(error = %e, "could not look for a retired token");
+            tracing::warn!(error = %domain::error::chain(&e), "could not look for a retired token");
             None
         }
     };
@@ -393,7 +393,7 @@ impl IntoResponse for ApiError {
             Error::InvalidCredentials => {
                 ScimError::new(401, None, "a valid bearer token is required")
             }
-            Error::Invalid(detail) => ScimError::invalid_value(detail),
+            Error::Invalid { detail } => ScimError::invalid_value(detail),
             Error::Forbidden(detail) => ScimError::new(403, None, detail),
             Error::StepUpRequired => ScimError::new(403, None, "a recent login is required"),
             Error::TooManyAttempts(wait) => ScimError::new(
@@ -409,13 +409,14 @@ impl IntoResponse for ApiError {
                 503,
                 None,
                 format!(
-                    "this organisation has more requests in progress than the service takes \
-                     on at once; retry in {} s",
+                    "the service cannot take this request now (this organisation has more requests \
+                     in progress than it takes on at once, or the database is busy); nothing of \
+                     it was done; retry in {} s",
                     retry_after_secs(wait)
                 ),
             ),
-            e @ (Error::Database(_) | Error::Migration(_) | Error::PasswordHash(_)) => {
-                tracing::error!(error = %e, "SCIM request failed");
+            e @ (Error::Database(_) | Error::Migration(_) | Error::Internal { .. }) => {
+                tracing::error!(error = %domain::error::chain(&e), "SCIM request failed");
                 ScimError::new(500, None, "internal server error")
             }
         };
@@ -873,31 +874,42 @@ async fn service_provider_config(State(state): State<AppState>) -> Response {
 }
 
 async fn resource_types(State(state): State<AppState>) -> Response {
-    let all: Vec<Value> = discovery::RESOURCE_TYPES
-        .iter()
-        .filter_map(|n| discovery::resource_type(n, base(&state)))
-        .collect();
-    let page = Page {
-        start_index: 1,
-        count: all.len() as u32,
-    };
-    scim_json(StatusCode::OK, &list_response(all.len() as u64, page, all))
+    listed(
+        discovery::RESOURCE_TYPES
+            .iter()
+            .filter_map(|n| discovery::resource_type(n, base(&state))),
+    )
 }
 
 async fn resource_type(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    discovery::resource_type(&name, base(&state))
-        .map(|r| scim_json(StatusCode::OK, &r))
-        .ok_or_else(|| ScimError::not_found(format!("no resource type {name:?}")).into())
+    found(
+        discovery::resource_type(&name, base(&state)),
+        "resource type",
+        &name,
+    )
 }
 
 async fn schemas(State(state): State<AppState>) -> Response {
-    let all: Vec<Value> = discovery::SCHEMA_IDS
-        .iter()
-        .filter_map(|id| discovery::schema(id, base(&state)))
-        .collect();
+    listed(
+        discovery::SCHEMA_IDS
+            .iter()
+            .filter_map(|id| discovery::schema(id, base(&state))),
+    )
+}
+
+async fn schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    found(discovery::schema(&id, base(&state)), "schema", &id)
+}
+
+/// A discovery list: all of it on one page.
+fn listed(all: impl Iterator<Item = Value>) -> Response {
+    let all: Vec<Value> = all.collect();
     let page = Page {
         start_index: 1,
         count: all.len() as u32,
@@ -905,13 +917,11 @@ async fn schemas(State(state): State<AppState>) -> Response {
     scim_json(StatusCode::OK, &list_response(all.len() as u64, page, all))
 }
 
-async fn schema(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    discovery::schema(&id, base(&state))
-        .map(|s| scim_json(StatusCode::OK, &s))
-        .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")).into())
+/// One discovery resource, or 404 naming what was asked for.
+fn found(resource: Option<Value>, what: &str, name: &str) -> Result<Response, ApiError> {
+    resource
+        .map(|r| scim_json(StatusCode::OK, &r))
+        .ok_or_else(|| ScimError::not_found(format!("no {what} {name:?}")).into())
 }
 
 #[cfg(test)]

@@ -181,8 +181,8 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 if by.id == target_id {
-                    return Err(Error::Invalid(
-                        "you cannot disable or remove yourself; ask another admin".into(),
+                    return Err(Error::invalid(
+                        "you cannot disable or remove yourself; ask another admin",
                     ));
                 }
                 let admins = stmt(format!(
@@ -205,8 +205,8 @@ impl Store {
                     .count();
                 let by_active = admins.iter().any(|(id, active)| *id == by.id && *active);
                 if !by_active || active_after == 0 {
-                    return Err(Error::Invalid(
-                        "the organisation must keep at least one active admin".into(),
+                    return Err(Error::invalid(
+                        "the organisation must keep at least one active admin",
                     ));
                 }
                 let sql = match change {

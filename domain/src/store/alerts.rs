@@ -25,7 +25,7 @@ async fn queue(
     at: i64,
 ) -> Result<u64> {
     let text = serde_json::to_string(message)
-        .map_err(|e| Error::Invalid(format!("an alert could not be written: {e}")))?;
+        .map_err(|e| Error::internal("an alert could not be written", e))?;
     let queued = stmt(
         "INSERT INTO alert_deliveries (organisation_id, destination_id, message, created_at, next_attempt_at) \
          SELECT $1, d.id, $2, $3, $3 FROM alert_destinations d \

@@ -5,24 +5,24 @@ use scim::changes::{shown, AttributeChange};
 use scim::group::GroupChange;
 use scim::user::fold_case;
 
-use super::db::{stmt, Query, Row, Tx};
+use super::db::{stmt, Query, Tx};
 use super::filter_sql::{version_guard, Table};
 use super::history::{self, Members, Origin, Subject};
-use super::resources::{self, missing_or_changed, set_external_id, Deletion, ResourceRow, Stored};
+use super::resources::{
+    self, missing_or_changed, set_external_id, Deletion, ResourceRow, RowBody, Stored, Target,
+};
 use super::{placeholders, Backend, Store, CHUNK};
 use crate::error::{Error, Result};
 use crate::history::Action;
 
 /// A stored SCIM group (members are rows of their own), with the externalId of the
 /// integration that read it.
+pub type GroupRow = ResourceRow<GroupBody>;
+
+/// What a group's row holds of its own: its displayName.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRow {
-    pub id: String,
+pub struct GroupBody {
     pub display_name: String,
-    pub external_id: Option<String>,
-    pub version: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// A group to create.
@@ -38,34 +38,19 @@ pub struct NewGroup {
     pub at: i64,
 }
 
-impl ResourceRow for GroupRow {
+impl RowBody for GroupBody {
     const TABLE: Table = Table::Groups;
-    const COLUMNS: &'static str = "id, display_name, version, created_at, updated_at";
+    const COLUMN: &'static str = "display_name";
 
-    fn from_row(mut r: Row) -> Self {
-        Self {
-            id: r.take(0),
-            display_name: r.take(1),
-            version: r.take(2),
-            created_at: r.take(3),
-            updated_at: r.take(4),
-            external_id: r.take(5),
-        }
-    }
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn version(&self) -> i64 {
-        self.version
+    fn from_column(display_name: String) -> Self {
+        Self { display_name }
     }
 
     fn name(&self) -> Result<String> {
         Ok(self.display_name.clone())
     }
 
-    fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>> {
+    fn record(backend: Backend, row: GroupRow, deletion: &Deletion) -> Result<Query<'static>> {
         let members = backend.json_rows(
             &backend.json_row("u.id, u.user_name, u.display_name, CAST(u.active AS INTEGER)"),
             "FROM scim_group_members m JOIN scim_users u ON u.id = m.user_id \
@@ -142,7 +127,9 @@ impl Store {
                 Ok(Stored {
                     row: GroupRow {
                         id: group.id,
-                        display_name: group.display_name,
+                        body: GroupBody {
+                            display_name: group.display_name,
+                        },
                         external_id: group.external_id,
                         version: 1,
                         created_at: group.at,
@@ -155,42 +142,39 @@ impl Store {
         .await
     }
 
-    /// Applies a group's changes (a PATCH, or a PUT's replacement) in one job: all of them
-    /// or none, and reads the group back (members when `with_members`). An externalId
-    /// change is the writing integration's. `None` when the group does not exist;
-    /// `PreconditionFailed` when `if_match` names other versions.
-    #[allow(clippy::too_many_arguments)]
+    /// Applies a group's changes (a PATCH, or a PUT's replacement) at `at` in one job: all
+    /// of them or none, and reads the group back (members when `with_members`). An
+    /// externalId change is the target's integration's. `None` when the group does not
+    /// exist; `PreconditionFailed` when its version is not one `target` allows.
     pub async fn change_group(
         &self,
-        organisation_id: &str,
-        id: &str,
-        integration_id: &str,
-        if_match: Option<Vec<i64>>,
+        target: Target,
         changes: Vec<GroupChange>,
         at: i64,
         with_members: bool,
     ) -> Result<Option<Stored<GroupRow>>> {
         let backend = self.backend();
-        let origin = Origin::of_request(organisation_id, integration_id, at);
-        let (organisation_id, id, integration_id) = (
-            organisation_id.to_owned(),
-            id.to_owned(),
-            integration_id.to_owned(),
-        );
+        let origin = Origin::of_request(&target.organisation_id, &target.integration_id, at);
         self.write(move |tx| {
             Box::pin(async move {
+                let Target {
+                    organisation_id,
+                    integration_id,
+                    id,
+                    if_match,
+                } = &target;
                 let display_name = changes.iter().rev().find_map(|c| match c {
                     GroupChange::DisplayName(n) => Some(n.as_str()),
                     _ => None,
                 });
                 // What the history compares with; locked on PostgreSQL until the job ends.
                 let before = match origin {
-                    Some(_) => resources::read::<GroupRow>(
+                    Some(_) => resources::read::<GroupBody>(
                         backend,
                         tx,
-                        &organisation_id,
-                        &id,
-                        Some(&integration_id),
+                        organisation_id,
+                        id,
+                        Some(integration_id),
                         true,
                         false,
                     )
@@ -203,25 +187,25 @@ impl Store {
                 if !bump_group(
                     backend,
                     tx,
-                    &organisation_id,
-                    &id,
+                    organisation_id,
+                    id,
                     if_match.as_deref(),
                     display_name,
                     at,
                 )
                 .await?
                 {
-                    return missing_or_changed(tx, Table::Groups, &organisation_id, &id)
+                    return missing_or_changed(tx, Table::Groups, organisation_id, id)
                         .await
                         .map(|()| None);
                 }
                 let name = display_name
                     .map(str::to_owned)
-                    .or_else(|| before.as_ref().map(|b| b.display_name.clone()))
+                    .or_else(|| before.as_ref().map(|b| b.body.display_name.clone()))
                     .unwrap_or_default();
                 let membership = Membership {
-                    organisation_id: &organisation_id,
-                    group: Subject::group(&id, &name),
+                    organisation_id,
+                    group: Subject::group(id, &name),
                     origin: origin.as_ref(),
                 };
                 if let (Some(origin), Some(before)) = (&origin, before) {
@@ -236,7 +220,7 @@ impl Store {
                         GroupChange::RemoveAllMembers => membership.remove_all(tx).await?,
                         GroupChange::SetMembers(ids) => membership.set(tx, ids).await?,
                         GroupChange::ExternalId(e) => {
-                            set_external_id(tx, Table::Groups, &id, &integration_id, e.as_deref())
+                            set_external_id(tx, Table::Groups, id, integration_id, e.as_deref())
                                 .await?
                         }
                         GroupChange::DisplayName(_) => {}
@@ -245,9 +229,9 @@ impl Store {
                 resources::read(
                     backend,
                     tx,
-                    &organisation_id,
-                    &id,
-                    Some(&integration_id),
+                    organisation_id,
+                    id,
+                    Some(integration_id),
                     false,
                     with_members,
                 )
@@ -407,7 +391,7 @@ fn attribute_changes(before: GroupRow, changes: &[GroupChange]) -> Vec<Attribute
     };
     last(
         "displayName",
-        Some(before.display_name),
+        Some(before.body.display_name),
         changes.iter().rev().find_map(|c| match c {
             GroupChange::DisplayName(n) => Some(Some(n)),
             _ => None,

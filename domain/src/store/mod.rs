@@ -47,15 +47,16 @@ mod users;
 
 pub use accounts::AdminChange;
 pub use counts::{DashboardFigures, IntegrationFigures};
+pub(crate) use db::RETRY_AFTER;
 use db::{stmt, Admission, JobContext, JobFuture, Tx};
 pub use deleted::{DeletedGroupRow, DeletedQuery, DeletedUserRow};
 pub use factors::FactorRow;
 pub(crate) use filter_sql::Table;
-pub use groups::{GroupRow, NewGroup};
+pub use groups::{GroupBody, GroupRow, NewGroup};
 use lanes::LaneLimits;
-pub use resources::{Deletion, Listed, Stored};
+pub use resources::{Deletion, Listed, ResourceRow, Stored, Target};
 pub use sessions::{handle as session_handle, AdminSessions, ADMIN_ID};
-pub use users::UserRow;
+pub use users::{UserBody, UserRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -74,7 +75,7 @@ impl Backend {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Backend::Postgres)
         } else {
-            Err(Error::Invalid(format!(
+            Err(Error::invalid(format!(
                 "DATABASE_URL must be a sqlite:// or postgres:// URL, not {:?}",
                 url.split(':').next().unwrap_or_default()
             )))
@@ -285,10 +286,9 @@ fn is_busy(e: &sqlx::Error) -> bool {
 /// the file's path.
 async fn open_sqlite(url: &str) -> Result<PathBuf> {
     if url.contains(":memory:") || url.contains("mode=memory") {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
             "DATABASE_URL must name a SQLite file: an in-memory database would be a different \
-             one on every connection"
-                .into(),
+             one on every connection",
         ));
     }
     let options = sqlite_options(url)?;
@@ -296,7 +296,7 @@ async fn open_sqlite(url: &str) -> Result<PathBuf> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| Error::internal("the database's directory could not be created", e))?;
         }
     }
     // sqlx's migrator creates the file and applies the migrations; the store's own

@@ -6,39 +6,76 @@ use super::activity::erase_history;
 use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{ListSql, Table};
 use super::history::{self, Origin, Subject};
-use super::{groups, users, Backend, GroupRow, ListQuery, Store, UserRow};
+use super::{groups, users, Backend, GroupBody, ListQuery, Store, UserBody};
 use crate::error::{Error, Result};
 use crate::history::Action;
 use crate::integrations::DeleteMode;
 
-/// A stored user or group row: its table, the columns read, how a row of them becomes one.
-pub(crate) trait ResourceRow: Sized + Send + 'static {
+/// A stored user or group: what every resource's row has, `body` (the columns of its own:
+/// a user's document, a group's displayName), and the externalId of the integration that
+/// read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRow<B> {
+    pub id: String,
+    pub body: B,
+    pub external_id: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a user's or group's row holds of its own: its table, the column it is read from,
+/// what the console names the resource by, and what its deletion writes.
+pub(crate) trait RowBody: Sized + Send + 'static {
     const TABLE: Table;
-    /// The columns read, before the externalId column the reads add.
-    const COLUMNS: &'static str;
-    fn from_row(row: Row) -> Self;
-    fn id(&self) -> &str;
-    fn version(&self) -> i64;
+    const COLUMN: &'static str;
+    fn from_column(value: String) -> Self;
     /// The name the console shows it by.
     fn name(&self) -> Result<String>;
     /// The statement that writes the console's record of the resource about to be deleted,
     /// copying from its row and its related resources' what the record keeps.
-    fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>>;
+    fn record(
+        backend: Backend,
+        row: ResourceRow<Self>,
+        deletion: &Deletion,
+    ) -> Result<Query<'static>>;
     /// The statement that records, on the resources related to this one, that it leaves
     /// them, run before its row goes; `None` when nothing records it.
     fn leaving(backend: Backend, deletion: &Deletion) -> Option<Query<'static>>;
+
+    /// The columns a read of the row takes, before the externalId column the reads add.
+    fn columns() -> String {
+        format!("id, {}, version, created_at, updated_at", Self::COLUMN)
+    }
+
+    /// The row that a read of [`RowBody::columns`] and the externalId returned.
+    fn row(mut r: Row) -> ResourceRow<Self> {
+        ResourceRow {
+            id: r.take(0),
+            body: Self::from_column(r.take(1)),
+            version: r.take(2),
+            created_at: r.take(3),
+            updated_at: r.take(4),
+            external_id: r.take(5),
+        }
+    }
 }
 
-/// A DELETE of a user or group: which one, on what condition, by which integration and
-/// what the console keeps of it.
+/// The user or group a write changes or deletes: which one, by which integration (whose
+/// externalId the write reads and sets), and on what condition.
 #[derive(Debug, Clone)]
-pub struct Deletion {
+pub struct Target {
     pub organisation_id: String,
+    pub integration_id: String,
     pub id: String,
     /// `If-Match` versions; `None` when absent or `*`.
     pub if_match: Option<Vec<i64>>,
-    /// The integration deleting it.
-    pub integration_id: String,
+}
+
+/// A DELETE of a user or group: which one, and what the console keeps of it.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    pub target: Target,
     pub mode: DeleteMode,
     pub at: i64,
 }
@@ -49,9 +86,9 @@ impl Deletion {
     /// `$5` the time of deletion.
     pub(super) fn record(&self, sql: String, external_id: Option<String>) -> Query<'static> {
         stmt(sql)
-            .bind(self.organisation_id.clone())
-            .bind(self.id.clone())
-            .bind(self.integration_id.clone())
+            .bind(self.target.organisation_id.clone())
+            .bind(self.target.id.clone())
+            .bind(self.target.integration_id.clone())
             .bind(external_id)
             .bind(self.at)
     }
@@ -87,7 +124,7 @@ pub(super) async fn related(
 
 /// The resource `id` with the externalId `integration_id` keeps for it, and its related
 /// resources when `with_related`. `lock` locks its row until the job ends.
-pub(super) async fn read<R: ResourceRow>(
+pub(super) async fn read<B: RowBody>(
     backend: Backend,
     tx: &mut Tx,
     organisation_id: &str,
@@ -95,13 +132,13 @@ pub(super) async fn read<R: ResourceRow>(
     integration_id: Option<&str>,
     lock: bool,
     with_related: bool,
-) -> Result<Option<Stored<R>>> {
+) -> Result<Option<Stored<ResourceRow<B>>>> {
     let lock = if lock { backend.for_update() } else { "" };
     let sql = format!(
         "SELECT {}, {} FROM {} WHERE organisation_id = $1 AND id = $2{lock}",
-        R::COLUMNS,
-        R::TABLE.external_id_column(3),
-        R::TABLE.name(),
+        B::columns(),
+        B::TABLE.external_id_column(3),
+        B::TABLE.name(),
     );
     let row = stmt(sql)
         .bind(organisation_id)
@@ -109,11 +146,11 @@ pub(super) async fn read<R: ResourceRow>(
         .bind(integration_id.unwrap_or_default())
         .fetch_optional(tx)
         .await?;
-    let Some(row) = row.map(R::from_row) else {
+    let Some(row) = row.map(B::row) else {
         return Ok(None);
     };
     let related = if with_related {
-        related(tx, R::TABLE, organisation_id, &[row.id().to_owned()])
+        related(tx, B::TABLE, organisation_id, std::slice::from_ref(&row.id))
             .await?
             .pop()
     } else {
@@ -122,15 +159,45 @@ pub(super) async fn read<R: ResourceRow>(
     Ok(Some(Stored { row, related }))
 }
 
+/// The row `target` names, locked until the job ends: `None` when there is none,
+/// `PreconditionFailed` when its version is not one `target` allows.
+pub(super) async fn read_target<B: RowBody>(
+    backend: Backend,
+    tx: &mut Tx,
+    target: &Target,
+) -> Result<Option<ResourceRow<B>>> {
+    let Some(Stored { row, .. }) = read::<B>(
+        backend,
+        tx,
+        &target.organisation_id,
+        &target.id,
+        Some(&target.integration_id),
+        true,
+        false,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if target
+        .if_match
+        .as_ref()
+        .is_some_and(|versions| !versions.contains(&row.version))
+    {
+        return Err(Error::PreconditionFailed);
+    }
+    Ok(Some(row))
+}
+
 impl Store {
     /// See [`read`]: one read job.
-    pub(super) async fn resource<R: ResourceRow>(
+    pub(super) async fn resource<B: RowBody>(
         &self,
         organisation_id: &str,
         id: &str,
         integration_id: Option<&str>,
         with_related: bool,
-    ) -> Result<Option<Stored<R>>> {
+    ) -> Result<Option<Stored<ResourceRow<B>>>> {
         let backend = self.backend();
         let (organisation_id, id, integration_id) = (
             organisation_id.to_owned(),
@@ -157,16 +224,16 @@ impl Store {
     /// One page of the organisation's resources matching the query, in its sort order
     /// (oldest first without one), with their related resources when `with_related`, and
     /// the number of all matches: one read job.
-    pub(super) async fn list<R: ResourceRow>(
+    pub(super) async fn list<B: RowBody>(
         &self,
         organisation_id: &str,
         query: ListQuery,
         with_related: bool,
-    ) -> Result<Listed<R>> {
+    ) -> Result<Listed<ResourceRow<B>>> {
         let sql = ListSql::new(
             self.backend(),
-            R::TABLE,
-            R::COLUMNS,
+            B::TABLE,
+            &B::columns(),
             organisation_id,
             &query,
         );
@@ -174,10 +241,10 @@ impl Store {
         self.read(move |tx| {
             Box::pin(async move {
                 let (total, rows) = sql.run(tx, &query).await?;
-                let rows: Vec<R> = rows.into_iter().map(R::from_row).collect();
+                let rows: Vec<ResourceRow<B>> = rows.into_iter().map(B::row).collect();
                 let related: Vec<Option<Vec<(String, String)>>> = if with_related {
-                    let ids: Vec<String> = rows.iter().map(|r| r.id().to_owned()).collect();
-                    related(tx, R::TABLE, &organisation_id, &ids)
+                    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                    related(tx, B::TABLE, &organisation_id, &ids)
                         .await?
                         .into_iter()
                         .map(Some)
@@ -201,54 +268,35 @@ impl Store {
     /// again; the console's record of it is kept, or its activity-log bodies erased, by the
     /// deleting integration's setting. False when it does not exist; `PreconditionFailed`
     /// when it does at a version `if_match` does not name.
-    pub(super) async fn delete<R: ResourceRow>(&self, deletion: Deletion) -> Result<bool> {
+    pub(super) async fn delete<B: RowBody>(&self, deletion: Deletion) -> Result<bool> {
         let backend = self.backend();
-        let origin = Origin::of_request(
-            &deletion.organisation_id,
-            &deletion.integration_id,
-            deletion.at,
-        );
+        let target = &deletion.target;
+        let origin =
+            Origin::of_request(&target.organisation_id, &target.integration_id, deletion.at);
         self.write(move |tx| {
             Box::pin(async move {
-                let Deletion {
+                let Some(row) = read_target::<B>(backend, tx, &deletion.target).await? else {
+                    return Ok(false);
+                };
+                let Target {
                     organisation_id,
                     id,
                     ..
-                } = &deletion;
-                let Some(Stored { row, .. }) = read::<R>(
-                    backend,
-                    tx,
-                    organisation_id,
-                    id,
-                    Some(&deletion.integration_id),
-                    true,
-                    false,
-                )
-                .await?
-                else {
-                    return Ok(false);
-                };
-                if deletion
-                    .if_match
-                    .as_ref()
-                    .is_some_and(|versions| !versions.contains(&row.version()))
-                {
-                    return Err(Error::PreconditionFailed);
-                }
-                if let Some(change) = R::leaving(backend, &deletion) {
+                } = &deletion.target;
+                if let Some(change) = B::leaving(backend, &deletion) {
                     change.execute(tx).await?;
                 }
                 match deletion.mode {
                     DeleteMode::Keep => {
                         if let Some(origin) = &origin {
                             let subject = Subject {
-                                table: R::TABLE,
+                                table: B::TABLE,
                                 id,
-                                name: &row.name()?,
+                                name: &row.body.name()?,
                             };
                             history::record(tx, origin, subject, Action::Deleted, &[]).await?;
                         }
-                        R::record(backend, row, &deletion)?.execute(tx).await?;
+                        B::record(backend, row, &deletion)?.execute(tx).await?;
                     }
                     DeleteMode::Erase => {
                         erase_history(tx, organisation_id, id, deletion.at).await?;
@@ -257,7 +305,7 @@ impl Store {
                 }
                 stmt(format!(
                     "DELETE FROM {} WHERE organisation_id = $1 AND id = $2",
-                    R::TABLE.name()
+                    B::TABLE.name()
                 ))
                 .bind(organisation_id)
                 .bind(id)
@@ -375,7 +423,7 @@ pub(super) async fn count(store: &Store, table: Table, organisation_id: &str) ->
 /// (`user`, `list_users`, `count_users`, `delete_user`, and the same for groups): each is
 /// the generic function above, written once.
 macro_rules! resource_api {
-    ($row:ty, $noun:literal, $get:ident, $list:ident, $count:ident, $delete:ident) => {
+    ($body:ty, $noun:literal, $get:ident, $list:ident, $count:ident, $delete:ident) => {
         impl Store {
             #[doc = concat!(
                 "The ", $noun, " `id`, with the externalId `integration_id` keeps for it, and \
@@ -387,7 +435,7 @@ macro_rules! resource_api {
                 id: &str,
                 integration_id: Option<&str>,
                 with_related: bool,
-            ) -> Result<Option<Stored<$row>>> {
+            ) -> Result<Option<Stored<ResourceRow<$body>>>> {
                 self.resource(organisation_id, id, integration_id, with_related)
                     .await
             }
@@ -402,26 +450,26 @@ macro_rules! resource_api {
                 organisation_id: &str,
                 query: ListQuery,
                 with_related: bool,
-            ) -> Result<Listed<$row>> {
+            ) -> Result<Listed<ResourceRow<$body>>> {
                 self.list(organisation_id, query, with_related).await
             }
 
             #[doc = concat!("How many ", $noun, "s the organisation has.")]
             pub async fn $count(&self, organisation_id: &str) -> Result<i64> {
-                count(self, <$row as ResourceRow>::TABLE, organisation_id).await
+                count(self, <$body as RowBody>::TABLE, organisation_id).await
             }
 
             #[doc = concat!("Deletes a ", $noun, " (see [`Store::delete`]).")]
             pub async fn $delete(&self, deletion: Deletion) -> Result<bool> {
-                self.delete::<$row>(deletion).await
+                self.delete::<$body>(deletion).await
             }
         }
     };
 }
 
-resource_api!(UserRow, "user", user, list_users, count_users, delete_user);
+resource_api!(UserBody, "user", user, list_users, count_users, delete_user);
 resource_api!(
-    GroupRow,
+    GroupBody,
     "group",
     group,
     list_groups,

@@ -165,8 +165,9 @@ impl SessionStore for AdminSessions {
             .write(move |tx| {
                 Box::pin(async move {
                     loop {
-                        let data =
-                            encode(&draft).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+                        let data = encode(&draft).map_err(|e| {
+                            crate::Error::internal("a session could not be encoded", e)
+                        })?;
                         let inserted = stmt(&sql)
                             .bind(draft.id.to_string().as_str())
                             .bind(data.as_slice())

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 
 use super::db::{log_job, Admission, JobContext, JobFuture, Tx};
 use super::lanes::{Lane, LaneLimits, Lanes};
-use crate::error::{DbError, Error, Result};
+use crate::error::{DbError, Error, GroupFailure, Result};
 
 /// At most this many write jobs share a transaction.
 const MAX_BATCH: usize = 32;
@@ -198,7 +198,7 @@ fn run_caught(work: Box<dyn Work>, tx: &mut Tx) -> Ran {
 /// transaction is known (`Some(error)`: the commit failed).
 struct Ran {
     ok: bool,
-    answer: Box<dyn FnOnce(Option<Arc<str>>) + Send>,
+    answer: Box<dyn FnOnce(Option<GroupFailure>) + Send>,
 }
 
 struct TypedWork<T, F> {
@@ -219,7 +219,7 @@ where
             answer: Box::new(move |failed_commit| {
                 let result = match failed_commit {
                     None => result,
-                    Some(e) => Err(Error::Database(DbError::Commit(e))),
+                    Some(failure) => Err(failure.into()),
                 };
                 let _ = answer.send(result);
             }),
@@ -545,7 +545,7 @@ fn run_read(tx: &mut Tx, job: Queued) {
 }
 
 /// A job's answer, held until its group's transaction has ended.
-type Answer = Box<dyn FnOnce(Option<Arc<str>>) + Send>;
+type Answer = Box<dyn FnOnce(Option<GroupFailure>) + Send>;
 
 fn write_loop(queue: &Queue, conn: SqliteConn, groups: &AtomicU64) {
     let mut tx = Tx::Sqlite(conn);
@@ -661,7 +661,7 @@ fn run_write(tx: &mut Tx, job: Queued) -> Answer {
 
 /// Commits the group's transaction. `Some(error)` when it did not commit, which fails
 /// every job of the group.
-fn end_group(conn: &SqliteConn, jobs: usize) -> Option<Arc<str>> {
+fn end_group(conn: &SqliteConn, jobs: usize) -> Option<GroupFailure> {
     if jobs == 0 {
         if !conn.is_autocommit() {
             let _ = conn.run("ROLLBACK");
@@ -669,7 +669,7 @@ fn end_group(conn: &SqliteConn, jobs: usize) -> Option<Arc<str>> {
         return None;
     }
     if conn.is_autocommit() {
-        return Some(Arc::from("the grouped transaction was rolled back"));
+        return Some(GroupFailure::RolledBack);
     }
     let committing = Instant::now();
     match conn.run("COMMIT") {
@@ -682,7 +682,7 @@ fn end_group(conn: &SqliteConn, jobs: usize) -> Option<Arc<str>> {
             if !conn.is_autocommit() {
                 let _ = conn.run("ROLLBACK");
             }
-            Some(Arc::from(e.to_string()))
+            Some(GroupFailure::Commit(Arc::new(e)))
         }
     }
 }

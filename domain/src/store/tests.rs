@@ -159,10 +159,12 @@ async fn kept_counts_follow_inserts_and_deletes() {
     // A failed insert (duplicate userName) counts nothing.
     assert!(insert(&store, &org, &integration, "d", "a").await.is_err());
     let deletion = Deletion {
-        organisation_id: org.clone(),
-        id: "b".into(),
-        if_match: None,
-        integration_id: integration.clone(),
+        target: Target {
+            organisation_id: org.clone(),
+            integration_id: integration.clone(),
+            id: "b".into(),
+            if_match: None,
+        },
         mode: crate::integrations::DeleteMode::Keep,
         at: 2,
     };
@@ -396,6 +398,86 @@ async fn a_statement_past_its_deadline_is_cancelled_and_rolled_back_on_postgres(
     insert(&store, &org, &integration, "next", "next")
         .await
         .unwrap();
+    database.drop(store).await;
+}
+
+#[tokio::test]
+async fn a_write_another_process_keeps_locked_out_is_busy_and_loses_nothing() {
+    let (dir, store, org, integration) = store().await;
+    // Another process holds SQLite's write lock past the busy timeout's retries.
+    let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let refused = insert(&store, &org, &integration, "a", "a").await;
+    assert!(matches!(refused, Err(Error::Busy(_))), "{refused:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(!exists(&store, &org, "a").await);
+    // The same write succeeds once the lock is free.
+    insert(&store, &org, &integration, "a", "a").await.unwrap();
+}
+
+/// Moves the user `id` to its next version, which locks its row until the job ends.
+async fn bump(tx: &mut Tx, id: &str) -> Result<()> {
+    stmt("UPDATE scim_users SET version = version + 1 WHERE id = $1")
+        .bind(id)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
+#[tokio::test]
+#[ignore = "needs TEST_POSTGRES_URL; scripts/test runs it against PostgreSQL"]
+async fn a_write_that_loses_a_deadlock_is_busy_and_loses_nothing_on_postgres() {
+    let (store, database) = postgres_store().await;
+    let (store, org, integration) = with_organisation(store).await;
+    for id in ["x", "y"] {
+        insert(&store, &org, &integration, id, id).await.unwrap();
+    }
+    // Each write in a lane of its own, so that they run at once.
+    let in_lane = |lane: &str| {
+        let budget = Budget::new(Instant::now() + Duration::from_secs(20));
+        budget.work_for(lane);
+        budget
+    };
+    // Two writes change the same two users in opposite orders: PostgreSQL ends the deadlock
+    // by failing one of them, which is answered "busy, try again" (503), not 500.
+    let (a_changed, a_holds) = tokio::sync::oneshot::channel::<()>();
+    let (b_changed, b_holds) = tokio::sync::oneshot::channel::<()>();
+    let write = |lane: &str,
+                 first: &'static str,
+                 then: &'static str,
+                 changed: tokio::sync::oneshot::Sender<()>,
+                 other: tokio::sync::oneshot::Receiver<()>| {
+        let store = store.clone();
+        tokio::spawn(deadline::within(in_lane(lane), async move {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        bump(tx, first).await?;
+                        let _ = changed.send(());
+                        let _ = other.await;
+                        bump(tx, then).await
+                    })
+                })
+                .await
+        }))
+    };
+    let a = write("a", "x", "y", a_changed, b_holds);
+    let b = write("b", "y", "x", b_changed, a_holds);
+    let outcomes = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Err(Error::Busy(_)))),
+        "{outcomes:?}"
+    );
+    // Nothing of the write that lost landed: each user moved on by the winner alone.
+    for id in ["x", "y"] {
+        let user = store.user(&org, id, None, false).await.unwrap().unwrap();
+        assert_eq!(user.row.version, 2, "{id}");
+    }
     database.drop(store).await;
 }
 

@@ -3,23 +3,21 @@
 
 use scim::user::{fold_case, IndexedValue, UserDoc};
 
-use super::db::{stmt, Param, Query, Row, Tx};
+use super::db::{stmt, Param, Query, Tx};
 use super::filter_sql::{bind_all, ListSql, Table};
 use super::history::{self, Origin, Subject};
-use super::resources::{self, set_external_id, Deletion, ResourceRow, Stored};
+use super::resources::{self, set_external_id, Deletion, ResourceRow, RowBody, Stored, Target};
 use super::{placeholders, Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
 use crate::history::Action;
 
 /// A stored SCIM user, with the externalId of the integration that read it.
+pub type UserRow = ResourceRow<UserBody>;
+
+/// What a user's row holds of its own: its document as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
-    pub id: String,
+pub struct UserBody {
     pub attributes: String,
-    pub version: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub external_id: Option<String>,
 }
 
 /// The columns of a user that indexes and uniqueness read, derived from its document.
@@ -143,35 +141,20 @@ impl Written {
     }
 }
 
-impl ResourceRow for UserRow {
+impl RowBody for UserBody {
     const TABLE: Table = Table::Users;
-    const COLUMNS: &'static str = "id, attributes, version, created_at, updated_at";
+    const COLUMN: &'static str = "attributes";
 
-    fn from_row(mut r: Row) -> Self {
-        Self {
-            id: r.take(0),
-            attributes: r.take(1),
-            version: r.take(2),
-            created_at: r.take(3),
-            updated_at: r.take(4),
-            external_id: r.take(5),
-        }
-    }
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn version(&self) -> i64 {
-        self.version
+    fn from_column(attributes: String) -> Self {
+        Self { attributes }
     }
 
     fn name(&self) -> Result<String> {
         Ok(name_of(&UserDoc::from_stored(&self.attributes)?).to_owned())
     }
 
-    fn record(backend: Backend, row: Self, deletion: &Deletion) -> Result<Query<'static>> {
-        let doc = UserDoc::from_stored(&row.attributes)?;
+    fn record(backend: Backend, row: UserRow, deletion: &Deletion) -> Result<Query<'static>> {
+        let doc = UserDoc::from_stored(&row.body.attributes)?;
         let groups = backend.json_rows(
             &backend.json_row("g.id, g.display_name"),
             "FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id \
@@ -202,8 +185,8 @@ impl ResourceRow for UserRow {
                  (SELECT group_id FROM scim_group_members WHERE user_id = $2)",
                 backend.greatest()
             ))
-            .bind(deletion.organisation_id.clone())
-            .bind(deletion.id.clone())
+            .bind(deletion.target.organisation_id.clone())
+            .bind(deletion.target.id.clone())
             .bind(deletion.at),
         )
     }
@@ -273,17 +256,16 @@ impl Store {
         .await
     }
 
-    /// Reads the user `id` and changes it with `change`, which gets the stored document and
-    /// row and returns the new document and the time of the change, in one job: nothing can
-    /// change the user in between. Returns the new document and the user as stored. `if_match` is checked against the stored version. `None` when
-    /// the user does not exist; `Conflict` when the new userName is taken. The integration
-    /// that created the user stays its source; an externalId change is `integration_id`'s.
+    /// Reads the user `target` names and changes it with `change`, which gets the stored
+    /// document and row and returns the new document and the time of the change, in one
+    /// job: nothing can change the user in between. Returns the new document and the user as
+    /// stored, with its groups when `with_groups`. `None` when the user does not exist;
+    /// `PreconditionFailed` when its version is not one `target` allows; `Conflict` when the
+    /// new userName is taken. The integration that created the user stays its source; an
+    /// externalId change is the target's integration's.
     pub async fn update_user<F>(
         &self,
-        organisation_id: &str,
-        integration_id: &str,
-        id: &str,
-        if_match: Option<Vec<i64>>,
+        target: Target,
         with_groups: bool,
         change: F,
     ) -> Result<Option<(UserDoc, Stored<UserRow>)>>
@@ -291,70 +273,56 @@ impl Store {
         F: FnOnce(&UserDoc, &UserRow) -> Result<(UserDoc, i64)> + Send + 'static,
     {
         let backend = self.backend();
-        let origin = Origin::of_request(organisation_id, integration_id, 0);
-        let (organisation_id, integration_id, id) = (
-            organisation_id.to_owned(),
-            integration_id.to_owned(),
-            id.to_owned(),
-        );
+        let origin = Origin::of_request(&target.organisation_id, &target.integration_id, 0);
         self.write(move |tx| {
             Box::pin(async move {
-                let Some(Stored { row, .. }) = resources::read::<UserRow>(
-                    backend,
-                    tx,
-                    &organisation_id,
-                    &id,
-                    Some(&integration_id),
-                    true,
-                    false,
-                )
-                .await?
+                let Some(row) = resources::read_target::<UserBody>(backend, tx, &target).await?
                 else {
                     return Ok(None);
                 };
-                if if_match
-                    .as_ref()
-                    .is_some_and(|versions| !versions.contains(&row.version))
-                {
-                    return Err(Error::PreconditionFailed);
-                }
+                let Target {
+                    organisation_id,
+                    integration_id,
+                    id,
+                    ..
+                } = &target;
                 let current =
-                    UserDoc::from_stored(&row.attributes)?.with_external_id(row.external_id.clone());
+                    UserDoc::from_stored(&row.body.attributes)?.with_external_id(row.external_id.clone());
                 let (doc, at) = change(&current, &row)?;
                 let written = Written::of(&doc);
                 written
-                    .update(&Columns::of(&current), &organisation_id, &id, at, tx)
+                    .update(&Columns::of(&current), organisation_id, id, at, tx)
                     .await?;
                 // Only the indexed values that changed are rewritten: a change touches one
                 // or two of them (or none: active, a name), and each rewritten one dirties
                 // index pages.
-                let stored = stored_values(tx, &id).await?;
+                let stored = stored_values(tx, id).await?;
                 let (gone, added) = value_changes(&stored, &sorted_values(&written.values));
                 for v in gone {
                     stmt("DELETE FROM scim_user_values WHERE user_id = $1 AND attribute = $2 AND element = $3")
-                        .bind(&id)
+                        .bind(id)
                         .bind(&v.attribute)
                         .bind(v.element)
                         .execute(tx)
                         .await?;
                 }
-                insert_values(tx, &organisation_id, &id, &added).await?;
+                insert_values(tx, organisation_id, id, &added).await?;
                 set_external_id(
                     tx,
                     Table::Users,
-                    &id,
-                    &integration_id,
+                    id,
+                    integration_id,
                     written.external_id.as_deref(),
                 )
                 .await?;
                 if let Some(origin) = origin {
-                    let subject = Subject::user(&id, name_of(&doc));
+                    let subject = Subject::user(id, name_of(&doc));
                     let changes = scim::changes::user_changes(&current, &doc);
                     history::record(tx, &origin.at(at), subject, Action::Changed, &changes)
                         .await?;
                 }
                 let related = if with_groups {
-                    groups_of_users(tx, &organisation_id, std::slice::from_ref(&id))
+                    groups_of_users(tx, organisation_id, std::slice::from_ref(id))
                         .await?
                         .pop()
                 } else {
@@ -364,7 +332,9 @@ impl Store {
                     doc,
                     Stored {
                         row: UserRow {
-                            attributes: written.attributes,
+                            body: UserBody {
+                                attributes: written.attributes,
+                            },
                             version: row.version + 1,
                             updated_at: at,
                             external_id: written.external_id,

@@ -441,7 +441,7 @@ async fn destinations_are_limited_and_private_to_their_organisation() {
         .await
         .unwrap_err();
         assert!(
-            matches!(refused, domain::Error::Invalid(_)),
+            matches!(refused, domain::Error::Invalid { .. }),
             "{url}: {refused:?}"
         );
     }
