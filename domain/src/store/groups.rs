@@ -118,7 +118,12 @@ impl Store {
                 }
                 membership.add(tx, &group.members).await?;
                 let related = if with_members {
-                    members_of(tx, &group.organisation_id, std::slice::from_ref(&group.id))
+                    resources::related(
+                        tx,
+                        Table::Groups,
+                        &group.organisation_id,
+                        std::slice::from_ref(&group.id),
+                    )
                         .await?
                         .pop()
                 } else {
@@ -312,39 +317,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// The members of each of `group_ids` (user id, display text), in the order of
-/// `group_ids`, each group's by userName. One statement per chunk of groups.
-pub(super) async fn members_of(
-    tx: &mut Tx,
-    organisation_id: &str,
-    group_ids: &[String],
-) -> Result<Vec<Vec<(String, String)>>> {
-    let mut by_group: std::collections::HashMap<String, Vec<(String, String)>> =
-        std::collections::HashMap::new();
-    for chunk in group_ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT m.group_id, u.id, COALESCE(u.display_name, u.user_name) FROM scim_group_members m \
-             JOIN scim_users u ON u.id = m.user_id \
-             WHERE m.organisation_id = $1 AND m.group_id IN ({}) ORDER BY m.group_id, u.user_name_key",
-            placeholders(2, chunk.len())
-        );
-        let mut q = stmt(sql).bind(organisation_id);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for mut r in q.fetch_all(tx).await? {
-            by_group
-                .entry(r.take(0))
-                .or_default()
-                .push((r.take(1), r.take(2)));
-        }
-    }
-    Ok(group_ids
-        .iter()
-        .map(|id| by_group.remove(id).unwrap_or_default())
-        .collect())
 }
 
 async fn bump_group(

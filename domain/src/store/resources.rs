@@ -2,11 +2,13 @@
 //! integration reading it, the related resources loaded with it when asked (a user's
 //! groups, a group's members), lists with a count of all matches, and guarded deletion.
 
+use std::collections::HashMap;
+
 use super::activity::erase_history;
 use super::db::{stmt, Query, Row, Tx};
 use super::filter_sql::{ListSql, Table};
 use super::history::{self, Origin, Subject};
-use super::{groups, users, Backend, GroupBody, ListQuery, Store, UserBody};
+use super::{placeholders, Backend, GroupBody, ListQuery, Store, UserBody, CHUNK};
 use crate::error::{Error, Result};
 use crate::history::Action;
 use crate::integrations::DeleteMode;
@@ -109,17 +111,51 @@ pub struct Listed<R> {
     pub page: Vec<Stored<R>>,
 }
 
-/// The resources related to each of `ids` of `table`, in the order of `ids`.
+/// The resources related to each of `ids` of `table`, in the order of `ids`: a user's
+/// groups (id, displayName) by displayName, a group's members (id, displayName or else
+/// userName) by userName. One statement per chunk of ids.
 pub(super) async fn related(
     tx: &mut Tx,
     table: Table,
     organisation_id: &str,
     ids: &[String],
 ) -> Result<Vec<Vec<(String, String)>>> {
-    match table {
-        Table::Users => users::groups_of_users(tx, organisation_id, ids).await,
-        Table::Groups => groups::members_of(tx, organisation_id, ids).await,
+    let (key, other, shown, order) = match table {
+        Table::Users => (
+            "m.user_id",
+            "scim_groups o ON o.id = m.group_id",
+            "o.display_name",
+            "o.display_name_key, o.id",
+        ),
+        Table::Groups => (
+            "m.group_id",
+            "scim_users o ON o.id = m.user_id",
+            "COALESCE(o.display_name, o.user_name)",
+            "o.user_name_key",
+        ),
+    };
+    let mut by_id: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {key}, o.id, {shown} FROM scim_group_members m JOIN {other} \
+             WHERE m.organisation_id = $1 AND {key} IN ({}) ORDER BY {key}, {order}",
+            placeholders(2, chunk.len())
+        );
+        let mut q = stmt(sql).bind(organisation_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for mut r in q.fetch_all(tx).await? {
+            by_id
+                .entry(r.take(0))
+                .or_default()
+                .push((r.take(1), r.take(2)));
+        }
     }
+    Ok(ids
+        .iter()
+        .map(|id| by_id.remove(id).unwrap_or_default())
+        .collect())
 }
 
 /// The resource `id` with the externalId `integration_id` keeps for it, and its related

@@ -7,7 +7,7 @@ use super::db::{stmt, Param, Query, Tx};
 use super::filter_sql::{bind_all, ListSql, Table};
 use super::history::{self, Origin, Subject};
 use super::resources::{self, set_external_id, Deletion, ResourceRow, RowBody, Stored, Target};
-use super::{placeholders, Backend, ListQuery, Store, CHUNK};
+use super::{Backend, ListQuery, Store, CHUNK};
 use crate::error::{Error, Result};
 use crate::history::Action;
 
@@ -322,7 +322,7 @@ impl Store {
                         .await?;
                 }
                 let related = if with_groups {
-                    groups_of_users(tx, organisation_id, std::slice::from_ref(id))
+                    resources::related(tx, Table::Users, organisation_id, std::slice::from_ref(id))
                         .await?
                         .pop()
                 } else {
@@ -381,38 +381,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// The groups of each of `user_ids` (group id, display name), in the order of `user_ids`.
-pub(super) async fn groups_of_users(
-    tx: &mut Tx,
-    organisation_id: &str,
-    user_ids: &[String],
-) -> Result<Vec<Vec<(String, String)>>> {
-    let mut by_user: std::collections::HashMap<String, Vec<(String, String)>> =
-        std::collections::HashMap::new();
-    for chunk in user_ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m \
-             JOIN scim_groups g ON g.id = m.group_id \
-             WHERE m.organisation_id = $1 AND m.user_id IN ({}) ORDER BY g.display_name_key, g.id",
-            placeholders(2, chunk.len())
-        );
-        let mut q = stmt(sql).bind(organisation_id);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for mut r in q.fetch_all(tx).await? {
-            by_user
-                .entry(r.take(0))
-                .or_default()
-                .push((r.take(1), r.take(2)));
-        }
-    }
-    Ok(user_ids
-        .iter()
-        .map(|id| by_user.remove(id).unwrap_or_default())
-        .collect())
 }
 
 /// A user's stored filterable values, in [`sorted_values`] order.
