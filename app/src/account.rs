@@ -72,8 +72,8 @@ pub async fn account() -> Result<AccountView, ServerFnError> {
                 id: f.id,
                 kind: f.kind,
                 name: f.name,
-                added: Moment::new(f.created_at),
-                last_used: f.last_used_at.map(Moment::new),
+                added: domain::time::moment(f.created_at),
+                last_used: f.last_used_at.map(domain::time::moment),
             })
             .collect(),
         email: admin.email,
@@ -81,8 +81,11 @@ pub async fn account() -> Result<AccountView, ServerFnError> {
             .into_iter()
             .map(|s| SessionRow {
                 current: s.handle == current,
-                created: s.info.as_ref().map(|i| Moment::new(i.created_at)),
-                last_seen: s.info.as_ref().map(|i| Moment::new(i.last_seen_at)),
+                created: s.info.as_ref().map(|i| domain::time::moment(i.created_at)),
+                last_seen: s
+                    .info
+                    .as_ref()
+                    .map(|i| domain::time::moment(i.last_seen_at)),
                 address: s.info.as_ref().and_then(|i| i.address.clone()),
                 user_agent: s.info.and_then(|i| i.user_agent),
                 handle: s.handle,

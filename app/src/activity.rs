@@ -7,8 +7,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{page_data, LocalTime, Moment, NewerOlder};
-use model::IntegrationKind;
+use crate::components::{on_filter, page_data, LocalTime, Moment, NewerOlder};
+use model::{IntegrationKind, KindFilter, StatusFilter};
 
 /// Entries per page.
 #[cfg(feature = "ssr")]
@@ -52,7 +52,7 @@ pub struct ActivityView {
 pub(crate) fn entry(r: domain::activity::RequestRow) -> ActivityEntry {
     ActivityEntry {
         id: r.id,
-        at: Moment::new(r.at),
+        at: domain::time::moment(r.at),
         integration: crate::ssr::kind_of(r.integration_kind),
         method: r.method,
         path: r.path,
@@ -83,29 +83,17 @@ pub async fn request_detail(id: i64) -> Result<ActivityDetail, ServerFnError> {
     })
 }
 
-/// One page of the organisation's SCIM requests. `status` is `all`, `failures` or `retired`
-/// (refused for presenting a token that a reset retired);
-/// `integration` is empty for all, or an integration kind.
+/// One page of the organisation's SCIM requests with the outcome `status` says, by
+/// `integration`'s integration, older than `before`.
 #[server]
 pub async fn activity_log(
-    status: String,
-    integration: String,
+    status: StatusFilter,
+    integration: KindFilter,
     before: Option<i64>,
 ) -> Result<ActivityView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     let (state, admin) = require_admin().await?;
-    use domain::activity::StatusFilter;
-    let status = match status.as_str() {
-        "" | "all" => StatusFilter::All,
-        "failures" => StatusFilter::Failures,
-        "retired" => StatusFilter::RetiredToken,
-        other => {
-            return Err(crate::ssr::invalid(format!(
-                "unknown status filter {other:?}"
-            )))
-        }
-    };
-    let integration = crate::ssr::kind_filter(&integration)?.map(IntegrationKind::as_str);
+    let integration = integration.0.map(IntegrationKind::as_str);
     let mut rows = state
         .store
         .requests(
@@ -130,9 +118,10 @@ pub async fn activity_log(
 
 #[component]
 pub fn ActivityPage() -> impl IntoView {
-    let status = RwSignal::new(String::from("all"));
-    let integration = RwSignal::new(String::new());
+    let status = RwSignal::new(StatusFilter::All);
+    let integration = RwSignal::new(KindFilter::default());
     let before = RwSignal::new(None::<i64>);
+    let restart = move || before.set(None);
     // Every filter change starts again from the newest entry.
     let data = page_data(
         move || (status.get(), integration.get(), before.get()),
@@ -144,16 +133,16 @@ pub fn ActivityPage() -> impl IntoView {
         <p class="muted">"Every SCIM request your identity providers made, newest first. Passwords in request bodies are never stored."</p>
         <form class="filters" on:submit=|ev| ev.prevent_default()>
             <label>"Status "
-                <select name="status" on:change=move |ev| { before.set(None); status.set(event_target_value(&ev)); }>
+                <select name="status" on:change=on_filter(status, restart)>
                     <option value="all" selected=true>"All requests"</option>
                     <option value="failures">"Failures only"</option>
                     <option value="retired">"Retired token"</option>
                 </select>
             </label>
             <label>"Integration "
-                <select name="integration" on:change=move |ev| { before.set(None); integration.set(event_target_value(&ev)); }>
+                <select name="integration" on:change=on_filter(integration, restart)>
                     <option value="" selected=true>"All integrations"</option>
-                    {IntegrationKind::ALL.into_iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
+                    {IntegrationKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                 </select>
             </label>
         </form>

@@ -76,7 +76,7 @@ pub async fn alert_settings() -> Result<AlertsView, ServerFnError> {
                 id: d.id,
                 kind: d.kind.as_str().into(),
                 shown_as: d.shown_as,
-                added: Moment::new(d.created_at),
+                added: domain::time::moment(d.created_at),
             })
             .collect(),
         rules: rules

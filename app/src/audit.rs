@@ -86,7 +86,7 @@ pub async fn audit_log(before: Option<i64>) -> Result<AuditView, ServerFnError> 
             .into_iter()
             .map(|r| AuditLine {
                 id: r.id,
-                at: Moment::new(r.at),
+                at: domain::time::moment(r.at),
                 what: describe(
                     &r.action,
                     r.integration_kind.as_deref(),

@@ -5,7 +5,7 @@ use std::future::Future;
 use leptos::prelude::*;
 use leptos::server::codee::{Decoder, Encoder};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Data a page loads through a server function: the server renders the page with it and
 /// carries it inside the page, and the browser fetches it again when `source` changes. As
@@ -73,25 +73,7 @@ pub fn CopyButton(
     }
 }
 
-/// A moment to show an admin: milliseconds since the epoch, and the server's rendering of it
-/// in UTC, used until the browser can render it in the admin's own time zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Moment {
-    pub at_ms: i64,
-    pub utc_text: String,
-    pub rfc3339: String,
-}
-
-#[cfg(feature = "ssr")]
-impl Moment {
-    pub fn new(at_ms: i64) -> Self {
-        Self {
-            at_ms,
-            utc_text: domain::time::human_utc(at_ms),
-            rfc3339: domain::time::rfc3339(at_ms),
-        }
-    }
-}
+pub use model::Moment;
 
 /// Renders a moment as "March 24, 2020 at 10:40:37 AM GMT+1" in the browser's time zone. The server
 /// renders UTC; after hydration the browser replaces it with local time.
@@ -129,6 +111,24 @@ fn local_text(at_ms: i64) -> Option<String> {
 #[cfg(not(feature = "hydrate"))]
 fn local_text(_at_ms: i64) -> Option<String> {
     None
+}
+
+/// The `on:change` of a list's filter: sets `signal` to the value chosen and `restart`s the
+/// list (back to its first page). A value that does not parse (the page offers none)
+/// changes nothing.
+pub fn on_filter<T>(
+    signal: RwSignal<T>,
+    restart: impl Fn() + Copy + 'static,
+) -> impl Fn(leptos::ev::Event) + Copy
+where
+    T: std::str::FromStr + Send + Sync + 'static,
+{
+    move |ev| {
+        if let Ok(value) = event_target_value(&ev).parse() {
+            restart();
+            signal.set(value);
+        }
+    }
 }
 
 /// "Showing 51–100 of 1234 users" with Previous and Next buttons driving `page` (from 1).

@@ -47,7 +47,7 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
         .await
         .map_err(console_error)?;
     let mut integrations = Vec::new();
-    for kind in IntegrationKind::ALL {
+    for &kind in IntegrationKind::ALL {
         let found = figures
             .integrations
             .iter()
@@ -70,10 +70,12 @@ pub async fn dashboard() -> Result<DashboardView, ServerFnError> {
         integrations.push(IntegrationHealth {
             kind,
             has_token: found.has_token,
-            last_sync: last_sync.map(Moment::new),
+            last_sync: last_sync.map(domain::time::moment),
             requests_24h: found.requests,
             failures_24h: found.failures,
-            last_error: found.last_error.map(|(at, e)| (Moment::new(at), e)),
+            last_error: found
+                .last_error
+                .map(|(at, e)| (domain::time::moment(at), e)),
             users_active: found.users_active,
             users_deactivated: found.users_deactivated,
             users_deleted: found.users_deleted,

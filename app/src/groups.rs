@@ -7,38 +7,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{page_data, LocalTime, Moment, Pager};
+use crate::components::{on_filter, page_data, LocalTime, Moment, Pager};
 use crate::history::{HistoryItem, Timeline};
-use crate::users::{ActiveBadge, Deleted, DeletedBadge, PAGE_SIZE};
-use model::IntegrationKind;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupRow {
-    pub id: String,
-    pub display_name: String,
-    pub members: i64,
-    pub created: Moment,
-    /// For the record of a deleted group: who deleted it and when.
-    pub deleted: Option<Deleted>,
-}
-
-#[cfg(feature = "ssr")]
-impl From<domain::directory::GroupSummary> for GroupRow {
-    fn from(g: domain::directory::GroupSummary) -> Self {
-        Self {
-            id: g.id,
-            display_name: g.display_name,
-            members: g.members,
-            created: Moment::new(g.created_at),
-            deleted: g.deleted.map(Deleted::from),
-        }
-    }
-}
+use crate::users::{ActiveBadge, DeletedBadge, PAGE_SIZE};
+use model::{GroupStatus, GroupSummary, IntegrationKind, ListOrder, Member};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupsView {
     pub total: u64,
-    pub groups: Vec<GroupRow>,
+    pub groups: Vec<GroupSummary>,
 }
 
 /// One page of the organisation's groups. `status`: current, or deleted (the console's
@@ -47,45 +24,39 @@ pub struct GroupsView {
 #[server]
 pub async fn list_console_groups(
     search: String,
-    status: String,
-    sort: String,
+    status: GroupStatus,
+    sort: ListOrder,
     page: u64,
 ) -> Result<GroupsView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     use crate::users::{console_page, console_sort};
     let (state, admin) = require_admin().await?;
-    if sort.starts_with("name") {
+    if matches!(sort, ListOrder::Name | ListOrder::NameDesc) {
         return Err(crate::ssr::invalid("groups have no user name to sort by"));
     }
-    let deleted = match status.as_str() {
-        "" | "current" => false,
-        "deleted" => true,
-        other => return Err(crate::ssr::invalid(format!("unknown status {other:?}"))),
-    };
+    let deleted = status == GroupStatus::Deleted;
     let browse = domain::directory::Browse {
         search: &search,
         active: None,
         deleted,
         created_by: None,
-        sort: console_sort(&sort)?,
+        sort: console_sort(sort),
         page: console_page(page),
     };
     let (total, groups) =
         domain::directory::browse_groups(&state.store, &admin.organisation_id, &browse)
             .await
             .map_err(console_error)?;
-    Ok(GroupsView {
-        total,
-        groups: groups.into_iter().map(GroupRow::from).collect(),
-    })
+    Ok(GroupsView { total, groups })
 }
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
     let search = RwSignal::new(String::new());
-    let status = RwSignal::new(String::from("current"));
-    let sort = RwSignal::new(String::from("display"));
+    let status = RwSignal::new(GroupStatus::Current);
+    let sort = RwSignal::new(ListOrder::Display);
     let page = RwSignal::new(1u64);
+    let restart = move || page.set(1);
     let data = page_data(
         move || (search.get(), status.get(), sort.get(), page.get()),
         |(search, status, sort, page)| list_console_groups(search, status, sort, page),
@@ -96,16 +67,16 @@ pub fn GroupsPage() -> impl IntoView {
         <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
             <label>"Search "
                 <input type="search" name="search" placeholder="Group name"
-                    on:change=move |ev| { page.set(1); search.set(event_target_value(&ev)); }/>
+                    on:change=on_filter(search, restart)/>
             </label>
             <label>"Status "
-                <select name="status" on:change=move |ev| { page.set(1); status.set(event_target_value(&ev)); }>
+                <select name="status" on:change=on_filter(status, restart)>
                     <option value="current" selected=true>"Current"</option>
                     <option value="deleted">"Deleted"</option>
                 </select>
             </label>
             <label>"Sort "
-                <select name="sort" on:change=move |ev| { page.set(1); sort.set(event_target_value(&ev)); }>
+                <select name="sort" on:change=on_filter(sort, restart)>
                     <option value="display" selected=true>"Name"</option>
                     <option value="created">"Oldest first"</option>
                     <option value="newest">"Newest first"</option>
@@ -116,7 +87,7 @@ pub fn GroupsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let searching = !search.get_untracked().trim().is_empty();
                 match data.await {
-                    Ok(v) if v.total == 0 && status.get_untracked() == "deleted" => view! {
+                    Ok(v) if v.total == 0 && status.get_untracked() == GroupStatus::Deleted => view! {
                         <p class="empty">"No deleted groups match."</p>
                     }.into_any(),
                     Ok(v) if v.total == 0 && !searching => view! {
@@ -130,7 +101,7 @@ pub fn GroupsPage() -> impl IntoView {
                                     <th scope="col">"Name"</th>
                                     <th scope="col">"Members"</th>
                                     <th scope="col">"Created"</th>
-                                    {(status.get_untracked() == "deleted").then(|| view! { <th scope="col">"Deleted"</th> })}
+                                    {(status.get_untracked() == GroupStatus::Deleted).then(|| view! { <th scope="col">"Deleted"</th> })}
                                 </tr></thead>
                                 <tbody>
                                     {v.groups.into_iter().map(|g| view! {
@@ -154,19 +125,11 @@ pub fn GroupsPage() -> impl IntoView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberRow {
-    pub id: String,
-    pub user_name: String,
-    pub display_name: Option<String>,
-    pub active: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupDetailView {
-    pub group: GroupRow,
+    pub group: GroupSummary,
     pub updated: Moment,
     pub source: Option<IntegrationKind>,
-    pub members: Vec<MemberRow>,
+    pub members: Vec<Member>,
     /// What SCIM writes changed, newest first.
     pub history: Vec<HistoryItem>,
 }
@@ -191,19 +154,10 @@ pub async fn console_group(id: String, page: u64) -> Result<GroupDetailView, Ser
         .map_err(console_error)?;
     let now = domain::time::now_ms();
     Ok(GroupDetailView {
-        group: detail.summary.into(),
-        updated: Moment::new(detail.updated_at),
+        group: detail.summary,
+        updated: domain::time::moment(detail.updated_at),
         source: crate::ssr::kind_of(detail.created_by),
-        members: detail
-            .members
-            .into_iter()
-            .map(|m| MemberRow {
-                id: m.id,
-                user_name: m.user_name,
-                display_name: m.display_name,
-                active: m.active,
-            })
-            .collect(),
+        members: detail.members,
         history: history
             .into_iter()
             .map(|e| HistoryItem::of(e, &id, now))

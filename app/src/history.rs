@@ -130,7 +130,7 @@ impl HistoryItem {
             },
         };
         Self {
-            at: Moment::new(entry.at),
+            at: domain::time::moment(entry.at),
             ago: ago(now - entry.at),
             by: crate::ssr::kind_of(entry.by),
             request_id: entry.request_id,

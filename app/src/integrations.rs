@@ -38,7 +38,7 @@ impl From<domain::integrations::StaleTokenUse> for StaleToken {
     fn from(s: domain::integrations::StaleTokenUse) -> Self {
         Self {
             requests: s.requests,
-            last: Moment::new(s.last_at),
+            last: domain::time::moment(s.last_at),
             address: s.last_address,
             user_agent: s.last_user_agent,
         }
@@ -92,7 +92,7 @@ pub async fn integration(kind: IntegrationKind) -> Result<IntegrationView, Serve
     Ok(IntegrationView {
         scim_url: state.scim_base_url.clone(),
         has_token: status.has_token,
-        last_sync: status.last_sync_at.map(Moment::new),
+        last_sync: status.last_sync_at.map(domain::time::moment),
         delete_erases: status.delete_mode == DeleteMode::Erase,
         stale_token: status.stale_token.map(StaleToken::from),
     })
@@ -150,7 +150,7 @@ fn Tabs() -> impl IntoView {
     view! {
         <h1>"Directory integrations"</h1>
         <nav class="tabs" aria-label="Identity providers">
-            {IntegrationKind::ALL.into_iter().map(|k| view! { <A href=k.path()>{k.label()}</A> }).collect_view()}
+            {IntegrationKind::ALL.iter().map(|k| view! { <A href=k.path()>{k.label()}</A> }).collect_view()}
         </nav>
     }
 }

@@ -231,16 +231,6 @@ pub fn kind_of(stored: Option<String>) -> Option<model::IntegrationKind> {
     stored.and_then(|k| k.parse().ok())
 }
 
-/// A list's integration filter: empty for all, else a kind.
-pub fn kind_filter(kind: &str) -> Result<Option<model::IntegrationKind>, ServerFnError> {
-    if kind.is_empty() {
-        return Ok(None);
-    }
-    kind.parse()
-        .map(Some)
-        .map_err(|e: model::UnknownValue| invalid(e.to_string()))
-}
-
 pub fn invalid(message: impl Into<String>) -> ServerFnError {
     console_error(Error::invalid(message))
 }

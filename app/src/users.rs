@@ -8,78 +8,32 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityEntry, ActivityTable};
-use crate::components::{page_data, LocalTime, Moment, Pager};
+use crate::components::{on_filter, page_data, LocalTime, Moment, Pager};
 use crate::history::{HistoryItem, Timeline};
-use model::IntegrationKind;
+use model::{Deleted, IntegrationKind, KindFilter, ListOrder, UserStatus, UserSummary};
 
 /// Users per page.
 pub const PAGE_SIZE: u32 = 50;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRow {
-    pub id: String,
-    pub user_name: String,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub active: bool,
-    pub created: Moment,
-    /// For the record of a deleted user: who deleted them and when.
-    pub deleted: Option<Deleted>,
-}
-
-/// Who deleted a user or group (an integration kind; `None` when that integration is gone),
-/// and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deleted {
-    pub by: Option<IntegrationKind>,
-    pub at: Moment,
-}
-
-#[cfg(feature = "ssr")]
-impl From<domain::directory::Deletion> for Deleted {
-    fn from(d: domain::directory::Deletion) -> Self {
-        Self {
-            by: crate::ssr::kind_of(d.by),
-            at: Moment::new(d.at),
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<domain::directory::UserSummary> for UserRow {
-    fn from(u: domain::directory::UserSummary) -> Self {
-        Self {
-            id: u.id,
-            user_name: u.user_name,
-            display_name: u.display_name,
-            email: u.email,
-            active: u.active,
-            created: Moment::new(u.created_at),
-            deleted: u.deleted.map(Deleted::from),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsersView {
     /// Users matching the search and filters.
     pub total: u64,
-    pub users: Vec<UserRow>,
+    pub users: Vec<UserSummary>,
 }
 
-/// Console list parameters shared by the Users and Groups pages, checked on the server.
+/// The SCIM sort of a console list order (`None`: oldest first).
 #[cfg(feature = "ssr")]
-pub(crate) fn console_sort(sort: &str) -> Result<Option<scim::list::Sort>, ServerFnError> {
+pub(crate) fn console_sort(order: ListOrder) -> Option<scim::list::Sort> {
     use scim::list::{Sort, SortKey};
-    let (key, descending) = match sort {
-        "" | "created" => return Ok(None),
-        "newest" => (SortKey::Created, true),
-        "name" => (SortKey::UserName, false),
-        "name-desc" => (SortKey::UserName, true),
-        "display" => (SortKey::DisplayName, false),
-        other => return Err(crate::ssr::invalid(format!("unknown sort order {other:?}"))),
+    let (key, descending) = match order {
+        ListOrder::Created => return None,
+        ListOrder::Newest => (SortKey::Created, true),
+        ListOrder::Name => (SortKey::UserName, false),
+        ListOrder::NameDesc => (SortKey::UserName, true),
+        ListOrder::Display => (SortKey::DisplayName, false),
     };
-    Ok(Some(Sort { key, descending }))
+    Some(Sort { key, descending })
 }
 
 #[cfg(feature = "ssr")]
@@ -90,15 +44,15 @@ pub(crate) fn console_page(page: u64) -> scim::list::Page {
     }
 }
 
-/// The integration id of `source` (a kind, or empty for all) in the organisation. A kind
-/// never connected matches nothing.
+/// The integration id of `source` in the organisation (`None`: all). A kind never
+/// connected matches nothing.
 #[cfg(feature = "ssr")]
-pub(crate) async fn source_filter(
+async fn source_filter(
     state: &crate::ssr::ConsoleState,
     organisation_id: &str,
-    source: &str,
+    source: KindFilter,
 ) -> Result<Option<String>, ServerFnError> {
-    let Some(kind) = crate::ssr::kind_filter(source)? else {
+    let Some(kind) = source.0 else {
         return Ok(None);
     };
     let status = domain::integrations::status(&state.store, organisation_id, kind)
@@ -107,52 +61,46 @@ pub(crate) async fn source_filter(
     Ok(Some(status.integration_id.unwrap_or_default()))
 }
 
-/// One page of the organisation's users. `status`: all, active, deactivated, or deleted
-/// (the console's records of users an IdP deleted); `source`: an integration kind or empty;
-/// `sort`: created, newest (for deleted users: by time of deletion), name, name-desc or
-/// display; `page` from 1.
+/// One page of the organisation's users (the records of deleted ones when `status` says),
+/// created by `source`'s integration, in `sort` order; `page` from 1.
 #[server]
 pub async fn list_console_users(
     search: String,
-    status: String,
-    source: String,
-    sort: String,
+    status: UserStatus,
+    source: KindFilter,
+    sort: ListOrder,
     page: u64,
 ) -> Result<UsersView, ServerFnError> {
     use crate::ssr::{console_error, require_admin};
     let (state, admin) = require_admin().await?;
-    let (active, deleted) = match status.as_str() {
-        "" | "all" => (None, false),
-        "active" => (Some(true), false),
-        "deactivated" => (Some(false), false),
-        "deleted" => (None, true),
-        other => return Err(crate::ssr::invalid(format!("unknown status {other:?}"))),
+    let (active, deleted) = match status {
+        UserStatus::All => (None, false),
+        UserStatus::Active => (Some(true), false),
+        UserStatus::Deactivated => (Some(false), false),
+        UserStatus::Deleted => (None, true),
     };
-    let created_by = source_filter(&state, &admin.organisation_id, &source).await?;
+    let created_by = source_filter(&state, &admin.organisation_id, source).await?;
     let browse = domain::directory::Browse {
         search: &search,
         active,
         deleted,
         created_by: created_by.as_deref(),
-        sort: console_sort(&sort)?,
+        sort: console_sort(sort),
         page: console_page(page),
     };
     let (total, users) =
         domain::directory::browse_users(&state.store, &admin.organisation_id, &browse)
             .await
             .map_err(console_error)?;
-    Ok(UsersView {
-        total,
-        users: users.into_iter().map(UserRow::from).collect(),
-    })
+    Ok(UsersView { total, users })
 }
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let search = RwSignal::new(String::new());
-    let status = RwSignal::new(String::from("all"));
-    let source = RwSignal::new(String::new());
-    let sort = RwSignal::new(String::from("created"));
+    let status = RwSignal::new(UserStatus::All);
+    let source = RwSignal::new(KindFilter::default());
+    let sort = RwSignal::new(ListOrder::Created);
     let page = RwSignal::new(1u64);
     let data = page_data(
         move || {
@@ -168,23 +116,17 @@ pub fn UsersPage() -> impl IntoView {
             list_console_users(search, status, source, sort, page)
         },
     );
-    // Any change of search or filter starts from the first page.
-    let set = move |signal: RwSignal<String>| {
-        move |ev: leptos::ev::Event| {
-            page.set(1);
-            signal.set(event_target_value(&ev));
-        }
-    };
+    let restart = move || page.set(1);
     view! {
         <Title text="Users"/>
         <h1>"Users"</h1>
         <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
             <label>"Search "
                 <input type="search" name="search" placeholder="Name, email or user name"
-                    on:change=set(search)/>
+                    on:change=on_filter(search, restart)/>
             </label>
             <label>"Status "
-                <select name="status" on:change=set(status)>
+                <select name="status" on:change=on_filter(status, restart)>
                     <option value="all" selected=true>"All"</option>
                     <option value="active">"Active"</option>
                     <option value="deactivated">"Deactivated"</option>
@@ -192,13 +134,13 @@ pub fn UsersPage() -> impl IntoView {
                 </select>
             </label>
             <label>"Source "
-                <select name="source" on:change=set(source)>
+                <select name="source" on:change=on_filter(source, restart)>
                     <option value="" selected=true>"All integrations"</option>
-                    {IntegrationKind::ALL.into_iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
+                    {IntegrationKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                 </select>
             </label>
             <label>"Sort "
-                <select name="sort" on:change=set(sort)>
+                <select name="sort" on:change=on_filter(sort, restart)>
                     <option value="created" selected=true>"Oldest first"</option>
                     <option value="newest">"Newest first"</option>
                     <option value="name">"User name A–Z"</option>
@@ -210,10 +152,10 @@ pub fn UsersPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let filtered = !search.get_untracked().trim().is_empty()
-                    || status.get_untracked() != "all"
-                    || !source.get_untracked().is_empty();
+                    || status.get_untracked() != UserStatus::All
+                    || source.get_untracked() != KindFilter::default();
                 match data.await {
-                    Ok(v) if v.total == 0 && status.get_untracked() == "deleted" => view! {
+                    Ok(v) if v.total == 0 && status.get_untracked() == UserStatus::Deleted => view! {
                         <p class="empty">"No deleted users match. An identity provider's deletions are kept here when its integration is set to keep a record."</p>
                     }.into_any(),
                     Ok(v) if v.total == 0 && !filtered => view! {
@@ -282,7 +224,7 @@ pub fn DeletedBadge(deleted: Deleted) -> impl IntoView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDetailView {
-    pub user: UserRow,
+    pub user: UserSummary,
     pub attributes: String,
     pub updated: Moment,
     pub source: Option<IntegrationKind>,
@@ -325,9 +267,9 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         .map_err(console_error)?;
     let now = domain::time::now_ms();
     Ok(UserDetailView {
-        user: detail.summary.into(),
+        user: detail.summary,
         attributes: detail.attributes,
-        updated: Moment::new(detail.updated_at),
+        updated: domain::time::moment(detail.updated_at),
         source: crate::ssr::kind_of(detail.created_by),
         groups: detail.groups,
         activity: activity.into_iter().map(crate::activity::entry).collect(),
@@ -338,9 +280,11 @@ pub async fn console_user(id: String) -> Result<UserDetailView, ServerFnError> {
         deleted_before: detail
             .deleted_before
             .into_iter()
-            .map(|(id, at)| (id, Moment::new(at)))
+            .map(|(id, at)| (id, domain::time::moment(at)))
             .collect(),
-        recreated_as: detail.recreated_as.map(|(id, at)| (id, Moment::new(at))),
+        recreated_as: detail
+            .recreated_as
+            .map(|(id, at)| (id, domain::time::moment(at))),
     })
 }
 

@@ -7,41 +7,36 @@ use scim::filter::{Attr, Condition, ElementCondition, Field, Op, Operand, Resour
 use scim::list::{Page, Sort};
 use scim::user::{fold_case, UserDoc};
 
+pub use model::{Deleted, GroupSummary, Member, UserSummary};
+
 use crate::error::{Error, Result};
 use crate::store::{DeletedGroupRow, DeletedQuery, DeletedUserRow, ListQuery, Store, Table};
-
-/// Who deleted a user or group, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deletion {
-    /// The kind of integration that deleted it (`None`: that integration is gone).
-    pub by: Option<String>,
-    pub at: i64,
-}
+use crate::time;
 
 /// A user as the console lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserSummary {
-    pub id: String,
-    pub user_name: String,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub active: bool,
-    pub created_at: i64,
-    /// For the record of a deleted user: who deleted them and when.
-    pub deleted: Option<Deletion>,
+fn user_summary(
+    id: String,
+    doc: &UserDoc,
+    created_at: i64,
+    deleted: Option<Deleted>,
+) -> UserSummary {
+    UserSummary {
+        id,
+        user_name: doc.user_name().to_owned(),
+        display_name: doc.display_name().map(str::to_owned),
+        email: doc.primary_email().map(str::to_owned),
+        active: doc.active(),
+        created: time::moment(created_at),
+        deleted,
+    }
 }
 
-impl UserSummary {
-    fn of(id: String, doc: &UserDoc, created_at: i64, deleted: Option<Deletion>) -> Self {
-        Self {
-            id,
-            user_name: doc.user_name().to_owned(),
-            display_name: doc.display_name().map(str::to_owned),
-            email: doc.primary_email().map(str::to_owned),
-            active: doc.active(),
-            created_at,
-            deleted,
-        }
+/// Who deleted a user or group (by the kind of the integration, `None` when it is gone), and
+/// when.
+fn deleted(by: Option<&str>, at: i64) -> Deleted {
+    Deleted {
+        by: by.and_then(|kind| kind.parse().ok()),
+        at: time::moment(at),
     }
 }
 
@@ -137,7 +132,7 @@ pub async fn browse_users(
         .map(|stored| {
             let row = stored.row;
             let doc = UserDoc::from_stored(&row.body.attributes)?;
-            Ok(UserSummary::of(row.id, &doc, row.created_at, None))
+            Ok(user_summary(row.id, &doc, row.created_at, None))
         })
         .collect::<Result<_>>()?;
     Ok((listed.total, users))
@@ -165,12 +160,9 @@ struct DeletedUser {
 impl DeletedUser {
     fn of(row: DeletedUserRow) -> Result<Self> {
         let doc = UserDoc::from_stored(&row.attributes)?;
-        let deleted = Deletion {
-            by: row.deleted_by.clone(),
-            at: row.deleted_at,
-        };
+        let deleted = deleted(row.deleted_by.as_deref(), row.deleted_at);
         Ok(Self {
-            summary: UserSummary::of(row.id.clone(), &doc, row.created_at, Some(deleted)),
+            summary: user_summary(row.id.clone(), &doc, row.created_at, Some(deleted)),
             doc,
             row,
         })
@@ -214,7 +206,7 @@ pub async fn user_detail(
         .same_user_name(organisation_id, &doc.user_name_key(), LINKED_RECORDS)
         .await?;
     Ok(Some(UserDetail {
-        summary: UserSummary::of(row.id.clone(), &doc, row.created_at, None),
+        summary: user_summary(row.id.clone(), &doc, row.created_at, None),
         attributes: pretty(&doc),
         updated_at: row.updated_at,
         created_by: store.created_by(Table::Users, organisation_id, id).await?,
@@ -254,29 +246,14 @@ fn pretty(doc: &UserDoc) -> String {
     serde_json::to_string_pretty(doc.attributes()).unwrap_or_default()
 }
 
-/// A group as the console lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupSummary {
-    pub id: String,
-    pub display_name: String,
-    pub members: i64,
-    pub created_at: i64,
-    /// For the record of a deleted group: who deleted it and when.
-    pub deleted: Option<Deletion>,
-}
-
-impl GroupSummary {
-    fn of_deleted(row: &DeletedGroupRow) -> Self {
-        Self {
-            id: row.id.clone(),
-            display_name: row.display_name.clone(),
-            members: row.member_count,
-            created_at: row.created_at,
-            deleted: Some(Deletion {
-                by: row.deleted_by.clone(),
-                at: row.deleted_at,
-            }),
-        }
+/// The record of a deleted group as the console lists it.
+fn deleted_group_summary(row: &DeletedGroupRow) -> GroupSummary {
+    GroupSummary {
+        id: row.id.clone(),
+        display_name: row.display_name.clone(),
+        members: row.member_count,
+        created: time::moment(row.created_at),
+        deleted: Some(deleted(row.deleted_by.as_deref(), row.deleted_at)),
     }
 }
 
@@ -291,7 +268,7 @@ pub async fn browse_groups(
         let (total, rows) = store
             .deleted_groups(organisation_id, deleted_query(browse))
             .await?;
-        return Ok((total, rows.iter().map(GroupSummary::of_deleted).collect()));
+        return Ok((total, rows.iter().map(deleted_group_summary).collect()));
     }
     let filter = console_filter(Resource::Group, browse.search, None);
     let listed = store
@@ -310,21 +287,11 @@ pub async fn browse_groups(
                 .iter()
                 .find(|(id, _)| *id == g.id)
                 .map_or(0, |(_, n)| *n),
-            created_at: g.created_at,
+            created: time::moment(g.created_at),
             deleted: None,
         })
         .collect();
     Ok((listed.total, groups))
-}
-
-/// A member of a group as the console lists it (of a deleted group: as they were when it
-/// was deleted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub id: String,
-    pub user_name: String,
-    pub display_name: Option<String>,
-    pub active: bool,
 }
 
 /// One group, or the record of a deleted one, with a page of its members (by userName).
@@ -363,7 +330,7 @@ pub async fn group_detail(
             id: group.id,
             display_name: group.body.display_name,
             members: total,
-            created_at: group.created_at,
+            created: time::moment(group.created_at),
             deleted: None,
         },
         updated_at: group.updated_at,
@@ -393,7 +360,7 @@ async fn deleted_group_detail(
         .map_err(|e| Error::internal("the members of a deleted group do not decode", e))?;
     let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     Ok(Some(GroupDetail {
-        summary: GroupSummary::of_deleted(&row),
+        summary: deleted_group_summary(&row),
         updated_at: row.updated_at,
         created_by: row.created_by,
         members: members

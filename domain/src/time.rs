@@ -28,6 +28,15 @@ pub fn human_utc(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A moment as the console shows it (see [`model::Moment`]).
+pub fn moment(ms: i64) -> model::Moment {
+    model::Moment {
+        at_ms: ms,
+        utc_text: human_utc(ms),
+        rfc3339: rfc3339(ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

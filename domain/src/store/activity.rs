@@ -59,15 +59,7 @@ pub const RETIRED_TOKEN: &str =
     "retiredToken: the token was reset; the IdP must be given the new one";
 
 /// Which outcomes of recorded requests to list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StatusFilter {
-    #[default]
-    All,
-    /// Answered with a 4xx or 5xx status.
-    Failures,
-    /// Refused for presenting a token that a reset retired.
-    RetiredToken,
-}
+pub use model::StatusFilter;
 
 /// Which recorded requests to list: newest first, `limit` of them, older than `before_id`.
 #[derive(Debug, Clone, Default)]
