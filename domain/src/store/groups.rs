@@ -9,7 +9,8 @@ use super::db::{stmt, Query, Tx};
 use super::filter_sql::{version_guard, Table};
 use super::history::{self, Members, Origin, Subject};
 use super::resources::{
-    self, missing_or_changed, set_external_id, Deletion, ResourceRow, RowBody, Stored, Target,
+    self, missing_or_changed, set_external_id, Deletion, Reading, ResourceRow, RowBody, Stored,
+    Target,
 };
 use super::{placeholders, Backend, Store, CHUNK};
 use crate::error::{Error, Result};
@@ -166,7 +167,7 @@ impl Store {
                     organisation_id,
                     integration_id,
                     id,
-                    if_match,
+                    ..
                 } = &target;
                 let display_name = changes.iter().rev().find_map(|c| match c {
                     GroupChange::DisplayName(n) => Some(n.as_str()),
@@ -174,32 +175,12 @@ impl Store {
                 });
                 // What the history compares with; locked on PostgreSQL until the job ends.
                 let before = match origin {
-                    Some(_) => resources::read::<GroupBody>(
-                        backend,
-                        tx,
-                        organisation_id,
-                        id,
-                        Some(integration_id),
-                        true,
-                        false,
-                    )
-                    .await?
-                    .map(|stored| stored.row),
+                    Some(_) => resources::read_target::<GroupBody>(backend, tx, &target).await?,
                     None => None,
                 };
                 // The update comes first: it checks the version and, on PostgreSQL, locks
                 // the group's row until the job ends.
-                if !bump_group(
-                    backend,
-                    tx,
-                    organisation_id,
-                    id,
-                    if_match.as_deref(),
-                    display_name,
-                    at,
-                )
-                .await?
-                {
+                if !bump_group(backend, tx, &target, display_name, at).await? {
                     return missing_or_changed(tx, Table::Groups, organisation_id, id)
                         .await
                         .map(|()| None);
@@ -231,16 +212,12 @@ impl Store {
                         GroupChange::DisplayName(_) => {}
                     }
                 }
-                resources::read(
-                    backend,
-                    tx,
-                    organisation_id,
-                    id,
-                    Some(integration_id),
-                    false,
-                    with_members,
-                )
-                .await
+                let reading = Reading {
+                    integration_id: Some(integration_id),
+                    lock: false,
+                    with_related: with_members,
+                };
+                resources::read(backend, tx, organisation_id, id, reading).await
             })
         })
         .await
@@ -319,12 +296,13 @@ impl Store {
     }
 }
 
+/// Moves the group `target` names to its next version, last changed at `at`, with
+/// `display_name` when it changes; false when the group is not there at a version `target`
+/// allows. Locks its row until the job ends.
 async fn bump_group(
     b: Backend,
     tx: &mut Tx,
-    organisation_id: &str,
-    id: &str,
-    if_match: Option<&[i64]>,
+    target: &Target,
     display_name: Option<&str>,
     at: i64,
 ) -> Result<bool> {
@@ -334,12 +312,12 @@ async fn bump_group(
          WHERE organisation_id = $1 AND id = $2",
         b.greatest()
     );
-    let (guard, versions) = version_guard(if_match, 6);
+    let (guard, versions) = version_guard(target.if_match.as_deref(), 6);
     sql.push_str(&guard);
     let key = display_name.map(fold_case);
     let mut q = stmt(sql)
-        .bind(organisation_id)
-        .bind(id)
+        .bind(target.organisation_id.as_str())
+        .bind(target.id.as_str())
         .bind(at)
         .bind(display_name)
         .bind(key);

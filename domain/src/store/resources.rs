@@ -158,18 +158,30 @@ pub(super) async fn related(
         .collect())
 }
 
-/// The resource `id` with the externalId `integration_id` keeps for it, and its related
-/// resources when `with_related`. `lock` locks its row until the job ends.
+/// How a job reads a user or group.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading<'a> {
+    /// The integration whose externalId the row comes with (`None`: no externalId).
+    pub integration_id: Option<&'a str>,
+    /// Whether the row stays locked until the job ends.
+    pub lock: bool,
+    /// Whether the related resources are loaded too.
+    pub with_related: bool,
+}
+
+/// The resource `id` of the organisation, read as `reading` says.
 pub(super) async fn read<B: RowBody>(
     backend: Backend,
     tx: &mut Tx,
     organisation_id: &str,
     id: &str,
-    integration_id: Option<&str>,
-    lock: bool,
-    with_related: bool,
+    reading: Reading<'_>,
 ) -> Result<Option<Stored<ResourceRow<B>>>> {
-    let lock = if lock { backend.for_update() } else { "" };
+    let lock = if reading.lock {
+        backend.for_update()
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT {}, {} FROM {} WHERE organisation_id = $1 AND id = $2{lock}",
         B::columns(),
@@ -179,13 +191,13 @@ pub(super) async fn read<B: RowBody>(
     let row = stmt(sql)
         .bind(organisation_id)
         .bind(id)
-        .bind(integration_id.unwrap_or_default())
+        .bind(reading.integration_id.unwrap_or_default())
         .fetch_optional(tx)
         .await?;
     let Some(row) = row.map(B::row) else {
         return Ok(None);
     };
-    let related = if with_related {
+    let related = if reading.with_related {
         related(tx, B::TABLE, organisation_id, std::slice::from_ref(&row.id))
             .await?
             .pop()
@@ -202,16 +214,13 @@ pub(super) async fn read_target<B: RowBody>(
     tx: &mut Tx,
     target: &Target,
 ) -> Result<Option<ResourceRow<B>>> {
-    let Some(Stored { row, .. }) = read::<B>(
-        backend,
-        tx,
-        &target.organisation_id,
-        &target.id,
-        Some(&target.integration_id),
-        true,
-        false,
-    )
-    .await?
+    let reading = Reading {
+        integration_id: Some(&target.integration_id),
+        lock: true,
+        with_related: false,
+    };
+    let Some(Stored { row, .. }) =
+        read::<B>(backend, tx, &target.organisation_id, &target.id, reading).await?
     else {
         return Ok(None);
     };
@@ -242,16 +251,12 @@ impl Store {
         );
         self.read(move |tx| {
             Box::pin(async move {
-                read(
-                    backend,
-                    tx,
-                    &organisation_id,
-                    &id,
-                    integration_id.as_deref(),
-                    false,
+                let reading = Reading {
+                    integration_id: integration_id.as_deref(),
+                    lock: false,
                     with_related,
-                )
-                .await
+                };
+                read(backend, tx, &organisation_id, &id, reading).await
             })
         })
         .await
