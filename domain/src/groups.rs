@@ -10,9 +10,9 @@ use scim::user::Meta;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::provisioning::{meta, Change, ListRequest};
+use crate::provisioning::{meta, Change};
 use crate::scim_resource::{ScimResource, Scope};
-use crate::store::{GroupRow, NewGroup, Stored};
+use crate::store::{GroupBody, GroupRow, NewGroup, Stored};
 use crate::time;
 
 /// A group as the SCIM API returns it.
@@ -35,7 +35,7 @@ impl Group {
         )
     }
 
-    fn from_stored(stored: Stored<GroupRow>, base_url: &str) -> Self {
+    fn of(stored: Stored<GroupRow>, base_url: &str) -> Self {
         let Stored { row, related } = stored;
         Self {
             display_name: row.body.display_name,
@@ -70,8 +70,14 @@ impl ScimResource for Group {
     const KIND: &'static str = "Group";
     const RELATED: &'static str = "members";
 
+    type Body = GroupBody;
+
     fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    fn from_stored(stored: Stored<GroupRow>, base_url: &str) -> Result<Self> {
+        Ok(Group::of(stored, base_url))
     }
 
     fn body(&self) -> Value {
@@ -96,41 +102,7 @@ impl ScimResource for Group {
                 with_members,
             )
             .await?;
-        Ok(Group::from_stored(stored, s.base_url))
-    }
-
-    async fn get(s: Scope<'_>, id: &str, with_members: bool) -> Result<Self> {
-        let stored = s
-            .store
-            .group(
-                &s.owner.organisation_id,
-                id,
-                Some(&s.owner.integration_id),
-                with_members,
-            )
-            .await?
-            .ok_or(Error::NotFound)?;
-        Ok(Group::from_stored(stored, s.base_url))
-    }
-
-    async fn list(
-        s: Scope<'_>,
-        request: &ListRequest<'_>,
-        with_members: bool,
-    ) -> Result<(u64, Vec<Self>)> {
-        let query = request.query(s.owner, Resource::Group)?;
-        let listed = s
-            .store
-            .list_groups(&s.owner.organisation_id, query, with_members)
-            .await?;
-        Ok((
-            listed.total,
-            listed
-                .page
-                .into_iter()
-                .map(|g| Group::from_stored(g, s.base_url))
-                .collect(),
-        ))
+        Ok(Group::of(stored, s.base_url))
     }
 
     /// Replaces the display name, externalId and the whole membership.
@@ -149,15 +121,6 @@ impl ScimResource for Group {
         let changes = group_changes(&request, change.id)?;
         apply(s, change, changes).await
     }
-
-    /// Its members stay.
-    async fn delete(s: Scope<'_>, id: &str, if_match: Option<&[i64]>) -> Result<()> {
-        if s.store.delete_group(s.deletion(id, if_match)).await? {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
-        }
-    }
 }
 
 /// Applies a group's changes (a PATCH, or a PUT's replacement) in one store job.
@@ -172,5 +135,5 @@ async fn apply(s: Scope<'_>, change: &Change<'_>, changes: Vec<GroupChange>) -> 
         )
         .await?
         .ok_or(Error::NotFound)?;
-    Ok(Group::from_stored(stored, s.base_url))
+    Ok(Group::of(stored, s.base_url))
 }

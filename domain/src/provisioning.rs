@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::integrations::TokenOwner;
 use crate::scim_resource::{ScimResource, Scope};
-use crate::store::{ListQuery, Stored, UserRow};
+use crate::store::{ListQuery, Stored, UserBody, UserRow};
 use crate::time;
 
 /// A user as the SCIM API returns it.
@@ -34,7 +34,7 @@ impl User {
     }
 
     /// The user as stored, with `doc` when the caller has it already (after a write).
-    fn from_stored(stored: Stored<UserRow>, doc: Option<UserDoc>, base_url: &str) -> Result<Self> {
+    fn of(stored: Stored<UserRow>, doc: Option<UserDoc>, base_url: &str) -> Result<Self> {
         let Stored { row, related } = stored;
         let doc = match doc {
             Some(doc) => doc,
@@ -126,8 +126,14 @@ impl ScimResource for User {
     const KIND: &'static str = "User";
     const RELATED: &'static str = "groups";
 
+    type Body = UserBody;
+
     fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    fn from_stored(stored: Stored<UserRow>, base_url: &str) -> Result<Self> {
+        User::of(stored, None, base_url)
     }
 
     fn body(&self) -> Value {
@@ -155,38 +161,6 @@ impl ScimResource for User {
         })
     }
 
-    async fn get(s: Scope<'_>, id: &str, with_groups: bool) -> Result<Self> {
-        let stored = s
-            .store
-            .user(
-                &s.owner.organisation_id,
-                id,
-                Some(&s.owner.integration_id),
-                with_groups,
-            )
-            .await?
-            .ok_or(Error::NotFound)?;
-        User::from_stored(stored, None, s.base_url)
-    }
-
-    async fn list(
-        s: Scope<'_>,
-        request: &ListRequest<'_>,
-        with_groups: bool,
-    ) -> Result<(u64, Vec<Self>)> {
-        let query = request.query(s.owner, Resource::User)?;
-        let listed = s
-            .store
-            .list_users(&s.owner.organisation_id, query, with_groups)
-            .await?;
-        let users = listed
-            .page
-            .into_iter()
-            .map(|stored| User::from_stored(stored, None, s.base_url))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((listed.total, users))
-    }
-
     /// Replaces every attribute (OneLogin's update and suspend).
     async fn replace(s: Scope<'_>, change: &Change<'_>, body: &Value) -> Result<Self> {
         let replacement = UserDoc::from_request(body)?;
@@ -201,14 +175,6 @@ impl ScimResource for User {
             move |current| Ok(request.apply_to_user(current)?),
         )
         .await
-    }
-
-    async fn delete(s: Scope<'_>, id: &str, if_match: Option<&[i64]>) -> Result<()> {
-        if s.store.delete_user(s.deletion(id, if_match)).await? {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
-        }
     }
 }
 
@@ -228,5 +194,5 @@ async fn modify(
         )
         .await?
         .ok_or(Error::NotFound)?;
-    User::from_stored(stored, Some(doc), s.base_url)
+    User::of(stored, Some(doc), s.base_url)
 }

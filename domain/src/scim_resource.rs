@@ -9,10 +9,10 @@ use scim::filter::Resource;
 use scim::user::Meta;
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::integrations::TokenOwner;
 use crate::provisioning::{Change, ListRequest};
-use crate::store::{Deletion, Store, Target};
+use crate::store::{Deletion, ResourceRow, RowBody, Store, Stored, Target};
 
 /// What a SCIM request works on: the store, the organisation and integration of its token,
 /// and the base URL resources' locations start with.
@@ -46,8 +46,12 @@ impl Scope<'_> {
     }
 }
 
-/// A user or group as the SCIM API serves it.
+/// A user or group as the SCIM API serves it. Reading, listing and deleting are the same
+/// for both and written here once; creating and changing are each resource's own.
 pub trait ScimResource: Sized + Send + Sync + 'static {
+    /// What its stored row holds of its own.
+    type Body: RowBody;
+
     /// Which attributes filters and sorting may name.
     const RESOURCE: Resource;
     /// "User" or "Group", as the activity log names it.
@@ -57,6 +61,9 @@ pub trait ScimResource: Sized + Send + Sync + 'static {
     const RELATED: &'static str;
 
     fn meta(&self) -> &Meta;
+
+    /// The resource as one store job read or wrote it.
+    fn from_stored(stored: Stored<ResourceRow<Self::Body>>, base_url: &str) -> Result<Self>;
 
     /// The resource as SCIM JSON.
     fn body(&self) -> Value;
@@ -73,14 +80,42 @@ pub trait ScimResource: Sized + Send + Sync + 'static {
         scope: Scope<'_>,
         id: &str,
         with_related: bool,
-    ) -> impl Future<Output = Result<Self>> + Send;
+    ) -> impl Future<Output = Result<Self>> + Send {
+        async move {
+            let stored = scope
+                .store
+                .resource::<Self::Body>(
+                    &scope.owner.organisation_id,
+                    id,
+                    Some(&scope.owner.integration_id),
+                    with_related,
+                )
+                .await?
+                .ok_or(Error::NotFound)?;
+            Self::from_stored(stored, scope.base_url)
+        }
+    }
 
     /// `GET` with a filter, sort and page: that page and the number of all matches.
     fn list(
         scope: Scope<'_>,
         request: &ListRequest<'_>,
         with_related: bool,
-    ) -> impl Future<Output = Result<(u64, Vec<Self>)>> + Send;
+    ) -> impl Future<Output = Result<(u64, Vec<Self>)>> + Send {
+        async move {
+            let query = request.query(scope.owner, Self::RESOURCE)?;
+            let listed = scope
+                .store
+                .list::<Self::Body>(&scope.owner.organisation_id, query, with_related)
+                .await?;
+            let page = listed
+                .page
+                .into_iter()
+                .map(|stored| Self::from_stored(stored, scope.base_url))
+                .collect::<Result<_>>()?;
+            Ok((listed.total, page))
+        }
+    }
 
     /// `PUT /{id}`: replaces every attribute.
     fn replace(
@@ -97,10 +132,23 @@ pub trait ScimResource: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self>> + Send;
 
     /// `DELETE /{id}`: gone for SCIM (RFC 7644 §3.6); the console keeps a record of it or
-    /// erases it, by the integration's setting (`scope`'s owner, read as it is now).
+    /// erases it, by the integration's setting (`scope`'s owner, read as it is now). A
+    /// group's members stay; a user leaves their groups.
     fn delete(
         scope: Scope<'_>,
         id: &str,
         if_match: Option<&[i64]>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            if scope
+                .store
+                .delete::<Self::Body>(scope.deletion(id, if_match))
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(Error::NotFound)
+            }
+        }
+    }
 }

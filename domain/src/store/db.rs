@@ -167,7 +167,7 @@ impl<T: FromValue> FromValue for Option<T> {
 
 /// One result row.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct Row(Vec<Value>);
+pub struct Row(Vec<Value>);
 
 impl Row {
     /// Moves column `i` out of the row.
@@ -192,7 +192,7 @@ impl Row {
 const SLOW_STATEMENT: Duration = Duration::from_secs(1);
 
 /// A statement and its parameters.
-pub(crate) struct Query<'q> {
+pub struct Query<'q> {
     sql: Cow<'q, str>,
     params: Vec<Param<'q>>,
 }

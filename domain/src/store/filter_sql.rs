@@ -10,7 +10,7 @@ use super::{Backend, ListQuery};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Table {
+pub enum Table {
     Users,
     Groups,
 }

@@ -54,6 +54,7 @@ pub use factors::FactorRow;
 pub(crate) use filter_sql::Table;
 pub use groups::{GroupBody, GroupRow, NewGroup};
 use lanes::LaneLimits;
+pub(crate) use resources::RowBody;
 pub use resources::{Deletion, Listed, ResourceRow, Stored, Target};
 pub use sessions::{handle as session_handle, AdminSessions, ADMIN_ID};
 pub use users::{UserBody, UserRow};

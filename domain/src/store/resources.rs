@@ -27,8 +27,10 @@ pub struct ResourceRow<B> {
 }
 
 /// What a user's or group's row holds of its own: its table, the column it is read from,
-/// what the console names the resource by, and what its deletion writes.
-pub(crate) trait RowBody: Sized + Send + 'static {
+/// what the console names the resource by, and what its deletion writes. Public in name
+/// only (this module is private), so the SCIM resources can name their rows' bodies; no
+/// other crate can implement or call it.
+pub trait RowBody: Sized + Send + 'static {
     const TABLE: Table;
     const COLUMN: &'static str;
     fn from_column(value: String) -> Self;
@@ -236,7 +238,7 @@ pub(super) async fn read_target<B: RowBody>(
 
 impl Store {
     /// See [`read`]: one read job.
-    pub(super) async fn resource<B: RowBody>(
+    pub(crate) async fn resource<B: RowBody>(
         &self,
         organisation_id: &str,
         id: &str,
@@ -265,7 +267,7 @@ impl Store {
     /// One page of the organisation's resources matching the query, in its sort order
     /// (oldest first without one), with their related resources when `with_related`, and
     /// the number of all matches: one read job.
-    pub(super) async fn list<B: RowBody>(
+    pub(crate) async fn list<B: RowBody>(
         &self,
         organisation_id: &str,
         query: ListQuery,
@@ -309,7 +311,7 @@ impl Store {
     /// again; the console's record of it is kept, or its activity-log bodies erased, by the
     /// deleting integration's setting. False when it does not exist; `PreconditionFailed`
     /// when it does at a version `if_match` does not name.
-    pub(super) async fn delete<B: RowBody>(&self, deletion: Deletion) -> Result<bool> {
+    pub(crate) async fn delete<B: RowBody>(&self, deletion: Deletion) -> Result<bool> {
         let backend = self.backend();
         let target = &deletion.target;
         let origin =
