@@ -537,8 +537,9 @@ impl Message {
 /// Queues a test alert to one destination.
 pub async fn send_test(store: &Store, admin: &Admin, destination_id: &str) -> Result<()> {
     let org = store
-        .organisation_name(&admin.organisation_id)
+        .organisation(&admin.organisation_id)
         .await?
+        .map(|o| o.name)
         .unwrap_or_default();
     let message = Message::test(&org, admin, time::now_ms());
     let audit = AuditEntry::by(admin, "alert.test_requested", None);

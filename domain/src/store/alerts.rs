@@ -257,19 +257,6 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn organisation_name(&self, organisation_id: &str) -> Result<Option<String>> {
-        let organisation_id = organisation_id.to_owned();
-        self.read(move |tx| {
-            Box::pin(async move {
-                stmt("SELECT name FROM organisations WHERE id = $1")
-                    .bind(&organisation_id)
-                    .fetch_optional_scalar(tx)
-                    .await
-            })
-        })
-        .await
-    }
-
     /// Queues a test alert to one of the admin's organisation's destinations and records
     /// `audit`; `NotFound` for a destination of no such id there, `Refused` when the
     /// organisation has too many alerts waiting.
